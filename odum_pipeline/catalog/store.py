@@ -1,0 +1,121 @@
+"""Day-granular, crash-safe writes into a NautilusTrader ``ParquetDataCatalog`` directory tree.
+
+Each converted (day, data type, instrument) is one Parquet file named the way NautilusTrader
+names catalog files (``<first ts_init>_<last ts_init>.parquet``). A manifest beside the files
+(``.odum-days.json``: day -> file and source hash) says which file holds which day, so a day can
+be replaced; it cannot live in the Parquet metadata, because NautilusTrader merges the schemas
+of a directory's files and refuses differing metadata.
+
+Replacing a day is a journaled swap: new files are first written under temporary names
+(which NautilusTrader's ``*.parquet`` globs ignore), then a journal listing the renames and
+removals is written atomically, then applied, then deleted. :func:`recover` rolls an
+interrupted swap forward, so readers never see a day twice or lose it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
+from nautilus_trader.persistence.funcs import class_to_filename, urisafe_identifier
+
+MANIFEST = ".odum-days.json"
+JOURNAL_DIR = ".odum-journal"
+ROW_GROUP_SIZE = 50_000
+_TMP_MARKER = ".tmp-"
+
+
+def data_directory(catalog_root: Path, data_cls: type, instrument_id: str) -> Path:
+    return Path(catalog_root) / "data" / class_to_filename(data_cls) / urisafe_identifier(instrument_id)
+
+
+def read_manifest(directory: Path) -> dict[str, dict]:
+    """day (ISO) -> {"file": name, **info} for the days converted into ``directory``."""
+    path = Path(directory) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def days_present(directory: Path) -> set[str]:
+    return set(read_manifest(directory))
+
+
+def replace_day(
+    catalog_root: Path, day: dt.date, tables: dict[Path, tuple[pa.Table | None, dict]]
+) -> dict[Path, Path | None]:
+    """Make each directory's file for ``day`` exactly ``tables[directory][0]`` (None: no file), atomically.
+
+    ``tables[directory][1]`` is recorded in the manifest with the file. Returns the final file per directory.
+    """
+    moves: list[tuple[str, str]] = []
+    removals: list[str] = []
+    finals: dict[Path, Path | None] = {}
+    for directory, (table, info) in tables.items():
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest = read_manifest(directory)
+        old = manifest.pop(day.isoformat(), None)
+        final = None
+        if table is not None and table.num_rows:
+            ts_init = table.column("ts_init")
+            final = directory / _timestamps_to_filename(ts_init[0].as_py(), ts_init[-1].as_py())
+            moves.append((str(_write_temporary(directory, final.name, table)), str(final)))
+            manifest[day.isoformat()] = {"file": final.name, **info}
+        if old and old["file"] != (final.name if final else None):
+            removals.append(str(directory / old["file"]))
+        manifest_text = json.dumps(dict(sorted(manifest.items())), indent=1)
+        moves.append((str(_write_temporary(directory, MANIFEST, manifest_text)), str(directory / MANIFEST)))
+        finals[directory] = final
+    _apply(_write_journal(Path(catalog_root), {"moves": moves, "removals": removals}))
+    return finals
+
+
+def recover(catalog_root: Path) -> int:
+    """Finish any interrupted swap and drop orphaned temporary files; returns swaps rolled forward."""
+    journal_dir = Path(catalog_root) / JOURNAL_DIR
+    journals = sorted(journal_dir.glob("*.json")) if journal_dir.is_dir() else []
+    for journal in journals:
+        _apply(journal)
+    data_root = Path(catalog_root) / "data"
+    if data_root.is_dir():
+        for orphan in data_root.glob(f"**/.*{_TMP_MARKER}*"):
+            orphan.unlink(missing_ok=True)
+    return len(journals)
+
+
+def _write_temporary(directory: Path, final_name: str, content: pa.Table | str) -> Path:
+    temporary = directory / f".{final_name}{_TMP_MARKER}{uuid.uuid4().hex}"
+    if isinstance(content, str):
+        temporary.write_text(content)
+    else:
+        pq.write_table(content, temporary, row_group_size=ROW_GROUP_SIZE, compression="snappy")
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    return temporary
+
+
+def _write_journal(catalog_root: Path, plan: dict) -> Path:
+    journal_dir = catalog_root / JOURNAL_DIR
+    journal_dir.mkdir(parents=True, exist_ok=True)
+    journal = journal_dir / f"{uuid.uuid4().hex}.json"
+    staging = journal.with_suffix(".json.partial")
+    staging.write_text(json.dumps(plan))
+    with open(staging, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(staging, journal)
+    return journal
+
+
+def _apply(journal: Path) -> None:
+    """Idempotent: every step can be repeated after a crash."""
+    plan = json.loads(journal.read_text())
+    for temporary, final in plan["moves"]:
+        if os.path.exists(temporary):
+            os.replace(temporary, final)
+    for old in plan["removals"]:
+        Path(old).unlink(missing_ok=True)
+    journal.unlink()

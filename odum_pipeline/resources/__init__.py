@@ -1,0 +1,3 @@
+from odum_pipeline.resources.storage import CatalogResource, RawDataResource, ResultsResource
+
+__all__ = ["CatalogResource", "RawDataResource", "ResultsResource"]

@@ -1,0 +1,159 @@
+"""Dagster definitions of the market data: observed raw ticks -> the NautilusTrader tick catalog."""
+
+import hashlib
+from collections import defaultdict
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    DataVersion,
+    DataVersionsByPartition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    observable_source_asset,
+)
+
+from odum_pipeline.catalog.checks import Problem, QualityReport, Severity
+from odum_pipeline.catalog.convert import ConversionError, ConversionResult, convert_day, file_sha256
+from odum_pipeline.catalog.layout import discover_raw_files
+from odum_pipeline.catalog.partitions import catalog_partition_key, catalog_partitions, parse_catalog_partition
+from odum_pipeline.resources import CatalogResource, RawDataResource
+
+# Each Dagster check gathers the problems of the plain checks it stands for.
+CHECK_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
+    "schema": (("schema", "not_empty", "files_present"), "Files readable, with the columns of a known raw schema."),
+    "monotonic_time": (("monotonic_time",), "ts_event and ts_init never go back in time."),
+    "book_not_crossed": (("crossed_book", "book_levels_ordered"), "Best bid < best ask; levels ordered."),
+    "positive_prices_and_sizes": (
+        ("positive_price", "positive_size", "price_precision", "size_precision"),
+        "Prices and sizes positive, finite and on the instrument's grid.",
+    ),
+    "unique_trade_ids": (("trade_ids",), "Every trade has a unique id."),
+    "no_long_gaps": (("gaps",), "No gap between ticks longer than the configured threshold (WARN)."),
+    "row_counts": (("row_counts",), "Catalog rows equal raw rows, per data type."),
+}
+_GROUP_OF = {check: group for group, (checks, _) in CHECK_GROUPS.items() for check in checks}
+
+raw_ticks_description = (
+    "Raw trades and top-5 book snapshots per (day, instrument) under raw_tick_data/by_date/, observed, "
+    "never written. Data version = SHA-256 of the files' content."
+)
+
+
+@observable_source_asset(partitions_def=catalog_partitions, group_name="market_data", description=raw_ticks_description)
+def raw_ticks(context, raw_data: RawDataResource) -> DataVersionsByPartition:
+    registered = set(context.instance.get_dynamic_partitions("day")), set(
+        context.instance.get_dynamic_partitions("instrument")
+    )
+    files_by_cell = defaultdict(list)
+    for raw_file in discover_raw_files(raw_data.path):
+        if raw_file.day.isoformat() in registered[0] and raw_file.instrument_key in registered[1]:
+            files_by_cell[(raw_file.day, raw_file.instrument_key)].append(raw_file)
+    versions = {}
+    for (day, instrument), files in files_by_cell.items():
+        digest = hashlib.sha256()
+        for raw_file in sorted(files):
+            digest.update(f"{raw_file.data_type}:{file_sha256(raw_file.path)}\n".encode())
+        versions[catalog_partition_key(day, instrument)] = DataVersion(digest.hexdigest()[:24])
+    return DataVersionsByPartition(versions)
+
+
+@asset(
+    partitions_def=catalog_partitions,
+    deps=[raw_ticks],
+    group_name="market_data",
+    code_version="catalog-v1",
+    check_specs=[
+        AssetCheckSpec(name, asset="tick_catalog", description=description, blocking=name != "no_long_gaps")
+        for name, (_, description) in CHECK_GROUPS.items()
+    ],
+    description=(
+        "NautilusTrader ParquetDataCatalog for one (day, instrument): TradeTick and OrderBookDepth10 "
+        "snapshots. Re-materializing replaces the day atomically."
+    ),
+)
+def tick_catalog(context: AssetExecutionContext, raw_data: RawDataResource, catalog: CatalogResource):
+    day, instrument_key = parse_catalog_partition(context.partition_key)
+    try:
+        result = convert_day(
+            raw_data.path, catalog.path, day, instrument_key, max_gap_secs=catalog.max_gap_secs, log=context.log.info
+        )
+    except ConversionError as error:
+        for check_result in _check_results_for_failure(error.problems):
+            yield check_result
+        raise Failure(description=str(error)) from error
+    yield MaterializeResult(metadata=_metadata(result), check_results=_check_results(result))
+
+
+def _check_results_for_failure(problems: list[tuple[str, Problem]]) -> list[AssetCheckResult]:
+    by_group = defaultdict(list)
+    for path, problem in problems:
+        by_group[_GROUP_OF.get(problem.check, "schema")].append(f"{path}: {problem}")
+    return [
+        AssetCheckResult(
+            check_name=group,
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            description="\n".join(messages)[:4000],
+            metadata={"problems": len(messages)},
+        )
+        for group, messages in by_group.items()
+    ]
+
+
+def _check_results(result: ConversionResult) -> list[AssetCheckResult]:
+    problems = defaultdict(list)
+    for data_type, report in result.reports.items():
+        for problem in report.problems:
+            problems[_GROUP_OF[problem.check]].append(f"{result.sources[data_type]}: {problem}")
+    for data_type, path in result.catalog_files.items():
+        catalog_rows = _parquet_rows(path)
+        if catalog_rows != result.reports[data_type].rows:
+            problems["row_counts"].append(
+                f"{data_type}: {result.reports[data_type].rows} raw rows but {catalog_rows} in {path}"
+            )
+    return [
+        AssetCheckResult(
+            check_name=group,
+            passed=not problems[group],
+            severity=AssetCheckSeverity.WARN if group == "no_long_gaps" else AssetCheckSeverity.ERROR,
+            description="\n".join(problems[group])[:4000] or "ok",
+        )
+        for group in CHECK_GROUPS
+    ]
+
+
+def _parquet_rows(path: str) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _metadata(result: ConversionResult) -> dict:
+    metadata: dict = {"instrument_id": result.instrument_id}
+    for data_type, report in result.reports.items():
+        metadata.update(_report_metadata(data_type, report))
+        metadata[f"{data_type}_source"] = MetadataValue.path(result.sources[data_type])
+        metadata[f"{data_type}_source_sha256"] = result.source_sha256[data_type]
+        if data_type in result.catalog_files:
+            metadata[f"{data_type}_catalog_file"] = MetadataValue.path(result.catalog_files[data_type])
+    metadata["rows"] = sum(report.rows for report in result.reports.values())
+    return metadata
+
+
+def _report_metadata(data_type: str, report: QualityReport) -> dict:
+    def iso(ns):
+        return str(np.datetime64(ns, "ns")) + "Z" if ns is not None else "-"
+
+    return {
+        f"{data_type}_rows": MetadataValue.int(report.rows),
+        f"{data_type}_first_ts": iso(report.first_ts),
+        f"{data_type}_last_ts": iso(report.last_ts),
+        f"{data_type}_largest_gap_secs": MetadataValue.float(report.largest_gap_ns / 1e9),
+        f"{data_type}_warnings": len([p for p in report.problems if p.severity is Severity.WARN]),
+    }

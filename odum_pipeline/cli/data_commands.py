@@ -1,0 +1,111 @@
+"""``odum data ...``: sample data, conversion into the catalog, pre-flight checks."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+
+from odum_pipeline import settings
+from odum_pipeline.catalog.convert import convert_day
+from odum_pipeline.catalog.layout import discover_raw_files
+from odum_pipeline.catalog.preflight import SNAPSHOT_MODES, check_raw_coverage
+from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
+
+
+def register(commands) -> None:
+    data = commands.add_parser("data", help="raw tick data and the catalog").add_subparsers(
+        dest="data_command", required=True, metavar="SUBCOMMAND"
+    )
+
+    sample = data.add_parser("sample", help="write a deterministic synthetic market in the raw layout")
+    sample.add_argument("--raw-root", type=Path, default=None, help="default: $UNIFIED_CLOUD_LOCAL_PATH or ./var/raw")
+    sample.add_argument("--day", dest="days", action="append", type=_date, help="YYYY-MM-DD (repeatable)")
+    sample.add_argument("--instrument", dest="instruments", action="append", help="instrument key (repeatable)")
+    sample.add_argument("--start-time", type=_time, default=DEFAULT_SAMPLE["start_time"], help="HH:MM UTC")
+    sample.add_argument("--end-time", type=_time, default=DEFAULT_SAMPLE["end_time"], help="HH:MM UTC")
+    sample.add_argument("--schema", choices=("tardis", "nautilus"), default="tardis")
+    sample.set_defaults(handler=_sample)
+
+    convert = data.add_parser("convert", help="convert raw files into the NautilusTrader catalog")
+    convert.add_argument("--raw-root", type=Path, default=None)
+    convert.add_argument("--catalog", type=Path, default=None, help="default: $DATA_CATALOG_PATH or ./var/catalog")
+    convert.add_argument("--day", type=_date, default=None, help="only this day")
+    convert.add_argument("--instrument", default=None, help="only this instrument key")
+    convert.set_defaults(handler=_convert)
+
+    check = data.add_parser("check", help="pre-flight: does the raw data cover a window? (exit 1 if not)")
+    check.add_argument("--raw-root", type=Path, default=None)
+    check.add_argument("--instrument", required=True)
+    check.add_argument("--start", required=True, type=_datetime, help="ISO time, UTC if no offset")
+    check.add_argument("--end", required=True, type=_datetime)
+    check.add_argument("--snapshot-mode", choices=SNAPSHOT_MODES, default="both")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(handler=_check)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _time(text: str) -> dt.time:
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time HH:MM[:SS]") from None
+
+
+def _datetime(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time (e.g. 2023-05-23T19:23:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _sample(args) -> int:
+    raw_root = args.raw_root or settings.raw_root()
+    files = generate_sample(
+        raw_root,
+        days=args.days or DEFAULT_SAMPLE["days"],
+        instrument_keys=args.instruments or DEFAULT_SAMPLE["instrument_keys"],
+        start_time=args.start_time,
+        end_time=args.end_time,
+        schema=args.schema,
+    )
+    for item in files:
+        print(f"{item.day} {item.instrument_key}: {item.trades_rows:,} trades, {item.book_rows:,} book snapshots")
+    print(f"raw root: {raw_root}")
+    return 0
+
+
+def _convert(args) -> int:
+    raw_root = args.raw_root or settings.raw_root()
+    catalog = args.catalog or settings.catalog_root()
+    cells = sorted({(f.day, f.instrument_key) for f in discover_raw_files(raw_root)})
+    cells = [c for c in cells if (args.day is None or c[0] == args.day) and (args.instrument in (None, c[1]))]
+    if not cells:
+        raise ValueError(
+            f"no raw files under {Path(raw_root) / 'raw_tick_data/by_date'}"
+            + (f" for day {args.day}" if args.day else "")
+            + (f" for instrument {args.instrument}" if args.instrument else "")
+        )
+    for index, (day, instrument) in enumerate(cells, 1):
+        result = convert_day(raw_root, catalog, day, instrument)
+        warnings = [str(p) for report in result.reports.values() for p in report.warnings]
+        rows = ", ".join(f"{data_type} {count:,}" for data_type, count in result.rows.items())
+        print(f"[{index}/{len(cells)}] {day} {instrument}: {rows}" + (f"  warnings: {warnings}" if warnings else ""))
+    print(f"catalog: {catalog}")
+    return 0
+
+
+def _check(args) -> int:
+    report = check_raw_coverage(
+        args.raw_root or settings.raw_root(), args.instrument, args.start, args.end, args.snapshot_mode
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.describe())
+    return 0 if report.covered else 1

@@ -1,0 +1,48 @@
+"""``odum``: the project's command line (one entry point, subcommands per domain)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from odum_pipeline.cli import data_commands, pipeline_commands, venue_commands
+
+COMMAND_GROUPS = (data_commands, venue_commands, pipeline_commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="odum", description="odum-pipeline: execution-algorithm backtesting.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(commands)
+    return parser
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, PermissionError) as error:  # bad input: our errors say what is wrong
+        if args.debug or os.environ.get("ODUM_DEBUG"):
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - unexpected: say so, keep the trace behind --debug
+        if args.debug or os.environ.get("ODUM_DEBUG"):
+            traceback.print_exc()
+        print(f"error: unexpected {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

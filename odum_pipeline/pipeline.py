@@ -40,7 +40,7 @@ def build_catalog(
         raise FileNotFoundError(f"no raw files under {resources['raw_data'].path / 'raw_tick_data/by_date'}")
     new_days, new_instruments = register_partitions(instance, raw_files)
     log(f"registered {len(new_days)} new day(s), {len(new_instruments)} new instrument(s)")
-    observe([raw_ticks], instance=instance, resources=resources)
+    observe([raw_ticks], instance=instance, resources=resources, run_config=QUIET_CONSOLE)
     cells = sorted({(f.day, f.instrument_key) for f in raw_files})
     done = []
     for index, (day, instrument) in enumerate(cells, 1):

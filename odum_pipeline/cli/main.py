@@ -6,8 +6,15 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 
-from odum_pipeline.cli import data_commands, pipeline_commands, venue_commands
+from dagster import BetaWarning, PreviewWarning
+
+# Dagster flags observable source assets as beta; users of the CLI cannot act on that.
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
+
+from odum_pipeline.cli import data_commands, pipeline_commands, venue_commands  # noqa: E402
 
 COMMAND_GROUPS = (data_commands, venue_commands, pipeline_commands)
 

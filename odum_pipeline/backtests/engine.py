@@ -1,0 +1,296 @@
+"""Run one backtest (config x algorithm) with NautilusTrader's ``BacktestNode``. Dagster-free.
+
+The node is built from the config (venue, catalog data restricted to the window, risk engine),
+then, before running, the engine gets:
+
+- the instrument built by the registry with the config's fees (replacing the catalog's definition,
+  so the fees charged are the config's, whatever the catalog was written with);
+- the execution algorithms (NautilusTrader ``ExecAlgorithm`` instances: the seam for
+  ``algorithms/``; NautilusTrader's example ``TWAPExecAlgorithm`` stands in for TWAP by default);
+- the strategy that submits the orders and marks the equity curve.
+
+``snapshot_mode``: ``trades`` replays TradeTick only on an L1_MBP book; ``book`` replays depth
+snapshots and trades but with the venue's ``trade_execution`` off, so trades update the last
+price and drive per-trade submissions without touching the matching book; ``both`` replays both
+with ``trade_execution`` on (trades can also fill resting orders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from nautilus_trader.backtest.config import (
+    BacktestDataConfig,
+    BacktestEngineConfig,
+    BacktestRunConfig,
+    BacktestVenueConfig,
+)
+from nautilus_trader.backtest.node import BacktestNode
+from nautilus_trader.config import LoggingConfig, RiskEngineConfig
+from nautilus_trader.execution.algorithm import ExecAlgorithm
+from nautilus_trader.model.data import OrderBookDepth10, TradeTick
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+from odum_pipeline import settings
+from odum_pipeline.backtests.config import BacktestConfig, BookType, SnapshotMode, config_sha256
+from odum_pipeline.backtests.metrics import collect_run_data, summarize
+from odum_pipeline.backtests.results import write_fast, write_report
+from odum_pipeline.backtests.run_id import make_run_id
+from odum_pipeline.backtests.strategy import ExecutionBacktestConfig, ExecutionBacktestStrategy, ParentOrderPlan
+from odum_pipeline.instruments.registry import build_instrument
+
+NORMAL = "NORMAL"
+#: The pre-trade throttle is a live-trading safeguard; replaying every trade of a burst exceeds it.
+UNTHROTTLED = "1000000/00:00:01"
+
+
+class BacktestSetupError(ValueError):
+    """The backtest cannot start: missing catalog data, unknown algorithm, unsupported option."""
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """The algorithm under test: its name (the ``ExecAlgorithmId``), parameters and code version."""
+
+    name: str = NORMAL
+    params: dict[str, Any] = field(default_factory=dict)
+    version: str = "builtin"
+
+    @property
+    def is_normal(self) -> bool:
+        return self.name.upper() == NORMAL
+
+
+@dataclass(frozen=True)
+class BacktestOutcome:
+    run_id: str
+    result_path: Path
+    summary: dict[str, Any]
+
+
+def run_backtest(
+    config: BacktestConfig,
+    *,
+    algorithm: AlgorithmSpec = AlgorithmSpec(),
+    catalog_root: str | Path | None = None,
+    results_root: str | Path | None = None,
+    mode: str = "fast",
+    export_ticks: bool = False,
+    progress: Callable[[float], None] | None = None,
+    exec_algorithms: Sequence[ExecAlgorithm] | None = None,
+) -> BacktestOutcome:
+    """Run ``config`` with ``algorithm`` over the catalog and write its results.
+
+    ``exec_algorithms``: fresh ``ExecAlgorithm`` instances to add to the engine (one per run:
+    NautilusTrader components cannot be shared between engines). Default: the built-in stand-ins.
+    """
+    if mode not in ("fast", "report"):
+        raise ValueError(f"mode must be 'fast' or 'report', got {mode!r}")
+    catalog_root = Path(catalog_root or config.data_catalog.path or settings.catalog_root())
+    results_root = Path(results_root or settings.results_root())
+    _reject_unsupported(config)
+    spec = config.instrument_spec()
+    sha = config_sha256(config)
+    run_id = make_run_id(spec, config.time_window.start, sha)
+    instrument = _configured_instrument(config)
+    _require_catalog_instrument(catalog_root, instrument)
+    algorithms = list(exec_algorithms) if exec_algorithms is not None else default_exec_algorithms(algorithm)
+
+    node = BacktestNode(configs=[_run_config(config, catalog_root, instrument.id)])
+    try:
+        node.build()
+        engine = node.get_engine(node.configs[0].id)
+        engine.add_instrument(instrument)  # the config's fees, not the catalog's
+        for exec_algorithm in algorithms:
+            engine.add_exec_algorithm(exec_algorithm)
+        strategy = ExecutionBacktestStrategy(
+            _strategy_config(config, instrument.id, algorithm, algorithms), progress=progress
+        )
+        engine.add_strategy(strategy)
+        node.run()
+        run_data = collect_run_data(engine, strategy, instrument)
+    finally:
+        node.dispose()
+
+    summary = summarize(
+        run_id=run_id, mode=mode, config=config, config_sha=sha, algorithm=algorithm, run_data=run_data
+    )
+    if mode == "fast":
+        path = write_fast(results_root, run_id, summary)
+    else:
+        ticks = _window_ticks(catalog_root, config, instrument.id) if export_ticks else None
+        path = write_report(results_root, run_id, summary, run_data, ticks=ticks)
+    return BacktestOutcome(run_id=run_id, result_path=path, summary=summary)
+
+
+# --- building the node ---------------------------------------------------------------------------
+
+
+def _reject_unsupported(config: BacktestConfig) -> None:
+    if config.data_catalog.trades_path or config.data_catalog.book_path:
+        raise BacktestSetupError(
+            "data_catalog.trades_path/book_path glob overrides are not supported by the engine yet: "
+            "point data_catalog.path at a ParquetDataCatalog instead"
+        )
+    if config.environment.data_source.value != "local" and not str(config.data_catalog.path or "").startswith("gs://"):
+        raise BacktestSetupError("environment.data_source 'gcs' needs data_catalog.path = 'gs://bucket/...'")
+
+
+def _configured_instrument(config: BacktestConfig) -> Instrument:
+    """The registry's instrument with the config's fees (and the risk section's max quantity)."""
+    instrument = build_instrument(
+        config.instrument_spec(), maker_fee=config.venue.maker_fee, taker_fee=config.venue.taker_fee
+    )
+    if config.risk.max_order_quantity is None:
+        return instrument
+    definition = type(instrument).to_dict(instrument)
+    definition["max_quantity"] = str(config.risk.max_order_quantity)
+    return type(instrument).from_dict(definition)
+
+
+def _require_catalog_instrument(catalog_root: Path, instrument: Instrument) -> None:
+    catalog = ParquetDataCatalog(str(catalog_root))
+    found = catalog.instruments(instrument_ids=[instrument.id.value])
+    if not found:
+        raise BacktestSetupError(f"{catalog_root}: no instrument {instrument.id} in the catalog; convert its days first")
+    stored = found[0]
+    if (stored.price_precision, stored.size_precision) != (instrument.price_precision, instrument.size_precision):
+        raise BacktestSetupError(
+            f"{catalog_root}: catalog instrument {instrument.id} has precisions "
+            f"{stored.price_precision}/{stored.size_precision}, the registry "
+            f"{instrument.price_precision}/{instrument.size_precision}"
+        )
+
+
+def effective_book_type(config: BacktestConfig) -> BookType:
+    """Trades alone can only build a top-of-book: ``trades`` mode always matches on L1_MBP."""
+    if config.data_catalog.snapshot_mode is SnapshotMode.TRADES:
+        return BookType.L1_MBP
+    return config.venue.book_type
+
+
+def _run_config(config: BacktestConfig, catalog_root: Path, instrument_id: InstrumentId) -> BacktestRunConfig:
+    start, end = config.time_window.start.isoformat(), config.time_window.end.isoformat()
+    return BacktestRunConfig(
+        engine=_engine_config(config, instrument_id),
+        venues=[_venue_config(config)],
+        data=_data_configs(config, str(catalog_root), instrument_id),
+        start=start,
+        end=end,
+        dispose_on_completion=False,  # the reports are read from the engine after the run
+        raise_exception=True,
+    )
+
+
+def _engine_config(config: BacktestConfig, instrument_id: InstrumentId) -> BacktestEngineConfig:
+    risk = config.risk
+    notional = {instrument_id.value: int(risk.max_notional_per_order)} if risk.max_notional_per_order else {}
+    return BacktestEngineConfig(
+        trader_id="BACKTESTER-001",
+        logging=LoggingConfig(log_level=config.environment.log_level, bypass_logging=False),
+        risk_engine=RiskEngineConfig(
+            bypass=risk.bypass, max_order_submit_rate=UNTHROTTLED, max_notional_per_order=notional
+        ),
+    )
+
+
+def _venue_config(config: BacktestConfig) -> BacktestVenueConfig:
+    venue = config.venue
+    return BacktestVenueConfig(
+        name=venue.name,
+        oms_type=venue.oms_type.value,
+        account_type=venue.account_type.value,
+        base_currency=venue.base_currency,
+        starting_balances=[f"{venue.starting_balance} {venue.base_currency}"],
+        default_leverage=float(venue.leverage),
+        book_type=effective_book_type(config).value,
+        trade_execution=config.data_catalog.snapshot_mode is not SnapshotMode.BOOK,
+    )
+
+
+def _data_configs(config: BacktestConfig, catalog_path: str, instrument_id: InstrumentId) -> list[BacktestDataConfig]:
+    """Trades always (they drive per-trade submissions and the last price); depth unless ``trades``."""
+    classes = [TradeTick]
+    if config.data_catalog.snapshot_mode is not SnapshotMode.TRADES:
+        classes.append(OrderBookDepth10)
+    start, end = config.time_window.start.isoformat(), config.time_window.end.isoformat()
+    return [
+        BacktestDataConfig(
+            catalog_path=catalog_path, data_cls=cls, instrument_id=instrument_id, start_time=start, end_time=end
+        )
+        for cls in classes
+    ]
+
+
+def _strategy_config(
+    config: BacktestConfig, instrument_id: InstrumentId, algorithm: AlgorithmSpec, algorithms: list[ExecAlgorithm]
+) -> ExecutionBacktestConfig:
+    window = config.time_window
+    return ExecutionBacktestConfig(
+        instrument_id=instrument_id,
+        submission_mode=config.strategy.submission_mode.value,
+        window_start_ns=_ns(window.start),
+        window_end_ns=_ns(window.end),
+        parent_orders=tuple(_plan(order) for order in config.strategy.parent_orders),
+        exec_algorithm_id=None if algorithm.is_normal else _exec_algorithm_id(algorithm, algorithms),
+        exec_algorithm_params=None if algorithm.is_normal else dict(algorithm.params),
+        close_positions=config.strategy.close_positions,
+        subscribe_book=config.data_catalog.snapshot_mode is not SnapshotMode.TRADES,
+    )
+
+
+def _plan(order) -> ParentOrderPlan:
+    return ParentOrderPlan(
+        side=order.side.value,
+        quantity=str(order.quantity),
+        arrival_ns=_ns(order.arrival),
+        limit_price=None if order.limit_price is None else str(order.limit_price),
+        deadline_ns=None if order.deadline is None else _ns(order.deadline),
+    )
+
+
+def _ns(instant) -> int:
+    seconds = int(instant.timestamp())
+    return seconds * 1_000_000_000 + instant.microsecond * 1_000
+
+
+# --- execution algorithms ------------------------------------------------------------------------
+
+
+def default_exec_algorithms(algorithm: AlgorithmSpec) -> list[ExecAlgorithm]:
+    """Stand-ins until ``algorithms/`` provides its own: NautilusTrader's example TWAP."""
+    if algorithm.is_normal:
+        return []
+    if algorithm.name.upper() == "TWAP":
+        from nautilus_trader.examples.algorithms.twap import TWAPExecAlgorithm
+
+        return [TWAPExecAlgorithm()]
+    raise BacktestSetupError(
+        f"no ExecAlgorithm for {algorithm.name!r}: pass exec_algorithms=[...] (instances whose id is {algorithm.name!r})"
+    )
+
+
+def _exec_algorithm_id(algorithm: AlgorithmSpec, algorithms: list[ExecAlgorithm]) -> str:
+    ids = [a.id.value for a in algorithms]
+    if algorithm.name in ids:
+        return algorithm.name
+    if len(ids) == 1:
+        return ids[0]
+    raise BacktestSetupError(f"algorithm {algorithm.name!r} is none of the execution algorithms given: {ids}")
+
+
+# --- tick export ---------------------------------------------------------------------------------
+
+
+def _window_ticks(catalog_root: Path, config: BacktestConfig, instrument_id: InstrumentId):
+    catalog = ParquetDataCatalog(str(catalog_root))
+    window = config.time_window
+    return catalog.query(
+        data_cls=TradeTick, identifiers=[instrument_id.value], start=window.start, end=window.end
+    )

@@ -1,0 +1,299 @@
+"""The NautilusTrader strategy that submits a backtest's orders and records its equity curve.
+
+Two submission modes:
+
+- ``per_trade_tick``: one market order per historical trade in the window, side = the trade's
+  aggressor, size = the trade's size. Trades without a known aggressor are skipped and counted,
+  never turned into buys.
+- ``parent_orders``: an explicit list of parent orders, each submitted at its arrival time
+  (a clock alert), as a market or limit order, cancelled at its deadline.
+
+Every order is handed to the execution algorithm under test by setting ``exec_algorithm_id`` and
+``exec_algorithm_params`` (NautilusTrader's ExecAlgorithm mechanism); ``NORMAL`` sends it straight
+to the venue. At the window end working orders are cancelled and, when ``close_positions``,
+the remaining position is closed with a real market order.
+
+The equity curve (balance + unrealized PnL at the last mid, else the last trade) is marked on a
+1 s timer and after every fill, which is what the max drawdown is computed from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from nautilus_trader.config import StrategyConfig
+from nautilus_trader.model.data import OrderBookDepth10, TradeTick
+from nautilus_trader.model.enums import AggressorSide, OrderSide, TimeInForce
+from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.identifiers import ClientOrderId, ExecAlgorithmId, InstrumentId
+from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.trading.strategy import Strategy
+
+ENTRY_TAG = "ENTRY"
+CLOSE_TAG = "CLOSE"
+EQUITY_TIMER = "equity-mark"
+WINDOW_END_ALERT = "window-end"
+MAX_CLOSE_ATTEMPTS = 1000
+
+ProgressCallback = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class ParentOrderPlan:
+    """One parent order of the ``parent_orders`` mode, times in UNIX nanoseconds."""
+
+    side: str  # "BUY" | "SELL"
+    quantity: str
+    arrival_ns: int
+    limit_price: str | None = None
+    deadline_ns: int | None = None
+
+
+class ExecutionBacktestConfig(StrategyConfig, frozen=True):
+    instrument_id: InstrumentId
+    submission_mode: str  # "per_trade_tick" | "parent_orders"
+    window_start_ns: int
+    window_end_ns: int
+    parent_orders: tuple[ParentOrderPlan, ...] = ()
+    exec_algorithm_id: str | None = None  # None: NORMAL, straight to the venue
+    exec_algorithm_params: dict | None = None
+    close_positions: bool = True
+    mark_interval_secs: int = 1
+    subscribe_trades: bool = True
+    subscribe_book: bool = True
+
+
+@dataclass(frozen=True)
+class EquityPoint:
+    ts: int
+    balance: Decimal
+    unrealized_pnl: Decimal
+    equity: Decimal
+    mark_price: Decimal | None
+    position_qty: Decimal
+    reason: str  # "timer" | "fill" | "end"
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    ts: int
+    event: str
+    client_order_id: str
+    detail: str
+
+
+class ExecutionBacktestStrategy(Strategy):
+    """Submits the plan's orders through the selected execution algorithm and marks equity."""
+
+    def __init__(self, config: ExecutionBacktestConfig, progress: ProgressCallback | None = None) -> None:
+        super().__init__(config)
+        self._progress = progress
+        self._exec_algorithm_id = ExecAlgorithmId(config.exec_algorithm_id) if config.exec_algorithm_id else None
+        self.instrument = None
+        self.skipped_rows = 0
+        self.window_closed = False
+        self._close_attempts = 0
+        self.last_mid: Decimal | None = None
+        self.last_trade_price: Decimal | None = None
+        self.equity_curve: list[EquityPoint] = []
+        self.timeline: list[TimelineEvent] = []
+        self.parent_order_ids: list[ClientOrderId] = []
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self.instrument = self.cache.instrument(self.config.instrument_id)
+        if self.instrument is None:
+            raise RuntimeError(f"instrument {self.config.instrument_id} not in the cache")
+        if self.config.subscribe_trades:
+            self.subscribe_trade_ticks(self.config.instrument_id)
+        if self.config.subscribe_book:
+            self.subscribe_order_book_depth(self.config.instrument_id)
+        self._schedule_marks()
+        self._schedule_parent_orders()
+        self.clock.set_time_alert_ns(WINDOW_END_ALERT, self.config.window_end_ns, self._on_window_end)
+
+    def _schedule_marks(self) -> None:
+        self.clock.set_timer_ns(
+            EQUITY_TIMER,
+            self.config.mark_interval_secs * 1_000_000_000,
+            self.config.window_start_ns,
+            self.config.window_end_ns,
+            self._on_mark_timer,
+        )
+
+    def _schedule_parent_orders(self) -> None:
+        if self.config.submission_mode != "parent_orders":
+            return
+        for index, plan in enumerate(self.config.parent_orders):
+            self.clock.set_time_alert_ns(
+                f"parent-{index}", plan.arrival_ns, lambda event, plan=plan: self._submit_parent(plan)
+            )
+
+    # --- market data -----------------------------------------------------------------------------
+
+    def on_order_book_depth(self, depth: OrderBookDepth10) -> None:
+        bid, ask = depth.bids[0].price, depth.asks[0].price
+        if bid.as_double() > 0 and ask.as_double() > 0:
+            self.last_mid = (bid.as_decimal() + ask.as_decimal()) / 2
+
+    def on_trade_tick(self, tick: TradeTick) -> None:
+        self.last_trade_price = tick.price.as_decimal()
+        if self.config.submission_mode != "per_trade_tick" or self.window_closed:
+            return
+        if not self.config.window_start_ns <= tick.ts_init <= self.config.window_end_ns:
+            return
+        if tick.aggressor_side == AggressorSide.NO_AGGRESSOR:
+            self.skipped_rows += 1
+            return
+        side = OrderSide.BUY if tick.aggressor_side == AggressorSide.BUYER else OrderSide.SELL
+        self._submit_market(side, tick.size)
+
+    # --- order submission ------------------------------------------------------------------------
+
+    def _algorithm_kwargs(self) -> dict:
+        if self._exec_algorithm_id is None:
+            return {}
+        return {"exec_algorithm_id": self._exec_algorithm_id, "exec_algorithm_params": self.config.exec_algorithm_params}
+
+    def _submit_market(self, side: OrderSide, quantity: Quantity) -> ClientOrderId:
+        order = self.order_factory.market(
+            self.config.instrument_id,
+            side,
+            quantity,
+            time_in_force=TimeInForce.IOC,
+            tags=[ENTRY_TAG],
+            **self._algorithm_kwargs(),
+        )
+        self.submit_order(order)
+        self.parent_order_ids.append(order.client_order_id)
+        return order.client_order_id
+
+    def _submit_parent(self, plan: ParentOrderPlan) -> None:
+        if self.window_closed:
+            return
+        side = OrderSide[plan.side]
+        quantity = self.instrument.make_qty(Decimal(plan.quantity))
+        if plan.limit_price is None:
+            client_order_id = self._submit_market(side, quantity)
+        else:
+            client_order_id = self._submit_limit(side, quantity, self.instrument.make_price(Decimal(plan.limit_price)))
+        self._record(self.clock.timestamp_ns(), "parent_submitted", client_order_id, f"{plan.side} {plan.quantity}")
+        if plan.deadline_ns is not None:
+            self.clock.set_time_alert_ns(
+                f"deadline-{client_order_id}", plan.deadline_ns, lambda event: self._cancel_family(client_order_id)
+            )
+
+    def _submit_limit(self, side: OrderSide, quantity: Quantity, price: Price) -> ClientOrderId:
+        order = self.order_factory.limit(
+            self.config.instrument_id,
+            side,
+            quantity,
+            price,
+            time_in_force=TimeInForce.GTC,
+            tags=[ENTRY_TAG],
+            **self._algorithm_kwargs(),
+        )
+        self.submit_order(order)
+        self.parent_order_ids.append(order.client_order_id)
+        return order.client_order_id
+
+    def _cancel_family(self, primary_id: ClientOrderId) -> None:
+        """Cancel a parent order and every child order an execution algorithm spawned from it."""
+        family = self.cache.orders_for_exec_spawn(primary_id) or [self.cache.order(primary_id)]
+        for order in family:
+            if order is not None and not order.is_closed:
+                self.cancel_order(order)
+        self._record(self.clock.timestamp_ns(), "deadline", primary_id, "remaining quantity cancelled")
+
+    # --- window end ------------------------------------------------------------------------------
+
+    def _on_window_end(self, event) -> None:
+        self.window_closed = True
+        self.cancel_all_orders(self.config.instrument_id)
+        for order in self.cache.orders_open(instrument_id=self.config.instrument_id) + self.cache.orders_emulated():
+            self.cancel_order(order)
+        if self.config.close_positions:
+            self._close_remaining_position()
+        self._record(event.ts_event, "window_end", "", "close" if self.config.close_positions else "mark")
+        self._mark(event.ts_event, "end")
+        self._report_progress(event.ts_event)
+
+    def _close_remaining_position(self) -> None:
+        """IOC market order(s) until flat: the visible book holds 5 levels, so one close order may
+        not suffice; NautilusTrader does not consume liquidity by default, so the next one fills."""
+        if self._close_attempts >= MAX_CLOSE_ATTEMPTS:
+            self.log.error(f"position still open after {MAX_CLOSE_ATTEMPTS} close orders")
+            return
+        if self.cache.positions_open(instrument_id=self.config.instrument_id):
+            self._close_attempts += 1
+            self.close_all_positions(self.config.instrument_id, tags=[CLOSE_TAG], time_in_force=TimeInForce.IOC)
+
+    def on_order_canceled(self, event) -> None:
+        order = self.cache.order(event.client_order_id)
+        if self.window_closed and self.config.close_positions and CLOSE_TAG in (order.tags or []):
+            self._close_remaining_position()
+
+    # --- equity marks ----------------------------------------------------------------------------
+
+    def _on_mark_timer(self, event) -> None:
+        if self.window_closed:
+            return
+        self._mark(event.ts_event, "timer")
+        self._report_progress(event.ts_event)
+
+    def on_order_filled(self, event: OrderFilled) -> None:
+        self._record(event.ts_event, "fill", event.client_order_id.value, f"{event.last_qty} @ {event.last_px}")
+        self._mark(event.ts_event, "fill")
+
+    def on_order_rejected(self, event) -> None:
+        self._record(event.ts_event, "rejected", event.client_order_id.value, event.reason)
+
+    def on_order_denied(self, event) -> None:
+        self._record(event.ts_event, "denied", event.client_order_id.value, event.reason)
+
+    def mark_price(self) -> Decimal | None:
+        return self.last_mid if self.last_mid is not None else self.last_trade_price
+
+    def unrealized_pnl(self) -> Decimal:
+        """Unrealized PnL of the open positions at the last mid (else the last trade price)."""
+        mark = self.mark_price()
+        if mark is None:
+            return Decimal(0)
+        price = self.instrument.make_price(mark)
+        positions = self.cache.positions_open(instrument_id=self.config.instrument_id)
+        return sum((p.unrealized_pnl(price).as_decimal() for p in positions), Decimal(0))
+
+    def balance(self) -> Decimal:
+        account = self.portfolio.account(self.config.instrument_id.venue)
+        currency = self.instrument.get_settlement_currency()
+        return account.balance_total(currency).as_decimal()
+
+    def _mark(self, ts: int, reason: str) -> None:
+        positions = self.cache.positions_open(instrument_id=self.config.instrument_id)
+        balance, unrealized = self.balance(), self.unrealized_pnl()
+        self.equity_curve.append(
+            EquityPoint(
+                ts=ts,
+                balance=balance,
+                unrealized_pnl=unrealized,
+                equity=balance + unrealized,
+                mark_price=self.mark_price(),
+                position_qty=sum((p.signed_decimal_qty() for p in positions), Decimal(0)),
+                reason=reason,
+            )
+        )
+
+    def _record(self, ts: int, event: str, client_order_id, detail: str) -> None:
+        self.timeline.append(TimelineEvent(ts, event, str(client_order_id), detail))
+
+    def _report_progress(self, ts: int) -> None:
+        if self._progress is None:
+            return
+        start, end = self.config.window_start_ns, self.config.window_end_ns
+        self._progress(min(1.0, max(0.0, (ts - start) / (end - start))))
+
+    def on_stop(self) -> None:
+        self.clock.cancel_timers()

@@ -32,6 +32,7 @@ class RunData:
     counts: dict[str, int] = field(default_factory=dict)
     money: dict[str, Decimal] = field(default_factory=dict)
     closed_position_pnls: list[Decimal] = field(default_factory=list)
+    requested_qty: Decimal = Decimal(0)
 
 
 def collect_run_data(engine, strategy: ExecutionBacktestStrategy, instrument: Instrument) -> RunData:
@@ -56,6 +57,7 @@ def collect_run_data(engine, strategy: ExecutionBacktestStrategy, instrument: In
             "fees": sum(fills["commission"], Decimal(0)) if len(fills) else Decimal(0),
         },
         closed_position_pnls=[p.realized_pnl.as_decimal() for p in positions if p.is_closed],
+        requested_qty=strategy.requested_qty,
     )
 
 
@@ -173,7 +175,7 @@ def summarize(*, run_id: str, mode: str, config, config_sha: str, algorithm, run
     money = run_data.money
     drawdown, drawdown_pct = max_drawdown(run_data.equity_curve)
     round_trips, win_rate = round_trip_stats(run_data.closed_position_pnls)
-    filled_qty, fill_ratio = filled_quantities(run_data, _entry_quantity(run_data))
+    filled_qty, fill_ratio = filled_quantities(run_data, run_data.requested_qty)
     return {
         "run_id": run_id,
         "mode": mode,
@@ -185,6 +187,7 @@ def summarize(*, run_id: str, mode: str, config, config_sha: str, algorithm, run
         "submission_mode": config.strategy.submission_mode.value,
         "summary": {
             **run_data.counts,
+            "requested_qty": float(run_data.requested_qty),
             "filled_qty": float(filled_qty),
             "fill_ratio": fill_ratio,
             "realized_pnl": float(money["realized_pnl"]),
@@ -201,14 +204,6 @@ def summarize(*, run_id: str, mode: str, config, config_sha: str, algorithm, run
         "exact": {key: str(value) for key, value in money.items()},
         "identity_holds": money["final_balance"] == money["starting_balance"] + money["realized_pnl"],
     }
-
-
-def _entry_quantity(run_data: RunData) -> Decimal:
-    orders = run_data.orders
-    if orders.empty:
-        return Decimal(0)
-    primaries = orders[(orders["parent_order_id"] == orders["client_order_id"]) & ~orders["tags"].fillna("").str.contains(CLOSE_TAG)]
-    return sum((Decimal(q) for q in primaries["quantity"]), Decimal(0))
 
 
 def _iso(instant: dt.datetime) -> str:

@@ -100,6 +100,8 @@ class ExecutionBacktestStrategy(Strategy):
         self.equity_curve: list[EquityPoint] = []
         self.timeline: list[TimelineEvent] = []
         self.parent_order_ids: list[ClientOrderId] = []
+        # Requested before any algorithm touches the order (ExecAlgorithms shrink the primary's quantity).
+        self.requested_qty = Decimal(0)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -167,9 +169,13 @@ class ExecutionBacktestStrategy(Strategy):
             tags=[ENTRY_TAG],
             **self._algorithm_kwargs(),
         )
-        self.submit_order(order)
-        self.parent_order_ids.append(order.client_order_id)
+        self._submit_entry(order)
         return order.client_order_id
+
+    def _submit_entry(self, order) -> None:
+        self.requested_qty += order.quantity.as_decimal()
+        self.parent_order_ids.append(order.client_order_id)
+        self.submit_order(order)
 
     def _submit_parent(self, plan: ParentOrderPlan) -> None:
         if self.window_closed:
@@ -196,8 +202,7 @@ class ExecutionBacktestStrategy(Strategy):
             tags=[ENTRY_TAG],
             **self._algorithm_kwargs(),
         )
-        self.submit_order(order)
-        self.parent_order_ids.append(order.client_order_id)
+        self._submit_entry(order)
         return order.client_order_id
 
     def _cancel_family(self, primary_id: ClientOrderId) -> None:

@@ -1,0 +1,251 @@
+"""The backtest engine on the real Binance BTCUSDT perpetual data (slow), plus fast unit checks.
+
+"In the window" means a trade's ``ts_init`` (the raw ``local_timestamp``, when it was received)
+lies in [start, end]: that is the timestamp NautilusTrader's catalog queries and replays by.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from nautilus_trader.model.identifiers import InstrumentId
+
+from odum_pipeline.backtests.config import BookType, load_config, parse_config
+from odum_pipeline.backtests.engine import (
+    AlgorithmSpec,
+    BacktestSetupError,
+    _data_configs,
+    _venue_config,
+    effective_book_type,
+    run_backtest,
+)
+from odum_pipeline.backtests.metrics import max_drawdown, round_trip_stats
+from odum_pipeline.backtests.results import read_summary
+from odum_pipeline.backtests.run_id import is_run_id, make_run_id
+from odum_pipeline.backtests.strategy import EquityPoint
+from odum_pipeline.instruments.registry import resolve
+
+REAL_ROOT = Path("/work/shared/data/real")
+KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
+DAYS = (dt.date(2023, 4, 4), dt.date(2023, 4, 5))
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+TAKER_FEE = Decimal("0.0004")
+
+
+def raw_file(day: dt.date, data_type: str) -> Path:
+    return REAL_ROOT / "raw_tick_data/by_date" / f"day-{day.isoformat()}" / f"data_type-{data_type}" / f"{KEY}.parquet"
+
+
+def config_for(**overrides) -> dict:
+    data = {
+        "instrument": {"id": KEY},
+        "time_window": {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:06:00Z"},
+    }
+    data.update(overrides)
+    return data
+
+
+def _us(text: str) -> int:
+    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_catalog(tmp_path_factory) -> Path:
+    missing = [str(raw_file(day, t)) for day in DAYS for t in ("trades", "book_snapshot_5") if not raw_file(day, t).is_file()]
+    if missing:
+        pytest.skip(f"real tick data not available (needs {', '.join(missing)})")
+    convert = pytest.importorskip("odum_pipeline.catalog.convert", reason="catalog conversion not available")
+    root = tmp_path_factory.mktemp("real_catalog")
+    for day in DAYS:
+        convert.convert_day(REAL_ROOT, root, day, KEY)
+    return root
+
+
+def known_aggressor_trades(start: str, end: str) -> int:
+    """Trades received (local_timestamp = ts_init) in [start, end] with a known aggressor, by pyarrow."""
+    count = 0
+    for day in DAYS:
+        table = pq.read_table(raw_file(day, "trades"), columns=["local_timestamp", "side"])
+        in_window = pc.and_(
+            pc.greater_equal(table["local_timestamp"], _us(start)), pc.less_equal(table["local_timestamp"], _us(end))
+        )
+        known = pc.is_in(table["side"], value_set=pa.array(["buy", "sell"]))
+        count += pc.sum(pc.and_(in_window, known).cast("int64")).as_py() or 0
+    return count
+
+
+def comparable(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "run_id"}
+
+
+# --- fast checks ---------------------------------------------------------------------------------
+
+
+def test_run_id_format() -> None:
+    start = dt.datetime(2023, 5, 23, 19, 23, 12, tzinfo=dt.UTC)
+    run_id = make_run_id(resolve(KEY), start, "018dd7" + "0" * 58, unique="c54988")
+    assert run_id == "BNF_BTC_20230523_19231200_018dd7_c54988"
+    assert is_run_id(make_run_id(resolve(KEY), start, "ab" * 32))
+
+
+def test_max_drawdown_and_round_trips() -> None:
+    equities = [100, 110, 90, 95, 120, 60]
+    curve = [EquityPoint(i, Decimal(e), Decimal(0), Decimal(e), None, Decimal(0), "timer") for i, e in enumerate(equities)]
+    assert max_drawdown(curve) == (Decimal(60), Decimal("0.5"))
+    assert round_trip_stats([Decimal(1), Decimal(-2), Decimal(3), Decimal(0)]) == (4, 0.5)
+    assert round_trip_stats([]) == (0, None)
+
+
+@pytest.mark.parametrize(
+    ("mode", "book_type", "trade_execution", "data"),
+    [
+        ("trades", "L1_MBP", True, ["TradeTick"]),
+        ("book", "L2_MBP", False, ["TradeTick", "OrderBookDepth10"]),
+        ("both", "L2_MBP", True, ["TradeTick", "OrderBookDepth10"]),
+    ],
+)
+def test_snapshot_modes_map_to_venue_and_data(mode, book_type, trade_execution, data) -> None:
+    config = parse_config(config_for(data_catalog={"snapshot_mode": mode}))
+    venue = _venue_config(config)
+    assert effective_book_type(config) is BookType[book_type]
+    assert (venue.book_type, venue.trade_execution) == (book_type, trade_execution)
+    data_configs = _data_configs(config, "/tmp/catalog", InstrumentId.from_str(resolve(KEY).instrument_id))
+    assert [d.data_type.__name__ for d in data_configs] == data
+    assert all(d.start_time == "2023-04-05T00:00:00+00:00" and d.end_time == "2023-04-05T00:06:00+00:00" for d in data_configs)
+
+
+def test_missing_catalog_instrument_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(BacktestSetupError, match="no instrument BTCUSDT-PERP.BINANCE in the catalog"):
+        run_backtest(parse_config(config_for()), catalog_root=tmp_path, results_root=tmp_path / "results")
+
+
+def test_unknown_algorithm_without_exec_algorithm_is_a_clear_error(real_catalog: Path, tmp_path: Path) -> None:
+    with pytest.raises(BacktestSetupError, match="no ExecAlgorithm for 'VWAP'"):
+        run_backtest(parse_config(config_for()), algorithm=AlgorithmSpec("VWAP"), catalog_root=real_catalog, results_root=tmp_path)
+
+
+def test_short_window_report(real_catalog: Path, tmp_path: Path) -> None:
+    """20 s of per-trade replay in report mode: every result file, progress reported to the end."""
+    config = parse_config(config_for(time_window={"start": "2023-04-05T00:00:05Z", "end": "2023-04-05T00:00:25Z"}))
+    progress: list[float] = []
+    outcome = run_backtest(
+        config, catalog_root=real_catalog, results_root=tmp_path, mode="report", export_ticks=True, progress=progress.append
+    )
+    assert is_run_id(outcome.run_id) and outcome.result_path == tmp_path / "report" / outcome.run_id
+    names = {p.name for p in outcome.result_path.iterdir()}
+    assert {"summary.json", "orders.parquet", "fills.parquet", "positions.parquet", "equity_curve.parquet",
+            "timeline.parquet", "ticks.parquet"} <= names  # fmt: skip
+    assert read_summary(outcome.result_path) == json.loads(json.dumps(outcome.summary, default=str))
+    summary = outcome.summary["summary"]
+    assert summary["orders"] == known_aggressor_trades("2023-04-05T00:00:05Z", "2023-04-05T00:00:25Z")
+    assert pq.read_table(outcome.result_path / "ticks.parquet").num_rows >= summary["orders"]
+    assert progress and progress[-1] == 1.0 and progress == sorted(progress)
+    equity = pq.read_table(outcome.result_path / "equity_curve.parquet").to_pandas()
+    assert (equity["reason"] == "timer").sum() >= 20  # marked every second of the window
+    assert outcome.summary["identity_holds"]
+
+
+# --- slow end-to-end checks ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_per_trade_tick_real_window(real_catalog: Path, tmp_path: Path) -> None:
+    config = parse_config(config_for())
+    first = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path, mode="report")
+    summary = first.summary["summary"]
+
+    assert summary["orders"] == known_aggressor_trades("2023-04-05T00:00:00Z", "2023-04-05T00:06:00Z")
+    assert summary["skipped_rows"] == 0 and summary["rejected"] == 0 and summary["denied"] == 0
+    exact = first.summary["exact"]
+    assert Decimal(exact["final_balance"]) == Decimal(exact["starting_balance"]) + Decimal(exact["realized_pnl"])
+    assert summary["unrealized_pnl"] == 0  # closed at window end
+
+    fills = pq.read_table(first.result_path / "fills.parquet").to_pandas()
+    assert len(fills) == summary["fills"]
+    assert set(fills["liquidity_side"]) == {"TAKER"}
+    per_fill = [(px * qty * TAKER_FEE).quantize(Decimal("1e-8")) for px, qty in zip(fills["last_px"], fills["last_qty"])]
+    assert sum(per_fill) == Decimal(exact["fees"])
+
+    second = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path, mode="report")
+    assert second.run_id != first.run_id
+    assert comparable(second.summary) == comparable(first.summary)
+
+
+@pytest.mark.slow
+def test_parent_order_fills_at_the_raw_book_walk(real_catalog: Path, tmp_path: Path) -> None:
+    arrival = "2023-04-05T00:00:30Z"
+    order = {"side": "BUY", "quantity": 2, "arrival": arrival}
+    config = parse_config(config_for(strategy={"submission_mode": "parent_orders", "parent_orders": [order]}))
+    outcome = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path, mode="report")
+    fills = pq.read_table(outcome.result_path / "fills.parquet").to_pandas()
+    entry = fills[~fills["is_close"]]
+    assert sum(entry["last_qty"]) == Decimal(2)
+    average = sum(entry["last_px"] * entry["last_qty"]) / Decimal(2)
+    assert average == walk_raw_asks(arrival, Decimal(2))
+    assert outcome.summary["summary"]["fill_ratio"] == 1.0
+
+
+def walk_raw_asks(at: str, quantity: Decimal) -> Decimal:
+    """Average price of buying ``quantity`` through the last raw top-5 snapshot received by ``at``."""
+    table = pq.read_table(raw_file(dt.date(2023, 4, 5), "book_snapshot_5"))
+    received = table.filter(pc.less_equal(table["local_timestamp"], _us(at)))
+    last = received.slice(received.num_rows - 1).to_pylist()[0]
+    remaining, cost = quantity, Decimal(0)
+    for level in range(5):
+        price, size = Decimal(str(last[f"asks[{level}].price"])), Decimal(str(last[f"asks[{level}].amount"]))
+        take = min(size, remaining)
+        cost, remaining = cost + take * price, remaining - take
+        if not remaining:
+            return cost / quantity
+    raise AssertionError(f"the visible book at {at} holds less than {quantity}")
+
+
+@pytest.mark.slow
+def test_twap_seam_spawns_child_orders(real_catalog: Path, tmp_path: Path) -> None:
+    config = load_config(CONFIGS / "real_btc_20230405.json")
+    twap = config.execution.by_label("TWAP")
+    outcome = run_backtest(
+        config, algorithm=AlgorithmSpec(twap.name, twap.params, "nautilus-example"), catalog_root=real_catalog,
+        results_root=tmp_path,
+    )
+    summary = outcome.summary["summary"]
+    assert outcome.result_path == tmp_path / "fast" / f"{outcome.run_id}.json"
+    assert summary["orders"] == 1 and summary["child_orders"] == 12  # 120 s / 10 s, then the primary's rest
+    assert summary["requested_qty"] == 2.0
+    # IOC slices larger than the 5 visible levels fill partially: the fill ratio is real, not assumed.
+    assert 0.9 < summary["fill_ratio"] <= 1.0
+    assert summary["filled_qty"] == pytest.approx(2.0 * summary["fill_ratio"])
+    assert outcome.summary["algorithm"] == {"name": "TWAP", "version": "nautilus-example", "params": twap.params}
+    assert outcome.summary["identity_holds"]
+
+
+@pytest.mark.slow
+def test_multi_day_window(real_catalog: Path, tmp_path: Path) -> None:
+    window = {"start": "2023-04-04T23:58:00Z", "end": "2023-04-05T00:06:00Z"}
+    outcome = run_backtest(parse_config(config_for(time_window=window)), catalog_root=real_catalog, results_root=tmp_path)
+    summary = outcome.summary["summary"]
+    assert summary["orders"] == known_aggressor_trades(window["start"], window["end"])
+    assert outcome.run_id.startswith("BNF_BTC_20230404_23580000_")
+    assert outcome.summary["identity_holds"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("snapshot_mode", ["trades", "book"])
+def test_other_snapshot_modes_run(real_catalog: Path, tmp_path: Path, snapshot_mode: str) -> None:
+    window = {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:01:00Z"}
+    config = parse_config(config_for(time_window=window, data_catalog={"snapshot_mode": snapshot_mode}))
+    outcome = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path)
+    summary = outcome.summary["summary"]
+    assert summary["orders"] == known_aggressor_trades(window["start"], window["end"])
+    assert summary["fills"] > 0 and outcome.summary["identity_holds"]
+    assert outcome.summary["snapshot_mode"] == snapshot_mode

@@ -249,3 +249,30 @@ def test_other_snapshot_modes_run(real_catalog: Path, tmp_path: Path, snapshot_m
     assert summary["orders"] == known_aggressor_trades(window["start"], window["end"])
     assert summary["fills"] > 0 and outcome.summary["identity_holds"]
     assert outcome.summary["snapshot_mode"] == snapshot_mode
+
+
+def test_open_position_is_marked_not_closed(real_catalog: Path, tmp_path: Path) -> None:
+    window = {"start": "2023-04-05T00:00:05Z", "end": "2023-04-05T00:00:25Z"}
+    config = parse_config(config_for(time_window=window, strategy={"close_positions": False}))
+    outcome = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path)
+    summary, exact = outcome.summary["summary"], outcome.summary["exact"]
+    assert summary["close_orders"] == 0 and summary["unrealized_pnl"] != 0
+    assert Decimal(exact["final_balance"]) == Decimal(exact["starting_balance"]) + Decimal(exact["realized_pnl"])
+    assert summary["net_pnl"] == pytest.approx(summary["realized_pnl"] + summary["unrealized_pnl"])
+
+
+def test_limit_parent_order_is_cancelled_at_its_deadline(real_catalog: Path, tmp_path: Path) -> None:
+    window = {"start": "2023-04-05T00:00:05Z", "end": "2023-04-05T00:00:25Z"}
+    order = {"side": "BUY", "quantity": 1, "arrival": "2023-04-05T00:00:10Z", "limit_price": 20000,
+             "deadline": "2023-04-05T00:00:15Z"}  # fmt: skip
+    config = parse_config(
+        config_for(time_window=window, strategy={"submission_mode": "parent_orders", "parent_orders": [order]})
+    )
+    outcome = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path, mode="report")
+    summary = outcome.summary["summary"]
+    assert (summary["orders"], summary["fills"], summary["filled_qty"], summary["fill_ratio"]) == (1, 0, 0.0, 0.0)
+    orders = pq.read_table(outcome.result_path / "orders.parquet").to_pandas()
+    assert list(orders["status"]) == ["CANCELED"]
+    assert orders["ts_last"].iloc[0] == _us("2023-04-05T00:00:15Z") * 1_000
+    timeline = pq.read_table(outcome.result_path / "timeline.parquet").to_pandas()
+    assert list(timeline["event"]) == ["parent_submitted", "deadline", "window_end"]

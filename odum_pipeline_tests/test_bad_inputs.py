@@ -364,7 +364,7 @@ def test_cli_check_unknown_instrument_exits_2(raw_day, capsys, no_debug):
 
 
 # ----------------------------------------------------------------------------- known gaps (bugs)
-# Values the checks let through today. Each strict xfail turns into a failure once it is fixed.
+# Values that must be refused before encoding (once let through: inf, overflow, negative time).
 
 GAPS = {
     # inf > 0 passes the positive check and the grid check skips non-finite values; the encoder then
@@ -382,7 +382,7 @@ GAPS = {
 
 
 @pytest.mark.parametrize("case", list(GAPS))
-@pytest.mark.xfail(strict=True, reason="bug: out-of-range values are not checked before encoding (see GAPS)")
+
 def test_out_of_range_values_are_refused(good, case):
     raw, catalog, paths, before = good
     data_type, make_bad, expected = GAPS[case]
@@ -397,13 +397,6 @@ def test_out_of_range_values_are_refused(good, case):
         assert _snapshot(catalog) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: convert_day does not check that the rows belong to the day directory they were found in; "
-    "a file of another day's ticks is converted under the wrong day (its catalog file then duplicates the "
-    "real day's ticks or, with an identical time span as here, overwrites the real day's file, which both "
-    "manifest entries then share)",
-)
 def test_rows_from_another_day_are_refused(tmp_path):
     raw, catalog = tmp_path / "raw", tmp_path / "catalog"
     next_day = DAY + dt.timedelta(days=1)

@@ -29,7 +29,7 @@ from odum_pipeline.resources import CatalogResource, RawDataResource
 # Each Dagster check gathers the problems of the plain checks it stands for.
 CHECK_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
     "schema": (("schema", "not_empty", "files_present"), "Files readable, with the columns of a known raw schema."),
-    "monotonic_time": (("monotonic_time",), "ts_event and ts_init never go back in time."),
+    "monotonic_time": (("monotonic_time", "rows_in_day"), "Timestamps present, after 1970, never going back, on the file's day."),
     "book_not_crossed": (("crossed_book", "book_levels_ordered"), "Best bid < best ask; levels ordered."),
     "positive_prices_and_sizes": (
         ("positive_price", "positive_size", "price_precision", "size_precision"),

@@ -6,12 +6,15 @@ are reported but do not block. The Dagster asset checks of the catalog are built
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from nautilus_trader.model.objects import PRICE_MAX, QUANTITY_MAX
 
 from odum_pipeline.catalog.layout import BOOK_DEPTH, BOOK_PRICE_COLUMNS, BOOK_SIZE_COLUMNS, TRADES
 
@@ -65,8 +68,13 @@ def check_ticks(
     price_precision: int | None = None,
     size_precision: int | None = None,
     max_gap_secs: float = DEFAULT_MAX_GAP_SECS,
+    day: dt.date | None = None,
 ) -> QualityReport:
-    """Run every check that applies to ``data_type`` on a normalised table."""
+    """Run every check that applies to ``data_type`` on a normalised table (of the file for ``day``)."""
+    missing_time = _missing_timestamps(table)
+    if missing_time:
+        report = QualityReport(data_type, table.num_rows, None, None, 0, missing_time)
+        return report
     ts_event = _int64(table, "ts_event")
     report = QualityReport(
         data_type=data_type,
@@ -78,14 +86,17 @@ def check_ticks(
     if table.num_rows == 0:
         report.problems.append(Problem("not_empty", Severity.ERROR, "the file has no rows"))
         return report
-    report.problems += _monotonic_time(table)
+    report.problems += _monotonic_time(table) + _positive_timestamps(table)
+    if day is not None:
+        report.problems += _rows_in_day(table, day)
     if data_type == TRADES:
         prices, sizes = ["price"], ["size"]
         report.problems += _duplicate_trade_ids(table)
     else:
         prices, sizes = list(BOOK_PRICE_COLUMNS), list(BOOK_SIZE_COLUMNS)
         report.problems += _crossed_or_unordered_book(table)
-    report.problems += _positive(table, prices, "price") + _positive(table, sizes, "size")
+    report.problems += _positive(table, prices, "price", price_precision, PRICE_MAX)
+    report.problems += _positive(table, sizes, "size", size_precision, QUANTITY_MAX)
     if price_precision is not None:
         report.problems += _on_grid(table, prices, price_precision, "price")
     if size_precision is not None:
@@ -123,6 +134,51 @@ def _monotonic_time(table: pa.Table) -> list[Problem]:
     return problems
 
 
+def _missing_timestamps(table: pa.Table) -> list[Problem]:
+    return [
+        Problem("monotonic_time", Severity.ERROR, f"{name} is missing in {table.column(name).null_count} row(s)")
+        for name in ("ts_event", "ts_init")
+        if table.column(name).null_count
+    ]
+
+
+def _positive_timestamps(table: pa.Table) -> list[Problem]:
+    problems = []
+    for name in ("ts_event", "ts_init"):
+        bad = _int64(table, name) <= 0
+        if bad.any():
+            problems.append(
+                Problem(
+                    "monotonic_time",
+                    Severity.ERROR,
+                    f"{name} has {int(bad.sum())} timestamp(s) at or before 1970-01-01, first at row(s) {_first_rows(bad)}",
+                    int(bad.sum()),
+                )
+            )
+    return problems
+
+
+def _rows_in_day(table: pa.Table, day: dt.date) -> list[Problem]:
+    """A row belongs to the file's day when its exchange or its receive time falls on that day."""
+    start = (day - dt.date(1970, 1, 1)).days * 86_400 * _NS
+    end = start + 86_400 * _NS
+    outside = np.ones(table.num_rows, dtype=bool)
+    for name in ("ts_event", "ts_init"):
+        values = _int64(table, name)
+        outside &= (values < start) | (values >= end)
+    if not outside.any():
+        return []
+    return [
+        Problem(
+            "rows_in_day",
+            Severity.ERROR,
+            f"{int(outside.sum())} row(s) are not from {day.isoformat()} (the file's day folder), "
+            f"first at row(s) {_first_rows(outside)}",
+            int(outside.sum()),
+        )
+    ]
+
+
 def _duplicate_trade_ids(table: pa.Table) -> list[Problem]:
     ids = table.column("trade_id")
     nulls = ids.null_count
@@ -139,18 +195,32 @@ def _duplicate_trade_ids(table: pa.Table) -> list[Problem]:
     return problems
 
 
-def _positive(table: pa.Table, names: list[str], what: str) -> list[Problem]:
+def _largest_allowed(precision: int | None, nautilus_max: float) -> float:
+    """NautilusTrader's own maximum, and what keeps the fixed-point mantissa inside 63 bits."""
+    return nautilus_max if precision is None else min(nautilus_max, 9.2e18 / 10.0**precision)
+
+
+def _kind(value: float, largest: float) -> str:
+    if np.isnan(value):
+        return "NaN"
+    if value > largest:
+        return "infinite" if np.isinf(value) else f"above the maximum {largest:g}"
+    return "zero" if value == 0 else "negative"
+
+
+def _positive(table: pa.Table, names: list[str], what: str, precision: int | None, nautilus_max: float) -> list[Problem]:
     problems = []
+    largest = _largest_allowed(precision, nautilus_max)
     for name in names:
         values = _float(table, name)
-        bad = ~(values > 0)  # catches NaN, zero and negative alike
+        bad = ~((values > 0) & (values <= largest))  # NaN, zero, negative, infinite and too large alike
         if bad.any():
-            kinds = sorted({"NaN" if np.isnan(v) else ("zero" if v == 0 else "negative") for v in values[bad][:1000]})
+            kinds = sorted({_kind(v, largest) for v in values[bad][:1000]})
             problems.append(
                 Problem(
                     f"positive_{what}",
                     Severity.ERROR,
-                    f"column {name!r} has {int(bad.sum())} non-positive or missing value(s) ({', '.join(kinds)}), "
+                    f"column {name!r} has {int(bad.sum())} invalid value(s) ({', '.join(kinds)}), "
                     f"first at row(s) {_first_rows(bad)}",
                     int(bad.sum()),
                 )

@@ -119,6 +119,7 @@ def _read_and_check(raw_root, day, instrument_key, spec, max_gap_secs, result, l
             price_precision=spec.price_precision,
             size_precision=spec.size_precision,
             max_gap_secs=max_gap_secs,
+            day=day,
         )
         result.reports[data_type] = report
         blocking += [(str(path), problem) for problem in report.errors]

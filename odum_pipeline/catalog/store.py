@@ -2,21 +2,26 @@
 
 Each converted (day, data type, instrument) is one Parquet file named the way NautilusTrader
 names catalog files (``<first ts_init>_<last ts_init>.parquet``). A manifest beside the files
-(``.odum-days.json``: day -> file and source hash) says which file holds which day, so a day can
-be replaced; it cannot live in the Parquet metadata, because NautilusTrader merges the schemas
-of a directory's files and refuses differing metadata.
+(``.odum-days/<day>.json``: the file and its source hash) says which file holds which day, so a
+day can be replaced; it cannot live in the Parquet metadata, because NautilusTrader merges the
+schemas of a directory's files and refuses differing metadata. One manifest file per day keeps
+conversions of different days independent (no shared file to read-modify-write).
 
 Replacing a day is a journaled swap: new files are first written under temporary names
 (which NautilusTrader's ``*.parquet`` globs ignore), then a journal listing the renames and
 removals is written atomically, then applied, then deleted. :func:`recover` rolls an
-interrupted swap forward, so readers never see a day twice or lose it.
+interrupted swap forward, so readers never see a day twice or lose it. Temporary files without
+a journal are removed only once older than a grace period: they may belong to a conversion
+still running in another process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -25,7 +30,8 @@ import pyarrow.parquet as pq
 from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
 from nautilus_trader.persistence.funcs import class_to_filename, urisafe_identifier
 
-MANIFEST = ".odum-days.json"
+MANIFEST_DIR = ".odum-days"
+ORPHAN_GRACE_SECS = 600.0
 JOURNAL_DIR = ".odum-journal"
 ROW_GROUP_SIZE = 50_000
 _TMP_MARKER = ".tmp-"
@@ -37,8 +43,10 @@ def data_directory(catalog_root: Path, data_cls: type, instrument_id: str) -> Pa
 
 def read_manifest(directory: Path) -> dict[str, dict]:
     """day (ISO) -> {"file": name, **info} for the days converted into ``directory``."""
-    path = Path(directory) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else {}
+    manifest_dir = Path(directory) / MANIFEST_DIR
+    if not manifest_dir.is_dir():
+        return {}
+    return {path.stem: json.loads(path.read_text()) for path in sorted(manifest_dir.glob("*.json"))}
 
 
 def days_present(directory: Path) -> set[str]:
@@ -56,34 +64,39 @@ def replace_day(
     removals: list[str] = []
     finals: dict[Path, Path | None] = {}
     for directory, (table, info) in tables.items():
-        directory.mkdir(parents=True, exist_ok=True)
-        manifest = read_manifest(directory)
-        old = manifest.pop(day.isoformat(), None)
+        manifest_dir = directory / MANIFEST_DIR
+        manifest_dir.mkdir(parents=True, exist_ok=True)
+        day_manifest = manifest_dir / f"{day.isoformat()}.json"
+        old = read_manifest(directory).get(day.isoformat())
         final = None
         if table is not None and table.num_rows:
             ts_init = table.column("ts_init")
             final = directory / _timestamps_to_filename(ts_init[0].as_py(), ts_init[-1].as_py())
             moves.append((str(_write_temporary(directory, final.name, table)), str(final)))
-            manifest[day.isoformat()] = {"file": final.name, **info}
+            entry = json.dumps({"file": final.name, **info}, indent=1)
+            moves.append((str(_write_temporary(manifest_dir, day_manifest.name, entry)), str(day_manifest)))
+        else:
+            removals.append(str(day_manifest))
         if old and old["file"] != (final.name if final else None):
             removals.append(str(directory / old["file"]))
-        manifest_text = json.dumps(dict(sorted(manifest.items())), indent=1)
-        moves.append((str(_write_temporary(directory, MANIFEST, manifest_text)), str(directory / MANIFEST)))
         finals[directory] = final
     _apply(_write_journal(Path(catalog_root), {"moves": moves, "removals": removals}))
     return finals
 
 
-def recover(catalog_root: Path) -> int:
-    """Finish any interrupted swap and drop orphaned temporary files; returns swaps rolled forward."""
+def recover(catalog_root: Path, orphan_grace_secs: float = ORPHAN_GRACE_SECS) -> int:
+    """Finish any interrupted swap and drop stale orphaned temporary files; returns swaps rolled forward."""
     journal_dir = Path(catalog_root) / JOURNAL_DIR
     journals = sorted(journal_dir.glob("*.json")) if journal_dir.is_dir() else []
     for journal in journals:
         _apply(journal)
     data_root = Path(catalog_root) / "data"
     if data_root.is_dir():
+        cutoff = time.time() - orphan_grace_secs
         for orphan in data_root.glob(f"**/.*{_TMP_MARKER}*"):
-            orphan.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                if orphan.stat().st_mtime <= cutoff:
+                    orphan.unlink()
     return len(journals)
 
 
@@ -112,10 +125,13 @@ def _write_journal(catalog_root: Path, plan: dict) -> Path:
 
 def _apply(journal: Path) -> None:
     """Idempotent: every step can be repeated after a crash."""
-    plan = json.loads(journal.read_text())
+    try:
+        plan = json.loads(journal.read_text())
+    except FileNotFoundError:  # applied and removed meanwhile by another process
+        return
     for temporary, final in plan["moves"]:
         if os.path.exists(temporary):
             os.replace(temporary, final)
     for old in plan["removals"]:
         Path(old).unlink(missing_ok=True)
-    journal.unlink()
+    journal.unlink(missing_ok=True)  # another process may have finished the same journal

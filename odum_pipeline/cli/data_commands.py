@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from odum_pipeline.catalog.convert import convert_day
 from odum_pipeline.catalog.layout import discover_raw_files
 from odum_pipeline.catalog.preflight import SNAPSHOT_MODES, check_raw_coverage
 from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
+from odum_pipeline.cli.arguments import iso_date, iso_datetime, iso_time
 
 
 def register(commands) -> None:
@@ -21,50 +20,28 @@ def register(commands) -> None:
 
     sample = data.add_parser("sample", help="write a deterministic synthetic market in the raw layout")
     sample.add_argument("--raw-root", type=Path, default=None, help="default: $UNIFIED_CLOUD_LOCAL_PATH or ./var/raw")
-    sample.add_argument("--day", dest="days", action="append", type=_date, help="YYYY-MM-DD (repeatable)")
+    sample.add_argument("--day", dest="days", action="append", type=iso_date, help="YYYY-MM-DD (repeatable)")
     sample.add_argument("--instrument", dest="instruments", action="append", help="instrument key (repeatable)")
-    sample.add_argument("--start-time", type=_time, default=DEFAULT_SAMPLE["start_time"], help="HH:MM UTC")
-    sample.add_argument("--end-time", type=_time, default=DEFAULT_SAMPLE["end_time"], help="HH:MM UTC")
+    sample.add_argument("--start-time", type=iso_time, default=DEFAULT_SAMPLE["start_time"], help="HH:MM UTC")
+    sample.add_argument("--end-time", type=iso_time, default=DEFAULT_SAMPLE["end_time"], help="HH:MM UTC")
     sample.add_argument("--schema", choices=("tardis", "nautilus"), default="tardis")
     sample.set_defaults(handler=_sample)
 
     convert = data.add_parser("convert", help="convert raw files into the NautilusTrader catalog")
     convert.add_argument("--raw-root", type=Path, default=None)
     convert.add_argument("--catalog", type=Path, default=None, help="default: $DATA_CATALOG_PATH or ./var/catalog")
-    convert.add_argument("--day", type=_date, default=None, help="only this day")
+    convert.add_argument("--day", type=iso_date, default=None, help="only this day")
     convert.add_argument("--instrument", default=None, help="only this instrument key")
     convert.set_defaults(handler=_convert)
 
     check = data.add_parser("check", help="pre-flight: does the raw data cover a window? (exit 1 if not)")
     check.add_argument("--raw-root", type=Path, default=None)
     check.add_argument("--instrument", required=True)
-    check.add_argument("--start", required=True, type=_datetime, help="ISO time, UTC if no offset")
-    check.add_argument("--end", required=True, type=_datetime)
+    check.add_argument("--start", required=True, type=iso_datetime, help="ISO time, UTC if no offset")
+    check.add_argument("--end", required=True, type=iso_datetime)
     check.add_argument("--snapshot-mode", choices=SNAPSHOT_MODES, default="both")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(handler=_check)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
-
-
-def _time(text: str) -> dt.time:
-    try:
-        return dt.time.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time HH:MM[:SS]") from None
-
-
-def _datetime(text: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time (e.g. 2023-05-23T19:23:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _sample(args) -> int:

@@ -31,8 +31,9 @@ from odum_pipeline.backtests.results import read_summary
 from odum_pipeline.backtests.run_id import is_run_id, make_run_id
 from odum_pipeline.backtests.strategy import EquityPoint
 from odum_pipeline.instruments.registry import resolve
+from odum_pipeline_tests.conftest import REAL_DATA
 
-REAL_ROOT = Path("/work/shared/data/real")
+REAL_ROOT = REAL_DATA  # ../shared/data/real beside the repo (or $ODUM_REAL_DATA)
 KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 DAYS = (dt.date(2023, 4, 4), dt.date(2023, 4, 5))
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

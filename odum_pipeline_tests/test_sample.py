@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from odum_pipeline.catalog.checks import check_ticks
+from odum_pipeline_tests.conftest import REAL_DATA
 from odum_pipeline.catalog.layout import BOOK, BOOK_DEPTH, TRADES, discover_raw_files
 from odum_pipeline.catalog.readers import read_raw
 from odum_pipeline.catalog.sample import (
@@ -25,7 +26,7 @@ BTC = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 ETH = "BINANCE-FUTURES:PERPETUAL:ETH-USDT"
 SPOT = "BINANCE:SPOT:BTC-USDT"
 DAY = dt.date(2023, 5, 23)
-REAL_RAW = Path("/work/shared/data/real/raw_tick_data/by_date")
+REAL_RAW = REAL_DATA / "raw_tick_data/by_date"
 WINDOW = dict(start_time=dt.time(19, 20), end_time=dt.time(19, 30))
 
 

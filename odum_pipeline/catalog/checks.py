@@ -249,10 +249,10 @@ def _on_grid(table: pa.Table, names: list[str], precision: int, what: str) -> li
 
 
 def _crossed_or_unordered_book(table: pa.Table) -> list[Problem]:
-    bids = np.column_stack([_float(table, f"bid_price_{i}") for i in range(BOOK_DEPTH)])
-    asks = np.column_stack([_float(table, f"ask_price_{i}") for i in range(BOOK_DEPTH)])
+    bids = [_float(table, f"bid_price_{i}") for i in range(BOOK_DEPTH)]
+    asks = [_float(table, f"ask_price_{i}") for i in range(BOOK_DEPTH)]
     problems = []
-    crossed = bids[:, 0] >= asks[:, 0]
+    crossed = bids[0] >= asks[0]
     if crossed.any():
         problems.append(
             Problem(
@@ -262,7 +262,9 @@ def _crossed_or_unordered_book(table: pa.Table) -> list[Problem]:
                 int(crossed.sum()),
             )
         )
-    unordered = (np.diff(bids, axis=1) >= 0).any(axis=1) | (np.diff(asks, axis=1) <= 0).any(axis=1)
+    unordered = np.zeros(table.num_rows, dtype=bool)
+    for level in range(BOOK_DEPTH - 1):
+        unordered |= (bids[level + 1] >= bids[level]) | (asks[level + 1] <= asks[level])
     if unordered.any():
         problems.append(
             Problem(

@@ -32,7 +32,7 @@ def fixed_point_raws(values: np.ndarray, precision: int) -> pa.FixedSizeBinaryAr
         words = np.column_stack([lo, hi])
     else:
         words = lo.reshape(-1, 1)
-    buffer = pa.py_buffer(np.ascontiguousarray(words, dtype="<u8").tobytes())
+    buffer = pa.py_buffer(np.ascontiguousarray(words, dtype="<u8"))  # zero-copy: Arrow keeps the array alive
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(_RAW_BYTES), len(mantissa), [None, buffer])
 
 

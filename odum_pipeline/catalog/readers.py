@@ -93,8 +93,11 @@ def _require(path, table: pa.Table, expected: tuple[str, ...], schema_name: str)
 
 
 def _cast(path, table: pa.Table, name: str, type_: pa.DataType) -> pa.Array:
+    column = table.column(name)
+    if column.type == type_:
+        return column.combine_chunks()
     try:
-        return pc.cast(table.column(name), type_).combine_chunks()
+        return pc.cast(column, type_).combine_chunks()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise RawDataError(path, f"column {name!r} is {table.schema.field(name).type}, expected {type_} ({exc})") from exc
 

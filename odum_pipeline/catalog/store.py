@@ -105,7 +105,14 @@ def _write_temporary(directory: Path, final_name: str, content: pa.Table | str) 
     if isinstance(content, str):
         temporary.write_text(content)
     else:
-        pq.write_table(content, temporary, row_group_size=ROW_GROUP_SIZE, compression="snappy")
+        # Statistics only where queries prune (time); min/max of 40 fixed-point columns cost a third of the write.
+        pq.write_table(
+            content,
+            temporary,
+            row_group_size=ROW_GROUP_SIZE,
+            compression="snappy",
+            write_statistics=["ts_event", "ts_init"],
+        )
     with open(temporary, "rb") as handle:
         os.fsync(handle.fileno())
     return temporary

@@ -1,0 +1,495 @@
+"""Transaction cost analysis (TCA) of a backtest run, per parent order and aggregated. Dagster-free.
+
+Inputs: a report-mode run's ``fills.parquet`` / ``orders.parquet`` / ``timeline.parquet`` and the
+market data of the NautilusTrader catalog (book snapshots give the mid, trades give the market's
+volume and VWAP). Everything is vectorised (``np.searchsorted`` on sorted timestamps, group-bys).
+
+Conventions (every figure in bps is signed so that **positive = a cost / bad for us**, for buys
+and sells alike; ``s = +1`` for a BUY, ``-1`` for a SELL):
+
+- **Market time** is the data's ``ts_init`` (when it was received: what the backtest replays by).
+  ``mid(t)`` = (best bid + best ask) / 2 of the last book snapshot received at or before ``t``
+  (NaN before the first snapshot).
+- **Parent order**: the order the strategy submitted (``orders.parquet`` rows whose
+  ``client_order_id == parent_order_id``, close-out orders excluded); an execution algorithm's
+  child orders belong to it through ``parent_order_id`` (NautilusTrader's ``exec_spawn_id``).
+  In ``per_trade_tick`` runs every submitted order is its own parent.
+  ``arrival`` = the parent's ``ts_init`` (its submission); ``requested_qty`` = the quantity
+  submitted (see :func:`parents_from_results`).
+- ``avg_px`` = quantity-weighted mean fill price; ``filled_qty`` = sum of fill quantities.
+- ``arrival_mid`` = ``mid(arrival)``.
+- ``shortfall_bps`` (implementation shortfall, execution part) = ``s * (avg_px - arrival_mid) /
+  arrival_mid * 1e4``; ``shortfall_cost`` = the same in quote currency, ``s * (avg_px -
+  arrival_mid) * filled_qty``. The unfilled remainder's opportunity cost is not included (see
+  ``fill_ratio``).
+- **Execution interval** = ``[arrival, end]`` with ``end = max(last fill, arrival +
+  min_interval_secs)`` (inclusive both ends; default floor 1 s). Arrival-to-completion (not first
+  to last fill) so that an algorithm's delay before its first slice counts; the floor keeps the
+  interval of an instantaneous market order non-empty (the market over the next second) instead
+  of undefined. Orders without a fill have no interval (NaN).
+- ``interval_vwap`` = the market trades' VWAP over the interval; ``vwap_slippage_bps`` =
+  ``s * (avg_px - interval_vwap) / interval_vwap * 1e4``.
+- ``market_volume`` = the market trades' volume over the interval; ``participation_rate`` =
+  ``filled_qty / market_volume`` (our fills are simulated, so they are not in the market volume).
+- ``spread_paid_bps`` per fill = ``s * (fill_px - mid(fill_ts)) / mid(fill_ts) * 1e4`` (half the
+  spread for a top-of-book taker fill, more when walking the book, negative when earning it);
+  per parent and per run: quantity-weighted mean over fills.
+- ``fees_bps`` = ``sum(commission) / sum(fill_px * fill_qty) * 1e4`` (commissions in the quote
+  currency; rebates negative).
+- ``markout_<h>s_bps`` per fill = ``-s * (mid(fill_ts + h) - mid(fill_ts)) / mid(fill_ts) * 1e4``:
+  the mid's move h seconds after the fill, positive when it moved against the position we just
+  took (fell after a buy, rose after a sell: adverse selection). NaN when the market data ends
+  before ``fill_ts + h``. Per parent and per run: quantity-weighted mean over fills with a value.
+- ``fill_ratio`` = ``filled_qty / requested_qty``; ``time_to_complete_secs`` = last fill - arrival
+  (NaN without fills); ``completed`` = ``filled_qty >= requested_qty``.
+
+Aggregates are quantity-weighted (by filled quantity) where it makes sense: shortfall, VWAP
+slippage, spread paid, markouts, participation; fees are a ratio of sums; ``mean_shortfall_bps``
+(the unweighted per-order mean) is what the comparison bootstraps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+TCA_VERSION = "tca-v1"
+TCA_FILE = "tca.parquet"
+SUMMARY_FILE = "summary.json"
+MARKOUT_SECS: tuple[int, ...] = (1, 5, 30)
+MIN_INTERVAL_SECS = 1.0
+NS = 1_000_000_000
+BPS = 10_000.0
+#: Market data loaded before the first arrival (to know the mid at arrival) and after the last fill.
+LOOKBACK_NS = 120 * NS
+
+
+# --- market data ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Market:
+    """Market data on sorted ``ts_init`` axes: book mids and trades."""
+
+    book_ts: np.ndarray  # int64 ns, sorted
+    mid: np.ndarray  # float
+    trade_ts: np.ndarray  # int64 ns, sorted
+    trade_px: np.ndarray
+    trade_qty: np.ndarray
+
+    @classmethod
+    def from_arrays(cls, book_ts, mid, trade_ts=(), trade_px=(), trade_qty=()) -> Market:
+        book_ts, mid = np.asarray(book_ts, dtype=np.int64), np.asarray(mid, dtype=np.float64)
+        trade_ts = np.asarray(trade_ts, dtype=np.int64)
+        trade_px, trade_qty = np.asarray(trade_px, dtype=np.float64), np.asarray(trade_qty, dtype=np.float64)
+        book_order, trade_order = np.argsort(book_ts, kind="stable"), np.argsort(trade_ts, kind="stable")
+        return cls(book_ts[book_order], mid[book_order], trade_ts[trade_order], trade_px[trade_order], trade_qty[trade_order])
+
+    def mid_at(self, ts) -> np.ndarray:
+        """Mid of the last snapshot received at or before each ``ts`` (NaN before the first)."""
+        ts = np.asarray(ts, dtype=np.int64)
+        index = np.searchsorted(self.book_ts, ts, side="right") - 1
+        out = np.full(ts.shape, np.nan)
+        valid = index >= 0
+        out[valid] = self.mid[index[valid]]
+        return out
+
+    def mid_after(self, ts) -> np.ndarray:
+        """``mid_at`` but NaN when ``ts`` lies past the last snapshot (the data ended before it)."""
+        ts = np.asarray(ts, dtype=np.int64)
+        out = self.mid_at(ts)
+        if len(self.book_ts):
+            out[ts > self.book_ts[-1]] = np.nan
+        else:
+            out[:] = np.nan
+        return out
+
+    def volume_vwap(self, start, end) -> tuple[np.ndarray, np.ndarray]:
+        """Market volume and VWAP of the trades with ``start <= ts_init <= end``, per interval."""
+        start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
+        cum_qty = np.concatenate([[0.0], np.cumsum(self.trade_qty)])
+        cum_notional = np.concatenate([[0.0], np.cumsum(self.trade_px * self.trade_qty)])
+        lo = np.searchsorted(self.trade_ts, start, side="left")
+        hi = np.searchsorted(self.trade_ts, end, side="right")
+        volume = cum_qty[hi] - cum_qty[lo]
+        notional = cum_notional[hi] - cum_notional[lo]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vwap = np.where(volume > 0, notional / np.where(volume > 0, volume, 1.0), np.nan)
+        return volume, vwap
+
+
+def load_market(catalog_root: str | Path, instrument_id: str, start_ns: int, end_ns: int) -> Market:
+    """Trades and depth snapshots of ``instrument_id`` with ``start_ns <= ts_init <= end_ns``.
+
+    The catalog's own file index (``ParquetDataCatalog.filter_files``) picks the files; pyarrow
+    reads only the needed columns and the fixed-point raws are decoded with numpy.
+    """
+    from nautilus_trader.model.data import OrderBookDepth10, TradeTick
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    catalog = ParquetDataCatalog(str(catalog_root))
+    trades = _read_catalog(catalog, TradeTick, instrument_id, start_ns, end_ns, ["price", "size", "ts_init"])
+    book = _read_catalog(
+        catalog, OrderBookDepth10, instrument_id, start_ns, end_ns, ["bid_price_0", "ask_price_0", "ts_init"]
+    )
+    if book is None or book.num_rows == 0:
+        raise ValueError(f"{catalog_root}: no order book snapshots of {instrument_id} around the run (TCA needs mids)")
+    bid, ask = _decode_column(book, "bid_price_0", "price"), _decode_column(book, "ask_price_0", "price")
+    usable = (bid > 0) & (ask > 0)
+    book_ts = book.column("ts_init").to_numpy().astype(np.int64)
+    if trades is None:
+        trade_ts, trade_px, trade_qty = np.empty(0, np.int64), np.empty(0), np.empty(0)
+    else:
+        trade_ts = trades.column("ts_init").to_numpy().astype(np.int64)
+        trade_px, trade_qty = _decode_column(trades, "price", "price"), _decode_column(trades, "size", "size")
+    return Market.from_arrays(book_ts[usable], (bid[usable] + ask[usable]) / 2, trade_ts, trade_px, trade_qty)
+
+
+def _read_catalog(catalog, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]) -> pa.Table | None:
+    files = catalog.filter_files(cls, catalog.get_file_list_from_data_cls(cls), [instrument_id], start_ns, end_ns)
+    tables = []
+    for path in sorted(files):
+        table = pq.read_table(path, columns=columns, filesystem=catalog.fs)
+        ts = table.column("ts_init")
+        mask = pc.and_(pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type)))
+        tables.append(table.filter(mask).replace_schema_metadata(table.schema.metadata))
+    if not tables:
+        return None
+    metadata = tables[0].schema.metadata
+    return pa.concat_tables(tables).combine_chunks().replace_schema_metadata(metadata)
+
+
+def _decode_column(table: pa.Table, name: str, kind: str) -> np.ndarray:
+    """NautilusTrader fixed-point raws (64- or 128-bit little endian, value x 10**FIXED_PRECISION) -> floats
+    rounded to the column's precision (the schema metadata's ``price_precision``/``size_precision``)."""
+    from nautilus_trader.model.objects import FIXED_PRECISION
+
+    array = table.column(name).combine_chunks()
+    width = array.type.byte_width
+    words = np.frombuffer(array.buffers()[1], dtype="<u8")[array.offset * (width // 8) :][: len(array) * (width // 8)]
+    if width == 16:
+        pairs = words.reshape(-1, 2)
+        values = pairs[:, 1].view(np.int64).astype(np.float64) * 2.0**64 + pairs[:, 0].astype(np.float64)
+    else:
+        values = words.view(np.int64).astype(np.float64)
+    values = values / 10.0**FIXED_PRECISION
+    precision = (table.schema.metadata or {}).get(f"{kind}_precision".encode())
+    return np.round(values, int(precision)) if precision is not None else values
+
+
+# --- parents from a run's results ----------------------------------------------------------------
+
+
+PARENT_COLUMNS = ["parent_order_id", "side", "arrival_ns", "requested_qty"]
+
+
+def parents_from_results(orders: pd.DataFrame, timeline: pd.DataFrame | None = None, fills: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The parent orders of a run: id, side, arrival (ns) and requested quantity.
+
+    The results do not store a parent's requested quantity directly (an ExecAlgorithm shrinks
+    the primary order's ``quantity`` as it spawns children), so it is recovered as: the quantity
+    in the strategy's ``parent_submitted`` timeline event (``"BUY 2"``) when there is one, else
+    the primary's remaining quantity plus its children's quantities (which is what was requested
+    unless a child was denied and its quantity restored to the primary).
+    """
+    if orders is None or orders.empty:
+        return _parents_from_fills(fills)
+    orders = orders.copy()
+    orders["parent_order_id"] = orders["parent_order_id"].fillna(orders["client_order_id"])
+    quantity = orders["quantity"].map(lambda v: Decimal(str(v)))
+    family_qty = quantity.groupby(orders["parent_order_id"]).sum()
+    is_primary = orders["client_order_id"] == orders["parent_order_id"]
+    tags = orders["tags"].astype(str) if "tags" in orders else pd.Series("", index=orders.index)
+    primaries = orders[is_primary & ~tags.str.contains("CLOSE", regex=False)]
+    parents = pd.DataFrame(
+        {
+            "parent_order_id": primaries["client_order_id"].astype(str).to_numpy(),
+            "side": primaries["side"].astype(str).str.upper().to_numpy(),
+            "arrival_ns": primaries["ts_init"].astype(np.int64).to_numpy(),
+            "requested_qty": [float(family_qty[c]) for c in primaries["client_order_id"]],
+        }
+    )
+    submitted = _submitted_quantities(timeline)
+    if submitted:
+        parents["requested_qty"] = [
+            submitted.get(c, (None, q))[1] for c, q in zip(parents["parent_order_id"], parents["requested_qty"])
+        ]
+        parents["arrival_ns"] = [
+            submitted[c][0] if c in submitted else a for c, a in zip(parents["parent_order_id"], parents["arrival_ns"])
+        ]
+    return parents.sort_values(["arrival_ns", "parent_order_id"], kind="stable").reset_index(drop=True)
+
+
+def _submitted_quantities(timeline: pd.DataFrame | None) -> dict[str, tuple[int, float]]:
+    if timeline is None or timeline.empty or "event" not in timeline:
+        return {}
+    rows = timeline[timeline["event"] == "parent_submitted"]
+    out = {}
+    for ts, client_order_id, detail in zip(rows["ts"], rows["client_order_id"], rows["detail"]):
+        parts = str(detail).split()
+        if len(parts) == 2:
+            out[str(client_order_id)] = (int(ts), float(Decimal(parts[1])))
+    return out
+
+
+def _parents_from_fills(fills: pd.DataFrame | None) -> pd.DataFrame:
+    """Without orders: each parent's first fill stands in for its arrival, its fills for its quantity."""
+    if fills is None or fills.empty:
+        return pd.DataFrame(columns=PARENT_COLUMNS)
+    entry = fills[~fills["is_close"].astype(bool)] if "is_close" in fills else fills
+    grouped = entry.groupby("parent_order_id", sort=False)
+    return pd.DataFrame(
+        {
+            "parent_order_id": list(grouped.groups),
+            "side": grouped["side"].first().astype(str).to_numpy(),
+            "arrival_ns": grouped["ts_event"].min().astype(np.int64).to_numpy(),
+            "requested_qty": grouped["last_qty"].apply(lambda s: float(sum(Decimal(str(v)) for v in s))).to_numpy(),
+        }
+    )
+
+
+# --- the computation -----------------------------------------------------------------------------
+
+
+@dataclass
+class TcaResult:
+    per_parent: pd.DataFrame
+    per_fill: pd.DataFrame
+    aggregate: dict[str, Any]
+
+
+def _side_sign(side: pd.Series) -> np.ndarray:
+    side = side.astype(str).str.upper()
+    unknown = ~side.isin(["BUY", "SELL"])
+    if unknown.any():
+        raise ValueError(f"unknown order side(s): {sorted(set(side[unknown]))}")
+    return np.where(side == "BUY", 1.0, -1.0)
+
+
+def _to_float(values) -> np.ndarray:
+    return np.asarray([float(v) for v in values], dtype=np.float64) if len(values) else np.empty(0)
+
+
+def compute_tca(
+    parents: pd.DataFrame,
+    fills: pd.DataFrame,
+    market: Market,
+    *,
+    markout_secs: Sequence[int] = MARKOUT_SECS,
+    min_interval_secs: float = MIN_INTERVAL_SECS,
+) -> TcaResult:
+    """Per-fill and per-parent TCA and the run's aggregate (definitions in the module docstring)."""
+    fills = fills if fills is not None else pd.DataFrame(columns=["ts_event", "parent_order_id", "side", "last_px", "last_qty", "commission"])
+    if "is_close" in fills:
+        fills = fills[~fills["is_close"].astype(bool)]
+    fills = fills[fills["parent_order_id"].isin(set(parents["parent_order_id"]))]
+    per_fill = _per_fill(fills, market, markout_secs)
+    per_parent = _per_parent(parents, per_fill, market, markout_secs, min_interval_secs)
+    return TcaResult(per_parent, per_fill, aggregate_tca(per_parent, per_fill, markout_secs))
+
+
+def _per_fill(fills: pd.DataFrame, market: Market, markout_secs: Sequence[int]) -> pd.DataFrame:
+    ts = fills["ts_event"].astype(np.int64).to_numpy()
+    px, qty = _to_float(fills["last_px"]), _to_float(fills["last_qty"])
+    commission = _to_float(fills["commission"]) if "commission" in fills else np.zeros(len(fills))
+    sign = _side_sign(fills["side"]) if len(fills) else np.empty(0)
+    mid = market.mid_at(ts)
+    frame = pd.DataFrame(
+        {
+            "ts_event": ts,
+            "client_order_id": fills["client_order_id"].astype(str).to_numpy() if "client_order_id" in fills else "",
+            "parent_order_id": fills["parent_order_id"].astype(str).to_numpy(),
+            "sign": sign,
+            "px": px,
+            "qty": qty,
+            "notional": px * qty,
+            "commission": commission,
+            "mid": mid,
+            "spread_paid_bps": sign * (px - mid) / mid * BPS,
+        }
+    )
+    for h in markout_secs:
+        later = market.mid_after(ts + int(h * NS))
+        frame[f"markout_{h}s_bps"] = -sign * (later - mid) / mid * BPS
+    return frame
+
+
+def _weighted(values: pd.Series, weights: pd.Series, keys: pd.Series) -> pd.Series:
+    """Weighted mean of ``values`` per key, ignoring NaN values (NaN when no weight is left)."""
+    valid = values.notna() & (weights > 0)
+    num = (values.where(valid, 0.0) * weights.where(valid, 0.0)).groupby(keys).sum()
+    den = weights.where(valid, 0.0).groupby(keys).sum()
+    return (num / den.where(den > 0)).astype(float)
+
+
+def _per_parent(parents, per_fill, market, markout_secs, min_interval_secs) -> pd.DataFrame:
+    parents = parents.reset_index(drop=True)
+    out = pd.DataFrame(
+        {
+            "parent_order_id": parents["parent_order_id"].astype(str),
+            "side": parents["side"].astype(str).str.upper(),
+            "arrival_ns": parents["arrival_ns"].astype(np.int64),
+            "requested_qty": parents["requested_qty"].astype(float),
+        }
+    )
+    sign = _side_sign(out["side"]) if len(out) else np.empty(0)
+    keys = per_fill["parent_order_id"]
+    grouped = per_fill.groupby(keys)
+    by_id = lambda series: out["parent_order_id"].map(series)  # noqa: E731
+    filled = by_id(grouped["qty"].sum()).fillna(0.0).to_numpy()
+    notional = by_id(grouped["notional"].sum()).fillna(0.0).to_numpy()
+    commission = by_id(grouped["commission"].sum()).fillna(0.0).to_numpy()
+    first_fill, last_fill = by_id(grouped["ts_event"].min()), by_id(grouped["ts_event"].max())
+    out["fills"] = by_id(grouped.size()).fillna(0).astype(int)
+    out["filled_qty"] = filled
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg_px = np.where(filled > 0, notional / np.where(filled > 0, filled, 1.0), np.nan)
+        out["avg_px"] = avg_px
+        out["notional"] = notional
+        out["fill_ratio"] = np.where(out["requested_qty"] > 0, filled / out["requested_qty"], np.nan)
+        out["completed"] = filled >= out["requested_qty"].to_numpy() - 1e-12
+        arrival = out["arrival_ns"].to_numpy()
+        out["arrival_mid"] = market.mid_at(arrival)
+        out["shortfall_bps"] = sign * (avg_px - out["arrival_mid"]) / out["arrival_mid"] * BPS
+        out["shortfall_cost"] = sign * (avg_px - out["arrival_mid"]) * filled
+        out["first_fill_ns"] = first_fill.astype("Int64")
+        out["last_fill_ns"] = last_fill.astype("Int64")
+        out["time_to_complete_secs"] = (last_fill.astype(float) - arrival) / NS
+        has_fill = filled > 0
+        end = np.maximum(last_fill.fillna(0).astype(np.int64).to_numpy(), arrival + int(min_interval_secs * NS))
+        volume, vwap = market.volume_vwap(arrival, end)
+        out["interval_start_ns"] = pd.Series(arrival, dtype="Int64").mask(~has_fill)
+        out["interval_end_ns"] = pd.Series(end, dtype="Int64").mask(~has_fill)
+        out["market_volume"] = np.where(has_fill, volume, np.nan)
+        out["interval_vwap"] = np.where(has_fill, vwap, np.nan)
+        out["vwap_slippage_bps"] = sign * (avg_px - out["interval_vwap"]) / out["interval_vwap"] * BPS
+        out["participation_rate"] = np.where(has_fill & (volume > 0), filled / np.where(volume > 0, volume, 1.0), np.nan)
+        out["spread_paid_bps"] = by_id(_weighted(per_fill["spread_paid_bps"], per_fill["qty"], keys)).to_numpy()
+        out["fees"] = commission
+        out["fees_bps"] = np.where(notional > 0, commission / np.where(notional > 0, notional, 1.0) * BPS, np.nan)
+        for h in markout_secs:
+            column = f"markout_{h}s_bps"
+            out[column] = by_id(_weighted(per_fill[column], per_fill["qty"], keys)).to_numpy()
+    return out
+
+
+def _wmean(values, weights) -> float | None:
+    values, weights = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    valid = ~np.isnan(values) & (weights > 0)
+    if not valid.any():
+        return None
+    return float(np.sum(values[valid] * weights[valid]) / np.sum(weights[valid]))
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def aggregate_tca(per_parent: pd.DataFrame, per_fill: pd.DataFrame, markout_secs: Sequence[int] = MARKOUT_SECS) -> dict[str, Any]:
+    """The run's TCA figures (JSON-ready: NaN becomes None)."""
+    filled = per_parent["filled_qty"].to_numpy(dtype=float)
+    requested = float(per_parent["requested_qty"].sum())
+    notional = float(per_fill["notional"].sum())
+    shortfall = per_parent["shortfall_bps"].to_numpy(dtype=float)
+    times = per_parent["time_to_complete_secs"].to_numpy(dtype=float)
+    aggregate: dict[str, Any] = {
+        "version": TCA_VERSION,
+        "parents": int(len(per_parent)),
+        "parents_filled": int((filled > 0).sum()),
+        "parents_completed": int(per_parent["completed"].sum()),
+        "fills": int(len(per_fill)),
+        "requested_qty": requested,
+        "filled_qty": float(filled.sum()),
+        "fill_ratio": float(filled.sum() / requested) if requested else None,
+        "notional": notional,
+        "implementation_shortfall_bps": _wmean(shortfall, filled),
+        "mean_shortfall_bps": _finite(np.nanmean(shortfall)) if (~np.isnan(shortfall)).any() else None,
+        "shortfall_cost": float(np.nansum(per_parent["shortfall_cost"].to_numpy(dtype=float))),
+        "vwap_slippage_bps": _wmean(per_parent["vwap_slippage_bps"], filled),
+        "participation_rate": _wmean(per_parent["participation_rate"], filled),
+        "spread_paid_bps": _wmean(per_fill["spread_paid_bps"], per_fill["qty"]),
+        "fees": float(per_fill["commission"].sum()),
+        "fees_bps": float(per_fill["commission"].sum() / notional * BPS) if notional else None,
+        "mean_time_to_complete_secs": _finite(np.nanmean(times)) if (~np.isnan(times)).any() else None,
+        "median_time_to_complete_secs": _finite(np.nanmedian(times)) if (~np.isnan(times)).any() else None,
+        "markout_secs": list(markout_secs),
+    }
+    for h in markout_secs:
+        aggregate[f"markout_{h}s_bps"] = _wmean(per_fill[f"markout_{h}s_bps"], per_fill["qty"])
+    return aggregate
+
+
+# --- a run's report directory --------------------------------------------------------------------
+
+
+def read_run(report_dir: str | Path) -> dict[str, Any]:
+    """summary, orders, fills and timeline of a report-mode run directory."""
+    report_dir = Path(report_dir)
+    summary = json.loads((report_dir / SUMMARY_FILE).read_text())
+
+    def frame(name: str) -> pd.DataFrame:
+        path = report_dir / name
+        return pq.read_table(path).to_pandas() if path.is_file() else pd.DataFrame()
+
+    return {"summary": summary, "orders": frame("orders.parquet"), "fills": frame("fills.parquet"), "timeline": frame("timeline.parquet")}
+
+
+def run_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> TcaResult:
+    """TCA of one report-mode run against the catalog's market data (nothing written)."""
+    run = read_run(report_dir)
+    fills = run["fills"]
+    parents = parents_from_results(run["orders"], run["timeline"], fills)
+    instrument_id = run["summary"]["instrument"]["instrument_id"]
+    if parents.empty:
+        return compute_tca(parents, fills, Market.from_arrays([], []), **kwargs)
+    times = [int(parents["arrival_ns"].min()), int(parents["arrival_ns"].max())]
+    if len(fills):
+        times += [int(fills["ts_event"].min()), int(fills["ts_event"].max())]
+    horizon = max(kwargs.get("markout_secs", MARKOUT_SECS), default=0)
+    start = min(times) - LOOKBACK_NS
+    end = max(times) + int((max(horizon, kwargs.get("min_interval_secs", MIN_INTERVAL_SECS)) + 1) * NS)
+    market = load_market(catalog_root, instrument_id, start, end)
+    return compute_tca(parents, fills, market, **kwargs)
+
+
+def has_current_tca(report_dir: str | Path) -> bool:
+    report_dir = Path(report_dir)
+    try:
+        summary = json.loads((report_dir / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return (summary.get("tca") or {}).get("version") == TCA_VERSION and (report_dir / TCA_FILE).is_file()
+
+
+def write_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> TcaResult:
+    """Compute the run's TCA, write ``tca.parquet`` (per parent) and a ``tca`` section into its
+    ``summary.json`` (both written to a temporary file and renamed: readers never see half a file)."""
+    report_dir = Path(report_dir)
+    result = run_tca(report_dir, catalog_root, **kwargs)
+    table = pa.Table.from_pandas(result.per_parent, preserve_index=False)
+    temporary = report_dir / f".{TCA_FILE}.tca-tmp"
+    pq.write_table(table, temporary)
+    os.replace(temporary, report_dir / TCA_FILE)
+    summary_path = report_dir / SUMMARY_FILE
+    summary = json.loads(summary_path.read_text())
+    summary["tca"] = {**result.aggregate, "catalog": str(catalog_root)}
+    temporary = report_dir / f".{SUMMARY_FILE}.tca-tmp"
+    temporary.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    os.replace(temporary, summary_path)
+    return result
+
+
+def read_tca(report_dir: str | Path) -> pd.DataFrame:
+    return pq.read_table(Path(report_dir) / TCA_FILE).to_pandas()

@@ -79,18 +79,22 @@ def validate_schema(parameters: Any, *, source: str = "PARAMETERS") -> list[Para
     if not isinstance(parameters, (list, tuple)):
         raise ParameterSchemaError(f"{source}: expected a list of parameter dicts, got {type(parameters).__name__}")
     specs: list[ParameterSpec] = []
+    problems: list[str] = []
     for index, entry in enumerate(parameters):
-        label = entry.get("name", index) if isinstance(entry, Mapping) else index
         if not isinstance(entry, Mapping):
-            raise ParameterSchemaError(f"{source}[{index}]: expected a dict, got {type(entry).__name__}")
+            problems.append(f"{source}[{index}]: expected a dict, got {type(entry).__name__}")
+            continue
+        label = entry.get("name", index)
         try:
             specs.append(ParameterSpec.model_validate(dict(entry)))
         except ValidationError as exc:
-            problems = "; ".join(
+            details = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg'].removeprefix('Value error, ')}"
                 for e in exc.errors(include_url=False)
             )
-            raise ParameterSchemaError(f"{source}[{index}] ({label!r}): {problems}") from None
+            problems.append(f"{source}[{index}] ({label!r}): {details}")
+    if problems:
+        raise ParameterSchemaError("; ".join(problems))
     names = [spec.name for spec in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

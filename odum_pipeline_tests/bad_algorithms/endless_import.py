@@ -1,0 +1,5 @@
+"""Bad: never finishes importing."""
+PARAMETERS = []
+
+while True:
+    pass

@@ -1,0 +1,5 @@
+"""Bad: a syntax error."""
+PARAMETERS = []
+
+def on_order(self, order)
+    pass

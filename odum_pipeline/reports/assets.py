@@ -1,0 +1,108 @@
+"""Dagster asset ``comparison_report``: one ranked algorithm comparison per backtest config.
+
+Partitioned by config (the same dynamic ``config`` dimension as ``backtest_run``), depending on
+every ``backtest_run`` partition of that config (``MultiToSingleDimensionPartitionMapping``): a new
+run of config A's algorithms makes only A's report stale, reports of different configs
+materialize independently, and each partition's metadata holds just its own table and charts
+(Dagster plots numeric metadata per partition). The upstream is named by ``AssetKey`` so this
+module does not import the backtest assets (no import cycle).
+
+Each materialization computes TCA for the config's runs lacking a current one, writes
+``<results>/comparison/<config>.html`` and reports the table (Markdown and table metadata, every
+row naming its run id), the charts as PNG inside Markdown and the HTML path.
+"""
+
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+
+from odum_pipeline.backtests.partitions import config_partitions
+from odum_pipeline.reports import compare
+from odum_pipeline.reports.charts import png_markdown
+from odum_pipeline.reports.compare_charts import comparison_charts
+from odum_pipeline.resources import CatalogResource, ResultsResource
+
+BACKTEST_RUN = AssetKey("backtest_run")
+
+#: Columns of the table metadata: (key, Dagster column type)
+TABLE_COLUMNS = (
+    ("rank", "int"), ("algorithm", "string"), ("run_id", "string"), ("parents", "int"), ("fill_ratio", "float"),
+    ("implementation_shortfall_bps", "float"), ("diff_vs_best_bps", "float"), ("ci_low_bps", "float"),
+    ("ci_high_bps", "float"), ("significant", "bool"), ("vwap_slippage_bps", "float"), ("spread_paid_bps", "float"),
+    ("fees_bps", "float"), ("markout_1s_bps", "float"), ("markout_5s_bps", "float"), ("markout_30s_bps", "float"),
+    ("participation_rate", "float"), ("mean_time_to_complete_secs", "float"), ("net_pnl", "float"),
+    ("fees", "float"), ("max_drawdown", "float"),
+)  # fmt: skip
+
+
+@asset(
+    partitions_def=config_partitions,
+    group_name="reports",
+    code_version=f"comparison-v1-{compare.tca.TCA_VERSION}",
+    deps=[AssetDep(BACKTEST_RUN, partition_mapping=MultiToSingleDimensionPartitionMapping(partition_dimension_name="config"))],
+    description="Algorithms of one config ranked by implementation shortfall, with TCA, PnL, risk, "
+    "bootstrap confidence intervals, charts and a self-contained HTML report.",
+)
+def comparison_report(context: AssetExecutionContext, results: ResultsResource, catalog: CatalogResource) -> MaterializeResult:
+    config_name = context.partition_key
+    comparisons, computed = compare.build_comparisons(results.path, catalog.path, config=config_name)
+    if computed:
+        context.log.info(f"TCA computed for {len(computed)} run(s): {', '.join(computed)}")
+    if not comparisons:
+        context.log.warning(f"no report-mode runs of config {config_name!r} under {results.path}")
+        return MaterializeResult(
+            metadata={"note": MetadataValue.text(f"no report-mode runs of config {config_name!r} under {results.path}")}
+        )
+    comparison = comparisons[0]
+    charts = comparison_charts(comparison, catalog.path)
+    path = compare.write_html(comparison, results.path, charts)
+    return MaterializeResult(metadata=comparison_metadata(comparison, charts, path, computed))
+
+
+def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_path, computed: list) -> dict:
+    notes = "\n\n".join(f"> {note}" for note in comparison.notes)
+    metadata = {
+        "comparison": MetadataValue.md(f"### {comparison.config}\n\n{compare.markdown_table(comparison)}\n\n{notes}".strip()),
+        "table": MetadataValue.table(
+            records=[
+                TableRecord({key: _record_value(row.get(key), kind) for key, kind in TABLE_COLUMNS})
+                for row in comparison.rows()
+            ],
+            schema=TableSchema(columns=[TableColumn(key, kind) for key, kind in TABLE_COLUMNS]),
+        ),
+        "charts": MetadataValue.md("\n\n".join(f"**{title}**\n\n{png_markdown(png, title)}" for title, png in charts.items())),
+        "html_report": MetadataValue.path(str(html_path)),
+        "best_algorithm": MetadataValue.text(comparison.best or ""),
+        "ranking_significant": MetadataValue.text(
+            {True: "yes", False: "no", None: "not assessed (too few orders)"}[comparison.significant]
+        ),
+        "run_ids": MetadataValue.json({r.label: r.run_id for r in comparison.runs}),
+        "config_sha256": MetadataValue.text(comparison.config_sha),
+        "tca_computed_for": MetadataValue.json(computed),
+    }
+    for row in comparison.rows():  # numeric metadata: Dagster plots these across materializations
+        value = row.get("implementation_shortfall_bps")
+        metadata[f"shortfall_bps/{row['algorithm']}"] = MetadataValue.float(value) if value is not None else MetadataValue.null()
+    return metadata
+
+
+def _record_value(value, kind: str):
+    if value is None:
+        return None
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "bool":
+        return bool(value)
+    return str(value)

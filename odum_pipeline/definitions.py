@@ -2,17 +2,32 @@
 
 from dagster import Definitions
 
+from odum_pipeline.backtests.assets import backtest_run
+from odum_pipeline.backtests.sensors import backtest_sources_sensor
+from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.sensors import raw_files_sensor
-from odum_pipeline.resources import CatalogResource, RawDataResource, ResultsResource
+from odum_pipeline.resources import (
+    AlgorithmsResource,
+    CatalogResource,
+    ConfigsResource,
+    RawDataResource,
+    ResultsResource,
+)
 
-defs = Definitions(
-    assets=[raw_ticks, tick_catalog],
-    asset_checks=[],
-    sensors=[raw_files_sensor],
-    resources={
+
+def default_resources() -> dict:
+    return {
         "raw_data": RawDataResource(),
         "catalog": CatalogResource(),
         "results": ResultsResource(),
-    },
+        "configs": ConfigsResource(),
+        "algorithms": AlgorithmsResource(),
+    }
+
+
+defs = Definitions(
+    assets=[raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run],
+    sensors=[raw_files_sensor, backtest_sources_sensor],
+    resources=default_resources(),
 )

@@ -12,22 +12,40 @@ from pathlib import Path
 from dagster import DagsterInstance, materialize
 from dagster._core.definitions.observe import observe
 
+from odum_pipeline.backtests.assets import backtest_run
+from odum_pipeline.backtests.config import ConfigError, load_config, list_configs
+from odum_pipeline.backtests.partitions import backtest_partition_key
+from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered
+from odum_pipeline.backtests.sensors import new_source_partitions
+from odum_pipeline.backtests.partitions import algorithm_partitions, config_partitions
+from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.layout import discover_raw_files
 from odum_pipeline.catalog.partitions import catalog_partition_key, register_partitions
 from odum_pipeline.catalog.sample import generate_default_sample
-from odum_pipeline.resources import CatalogResource, RawDataResource, ResultsResource
+from odum_pipeline.resources import (
+    AlgorithmsResource,
+    CatalogResource,
+    ConfigsResource,
+    RawDataResource,
+    ResultsResource,
+)
 
 
 # Keep the console to warnings: the CLI prints its own progress; the instance still records every event.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def storage_resources(raw_root: Path, catalog_root: Path, results_root: Path) -> dict:
+ALL_ASSETS = [raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run]
+
+
+def storage_resources(raw_root: Path, catalog_root: Path, results_root: Path, configs_root: Path, algorithms_root: Path) -> dict:
     return {
         "raw_data": RawDataResource(root=str(raw_root)),
         "catalog": CatalogResource(root=str(catalog_root)),
         "results": ResultsResource(root=str(results_root)),
+        "configs": ConfigsResource(root=str(configs_root)),
+        "algorithms": AlgorithmsResource(root=str(algorithms_root)),
     }
 
 
@@ -46,7 +64,7 @@ def build_catalog(
     for index, (day, instrument) in enumerate(cells, 1):
         key = catalog_partition_key(day, instrument)
         result = materialize(
-            [raw_ticks, tick_catalog],
+            ALL_ASSETS,
             selection=[tick_catalog],
             partition_key=key,
             instance=instance,
@@ -61,11 +79,61 @@ def build_catalog(
     return done
 
 
+def runnable_backtests(resources: dict, *, log: Callable[[str], None] = print) -> list[tuple[str, str]]:
+    """(config, algorithm) pairs of every valid config whose window the catalog covers."""
+    pairs = []
+    for path in list_configs(resources["configs"].path):
+        try:
+            config = load_config(path)
+            check_window_covered(config, resources["catalog"].path)
+        except (ConfigError, WindowNotCoveredError) as error:
+            log(f"skipping config {path.stem}: {str(error).splitlines()[0]}")
+            continue
+        pairs += [(path.stem, name) for name in dict.fromkeys(entry.name for entry in config.execution.algorithms)]
+    return pairs
+
+
+def run_backtests(instance: DagsterInstance, resources: dict, *, log: Callable[[str], None] = print) -> list[str]:
+    """Register config and algorithm partitions, observe them, materialize each runnable backtest."""
+    new_configs, new_algorithms = new_source_partitions(
+        instance, resources["configs"].path, resources["algorithms"].path
+    )
+    instance.add_dynamic_partitions(config_partitions.name, new_configs)
+    instance.add_dynamic_partitions(algorithm_partitions.name, new_algorithms)
+    for source in (backtest_configs, algorithm_registry):  # one observation job per partitions definition
+        observe([source], instance=instance, resources=resources, run_config=QUIET_CONSOLE)
+    pairs = runnable_backtests(resources, log=log)
+    done = []
+    for index, (config_name, algorithm_name) in enumerate(pairs, 1):
+        key = backtest_partition_key(config_name, algorithm_name)
+        result = materialize(
+            ALL_ASSETS,
+            selection=[backtest_run],
+            partition_key=key,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config=QUIET_CONSOLE,
+        )
+        if result.success:
+            metadata = result.asset_materializations_for_node("backtest_run")[0].metadata
+            log(
+                f"[{index}/{len(pairs)}] backtest_run {key}: ok  run id {metadata['run_id'].value}  "
+                f"net PnL {metadata['net_pnl'].value:.2f}  filled {metadata['filled_qty'].value:g}"
+            )
+            done.append(str(key))
+        else:
+            log(f"[{index}/{len(pairs)}] backtest_run {key}: FAILED (run {result.run_id[:8]}; see the Dagster UI)")
+    return done
+
+
 def run_main(
     instance: DagsterInstance,
     raw_root: Path,
     catalog_root: Path,
     results_root: Path,
+    configs_root: Path,
+    algorithms_root: Path,
     *,
     sample_if_empty: bool = True,
     log: Callable[[str], None] = print,
@@ -74,6 +142,7 @@ def run_main(
         log(f"no raw data under {raw_root}: writing the default synthetic sample")
         for item in generate_default_sample(raw_root):
             log(f"  {item.day} {item.instrument_key}: {item.trades_rows:,} trades, {item.book_rows:,} snapshots")
-    resources = storage_resources(raw_root, catalog_root, results_root)
+    resources = storage_resources(raw_root, catalog_root, results_root, configs_root, algorithms_root)
     catalog_partitions_done = build_catalog(instance, resources, log=log)
-    return {"catalog_partitions": catalog_partitions_done}
+    backtests_done = run_backtests(instance, resources, log=log)
+    return {"catalog_partitions": catalog_partitions_done, "backtests": backtests_done}

@@ -71,6 +71,7 @@ class BacktestOutcome:
     run_id: str
     result_path: Path
     summary: dict[str, Any]
+    equity_curve: list = field(default_factory=list, repr=False)  # EquityPoint marks, for charts
 
 
 def run_backtest(
@@ -125,7 +126,7 @@ def run_backtest(
     else:
         ticks = _window_ticks(catalog_root, config, instrument.id) if export_ticks else None
         path = write_report(results_root, run_id, summary, run_data, ticks=ticks)
-    return BacktestOutcome(run_id=run_id, result_path=path, summary=summary)
+    return BacktestOutcome(run_id=run_id, result_path=path, summary=summary, equity_curve=run_data.equity_curve)
 
 
 # --- building the node ---------------------------------------------------------------------------

@@ -28,6 +28,11 @@ def _main(args) -> int:
         args.raw_root or settings.raw_root(),
         args.catalog or settings.catalog_root(),
         args.results or settings.results_root(),
+        settings.configs_root(),
+        settings.algorithms_root(),
     )
-    print(f"done: {len(outcome['catalog_partitions'])} catalog partition(s) materialized")
-    return 0 if outcome["catalog_partitions"] else 1
+    print(
+        f"done: {len(outcome['catalog_partitions'])} catalog partition(s), "
+        f"{len(outcome['backtests'])} backtest(s) materialized. Open the UI: see README (dagster dev)."
+    )
+    return 0 if outcome["catalog_partitions"] and outcome["backtests"] else 1

@@ -1,0 +1,102 @@
+"""Dagster definition of backtest runs: one partition per (config, algorithm)."""
+
+import time
+
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    asset,
+)
+
+from odum_pipeline.backtests.config import load_config
+from odum_pipeline.backtests.partitions import backtest_partitions, parse_backtest_partition
+from odum_pipeline.backtests.runs import run_partition
+from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
+from odum_pipeline.catalog.assets import tick_catalog
+from odum_pipeline.reports.charts import equity_curve_png, png_markdown
+from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
+
+HEADLINE_FIGURES = (
+    "orders", "fills", "rejected", "denied", "skipped_rows", "filled_qty", "fill_ratio", "realized_pnl",
+    "unrealized_pnl", "fees", "net_pnl", "final_balance", "max_drawdown", "max_drawdown_pct", "round_trips", "win_rate",
+)  # fmt: skip
+
+
+@asset(
+    partitions_def=backtest_partitions,
+    group_name="backtests",
+    code_version="backtest-v1",
+    pool="nautilus",
+    deps=[
+        # Every catalog day may be read; the window's days are checked inside (identity would be wrong).
+        AssetDep(tick_catalog, partition_mapping=AllPartitionMapping()),
+        AssetDep(backtest_configs, partition_mapping=MultiToSingleDimensionPartitionMapping("config")),
+        AssetDep(algorithm_registry, partition_mapping=MultiToSingleDimensionPartitionMapping("algorithm")),
+    ],
+    description="A NautilusTrader BacktestNode run of one config with one execution algorithm over the catalog.",
+)
+def backtest_run(
+    context: AssetExecutionContext,
+    configs: ConfigsResource,
+    algorithms: AlgorithmsResource,
+    catalog: CatalogResource,
+    results: ResultsResource,
+) -> MaterializeResult:
+    config_name, algorithm_name = parse_backtest_partition(context.partition_key)
+    try:
+        config = load_config(configs.config_path(config_name))
+        outcomes = run_partition(
+            config,
+            algorithm_name,
+            algorithms_root=algorithms.path,
+            catalog_root=catalog.path,
+            results_root=results.path,
+            progress=_progress_logger(context),
+        )
+    except (ValueError, FileNotFoundError) as error:  # config, algorithm, parameter or coverage problems
+        raise Failure(description=str(error)) from error
+    return MaterializeResult(metadata=_metadata(outcomes))
+
+
+def _progress_logger(context):
+    last = {"at": 0.0}
+
+    def log(label: str, share: float) -> None:
+        now = time.monotonic()
+        if share >= 1.0 or now - last["at"] >= 5.0:
+            last["at"] = now
+            context.log.info(f"{label}: {share:.0%} of the window replayed")
+
+    return log
+
+
+def _metadata(outcomes) -> dict:
+    variant, primary = outcomes[0]
+    figures = primary.summary["summary"]
+    metadata = {
+        name: MetadataValue.float(float(figures[name])) if figures.get(name) is not None else MetadataValue.null()
+        for name in HEADLINE_FIGURES
+        if name in figures
+    }
+    metadata.update(
+        {
+            "run_id": primary.run_id,
+            "result_path": MetadataValue.path(str(primary.result_path)),
+            "algorithm_version": primary.summary["algorithm"]["version"],
+            "algorithm_params": MetadataValue.json(primary.summary["algorithm"]["params"]),
+            "config_sha256": primary.summary["config"]["sha256"],
+            "identity_holds": bool(primary.summary.get("identity_holds")),
+        }
+    )
+    if primary.equity_curve:
+        png = equity_curve_png(primary.equity_curve, title=f"{variant.label}: equity")
+        metadata["equity_curve"] = MetadataValue.md(png_markdown(png, "equity curve"))
+    if len(outcomes) > 1:
+        rows = [f"| {v.label} | {o.run_id} | {o.summary['summary']['net_pnl']:.2f} |" for v, o in outcomes]
+        metadata["variants"] = MetadataValue.md("| variant | run id | net PnL |\n|---|---|---|\n" + "\n".join(rows))
+    return metadata

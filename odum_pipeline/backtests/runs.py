@@ -1,0 +1,97 @@
+"""One backtest partition, (config, algorithm), from files to results. Shared by Dagster and the CLI.
+
+A config lists the algorithms it compares (``execution.algorithms``), possibly several parameter
+variants of one algorithm. The partition for an algorithm runs each of the config's variants
+of it; when the config does not list the algorithm, it runs it with the registry's defaults.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
+from odum_pipeline.backtests.config import AlgorithmEntry, BacktestConfig
+from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
+from odum_pipeline.catalog.preflight import missing_catalog_partitions
+
+
+class WindowNotCoveredError(BacktestSetupError):
+    """The catalog lacks (day, instrument) partitions the window needs."""
+
+    def __init__(self, missing: list[tuple[dt.date, str]]) -> None:
+        self.missing = missing
+        keys = ", ".join(f"{day.isoformat()}|{instrument}" for day, instrument in missing)
+        super().__init__(
+            f"the window is not covered by the catalog; missing (day|instrument) partitions: {keys}. "
+            "Materialize these tick_catalog partitions first (or run `odum data convert`)."
+        )
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    algorithm: AlgorithmSpec
+    registry_entry: Any
+
+
+def algorithm_variants(config: BacktestConfig, algorithm_name: str, algorithms_root: Path) -> list[Variant]:
+    """The variants of ``algorithm_name`` this config runs, with parameters validated by the registry."""
+    registry = discover(algorithms_root)
+    name = algorithm_name.upper()
+    if name not in registry:
+        raise BacktestSetupError(f"unknown execution algorithm {algorithm_name!r}; available: {sorted(registry)}")
+    entry = registry[name]
+    listed = [item for item in config.execution.algorithms if item.name == name] or [AlgorithmEntry(name=name)]
+    return [
+        Variant(
+            label=item.label,
+            algorithm=AlgorithmSpec(name=name, params=resolve_params(entry, item.params), version=entry.version),
+            registry_entry=entry,
+        )
+        for item in listed
+    ]
+
+
+def check_window_covered(config: BacktestConfig, catalog_root: Path) -> None:
+    missing = missing_catalog_partitions(
+        catalog_root,
+        config.instrument.id,
+        config.time_window.start,
+        config.time_window.end,
+        config.data_catalog.snapshot_mode.value,
+    )
+    if missing:
+        raise WindowNotCoveredError(missing)
+
+
+def run_partition(
+    config: BacktestConfig,
+    algorithm_name: str,
+    *,
+    algorithms_root: Path,
+    catalog_root: Path,
+    results_root: Path,
+    mode: str | None = None,
+    export_ticks: bool | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> list[tuple[Variant, BacktestOutcome]]:
+    """Pre-flight, then every variant of the algorithm over the config's window."""
+    check_window_covered(config, catalog_root)
+    outcomes = []
+    for variant in algorithm_variants(config, algorithm_name, algorithms_root):
+        outcome = run_backtest(
+            config,
+            algorithm=variant.algorithm,
+            catalog_root=catalog_root,
+            results_root=results_root,
+            mode=mode or config.environment.mode.value,
+            export_ticks=config.environment.export_ticks if export_ticks is None else export_ticks,
+            progress=(lambda share, label=variant.label: progress(label, share)) if progress else None,
+            exec_algorithms=load_exec_algorithms(variant.registry_entry, variant.algorithm.params),
+        )
+        outcomes.append((variant, outcome))
+    return outcomes

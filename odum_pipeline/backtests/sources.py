@@ -1,0 +1,47 @@
+"""The versioned sources of backtests: config files and algorithm files, observed per partition.
+
+A source's data version is its content hash, so editing one config or one algorithm makes
+exactly the backtest partitions that depend on it stale.
+"""
+
+import hashlib
+from pathlib import Path
+
+from dagster import DataVersion, DataVersionsByPartition, observable_source_asset
+
+from odum_pipeline.algorithms.registry import discover
+from odum_pipeline.backtests.config import ConfigError, config_sha256, list_configs
+from odum_pipeline.backtests.partitions import algorithm_partitions, config_partitions
+from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
+
+
+def config_version(path: Path) -> str:
+    """The config's canonical content hash; an invalid file is versioned by its bytes (and fails at run time)."""
+    try:
+        return config_sha256(path)[:16]
+    except ConfigError:
+        return "invalid-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+@observable_source_asset(
+    partitions_def=config_partitions,
+    group_name="backtests",
+    description="Backtest config JSON files in configs/, one partition per file; data version = content hash.",
+)
+def backtest_configs(context, configs: ConfigsResource) -> DataVersionsByPartition:
+    registered = set(context.instance.get_dynamic_partitions(config_partitions.name))
+    return DataVersionsByPartition(
+        {path.stem: DataVersion(config_version(path)) for path in list_configs(configs.path) if path.stem in registered}
+    )
+
+
+@observable_source_asset(
+    partitions_def=algorithm_partitions,
+    group_name="backtests",
+    description="Execution algorithm files in algorithms/ (NORMAL built in); data version = source hash.",
+)
+def algorithm_registry(context, algorithms: AlgorithmsResource) -> DataVersionsByPartition:
+    registered = set(context.instance.get_dynamic_partitions(algorithm_partitions.name))
+    return DataVersionsByPartition(
+        {name: DataVersion(entry.version) for name, entry in discover(algorithms.path).items() if name in registered}
+    )

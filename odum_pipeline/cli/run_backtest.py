@@ -1,0 +1,171 @@
+"""``run-backtest``: one backtest from the shell, with the seed's flags.
+
+The config (a file, or a name in configs/) is overridden by the flags, validated like any
+config, checked against the catalog (missing days are converted from the raw root first), run,
+and its run id and result path printed. The same run through Dagster:
+``dagster asset materialize -m odum_pipeline.definitions --select backtest_run --partition "ALGO|CONFIG"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from dagster import BetaWarning, PreviewWarning
+
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
+
+from odum_pipeline import settings  # noqa: E402
+from odum_pipeline.backtests.config import ConfigError, parse_config  # noqa: E402
+from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
+from odum_pipeline.catalog.convert import convert_day  # noqa: E402
+from odum_pipeline.catalog.layout import find_raw_file  # noqa: E402
+from odum_pipeline.cli.arguments import iso_datetime  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run-backtest", description="Run one execution backtest on NautilusTrader.")
+    parser.add_argument("--config", help="config file, or the name of one in configs/ (default: built from the flags)")
+    parser.add_argument("--instrument", help="instrument key, e.g. BINANCE-FUTURES:PERPETUAL:BTC-USDT")
+    parser.add_argument("--dataset", help="day of the data set (YYYY-MM-DD); must lie in the window")
+    parser.add_argument("--start", type=iso_datetime, help="window start, ISO UTC (overrides the config)")
+    parser.add_argument("--end", type=iso_datetime, help="window end, ISO UTC (overrides the config)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--fast", action="store_true", help="write only the summary JSON (default)")
+    mode.add_argument("--report", action="store_true", help="write the full report (orders, fills, equity, ...)")
+    parser.add_argument("--export_ticks", action="store_true", help="also export the window's ticks (needs --report)")
+    parser.add_argument("--snapshot_mode", choices=("trades", "book", "both"))
+    parser.add_argument("--data_source", choices=("local", "gcs"))
+    parser.add_argument("--no_close_positions", action="store_true", help="leave the final position open")
+    parser.add_argument("--exec_algorithm", help="execution algorithm name (NORMAL, TWAP, ...)")
+    parser.add_argument("--exec_algorithm_params", help="JSON object of algorithm parameters")
+    parser.add_argument("--raw-root", type=Path, default=None, help="raw root used to convert missing catalog days")
+    parser.add_argument("--catalog", type=Path, default=None)
+    parser.add_argument("--results", type=Path, default=None)
+    return parser
+
+
+def _config_data(args) -> tuple[dict, str | Path]:
+    if args.config:
+        path = Path(args.config)
+        if not path.exists() and (settings.configs_root() / f"{args.config}.json").exists():
+            path = settings.configs_root() / f"{args.config}.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8")), path
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read config file ({error.strerror or error})") from None
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+    missing = [flag for flag in ("instrument", "start", "end") if getattr(args, flag) is None]
+    if missing:
+        raise ConfigError(f"without --config, --{', --'.join(missing)} must be given")
+    return {"name": "cli", "instrument": {"id": args.instrument}, "time_window": {}}, "<command line>"
+
+
+def apply_overrides(data: dict, args) -> dict:
+    """The flags win over the config file."""
+    if args.instrument:
+        data["instrument"] = {"id": args.instrument}
+    window = data.setdefault("time_window", {})
+    if args.start:
+        window["start"] = args.start.isoformat()
+    if args.end:
+        window["end"] = args.end.isoformat()
+    if args.snapshot_mode:
+        data.setdefault("data_catalog", {})["snapshot_mode"] = args.snapshot_mode
+    environment = data.setdefault("environment", {})
+    if args.data_source:
+        environment["data_source"] = args.data_source
+    if args.fast or args.report:
+        environment["mode"] = "report" if args.report else "fast"
+    if args.export_ticks:
+        environment["export_ticks"] = True
+    if args.no_close_positions:
+        data.setdefault("strategy", {})["close_positions"] = False
+    if args.exec_algorithm:
+        try:
+            params = json.loads(args.exec_algorithm_params or "{}")
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"--exec_algorithm_params is not valid JSON: {error.msg}") from None
+        if not isinstance(params, dict):
+            raise ConfigError("--exec_algorithm_params must be a JSON object")
+        data.setdefault("execution", {})["algorithms"] = [{"name": args.exec_algorithm, "params": params}]
+    elif args.exec_algorithm_params:
+        raise ConfigError("--exec_algorithm_params needs --exec_algorithm")
+    return data
+
+
+def _check_dataset(config, dataset: str | None) -> None:
+    if dataset is None:
+        return
+    day = dataset.removeprefix("day-")
+    start, end = config.time_window.start.date().isoformat(), config.time_window.end.date().isoformat()
+    if not (start <= day <= end):
+        raise ConfigError(f"--dataset {dataset} is outside the window {config.time_window.start} -> {config.time_window.end}")
+
+
+def _ensure_catalog(config, raw_root: Path, catalog_root: Path) -> None:
+    """Convert the window's missing days from the raw root, so a first run just works."""
+    try:
+        check_window_covered(config, catalog_root)
+        return
+    except WindowNotCoveredError as error:
+        convertible = [
+            (day, key) for day, key in error.missing if find_raw_file(raw_root, day, "trades", key) is not None
+        ]
+        if len(convertible) < len(error.missing):
+            raise
+    for day, key in convertible:
+        print(f"converting {key} {day} from {raw_root} into the catalog ...", file=sys.stderr)
+        convert_day(raw_root, catalog_root, day, key)
+
+
+def _progress_bar(label: str, share: float) -> None:
+    filled = int(share * 30)
+    sys.stderr.write(f"\r{label:<12} [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}")
+    if share >= 1.0:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.export_ticks and not args.report:
+        parser.error("--export_ticks needs --report")
+    try:
+        data, source = _config_data(args)
+        config = parse_config(apply_overrides(data, args), source=source)
+        _check_dataset(config, args.dataset)
+        if config.environment.data_source.value == "gcs":
+            raise ConfigError("--data_source gcs is not available yet: use local data (or a GCS FUSE mount as raw root)")
+        catalog_root = args.catalog or Path(config.data_catalog.path or settings.catalog_root())
+        _ensure_catalog(config, args.raw_root or settings.raw_root(), catalog_root)
+        for name in dict.fromkeys(entry.name for entry in config.execution.algorithms):
+            for variant, outcome in run_partition(
+                config,
+                name,
+                algorithms_root=settings.algorithms_root(),
+                catalog_root=catalog_root,
+                results_root=args.results or settings.results_root(),
+                progress=_progress_bar,
+            ):
+                figures = outcome.summary["summary"]
+                print(f"{variant.label}: run id {outcome.run_id}")
+                print(f"  result: {outcome.result_path}")
+                print(
+                    f"  orders {figures['orders']}  fills {figures['fills']}  filled {figures['filled_qty']}"
+                    f"  net PnL {figures['net_pnl']:.2f}  fees {figures['fees']:.2f}"
+                )
+        return 0
+    except (ValueError, FileNotFoundError) as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 2
+
+
+def main() -> None:
+    sys.exit(run())

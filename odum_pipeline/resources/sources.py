@@ -1,0 +1,33 @@
+"""Dagster resources for the versioned sources: the backtest configs and the algorithm files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from odum_pipeline import settings
+
+
+class ConfigsResource(ConfigurableResource):
+    """Folder of backtest config JSON files (one partition each, named by file stem)."""
+
+    root: str = Field(default_factory=lambda: str(settings.configs_root()))
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)
+
+    def config_path(self, name: str) -> Path:
+        return self.path / f"{name}.json"
+
+
+class AlgorithmsResource(ConfigurableResource):
+    """Folder of execution algorithm files (one partition each; NORMAL is built in)."""
+
+    root: str = Field(default_factory=lambda: str(settings.algorithms_root()))
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)

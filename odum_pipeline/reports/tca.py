@@ -118,12 +118,15 @@ class Market:
     def volume_vwap(self, start, end) -> tuple[np.ndarray, np.ndarray]:
         """Market volume and VWAP of the trades with ``start <= ts_init <= end``, per interval."""
         start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
+        # Prices centred on the first trade's before the running sums: differences of large
+        # cumulative notionals would otherwise lose digits over a long window.
+        reference = self.trade_px[0] if len(self.trade_px) else 0.0
         cum_qty = np.concatenate([[0.0], np.cumsum(self.trade_qty)])
-        cum_notional = np.concatenate([[0.0], np.cumsum(self.trade_px * self.trade_qty)])
+        cum_offset = np.concatenate([[0.0], np.cumsum((self.trade_px - reference) * self.trade_qty)])
         lo = np.searchsorted(self.trade_ts, start, side="left")
         hi = np.searchsorted(self.trade_ts, end, side="right")
         volume = cum_qty[hi] - cum_qty[lo]
-        notional = cum_notional[hi] - cum_notional[lo]
+        notional = cum_offset[hi] - cum_offset[lo] + reference * volume
         with np.errstate(invalid="ignore", divide="ignore"):
             vwap = np.where(volume > 0, notional / np.where(volume > 0, volume, 1.0), np.nan)
         return volume, vwap

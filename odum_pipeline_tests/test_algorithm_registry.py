@@ -132,3 +132,41 @@ def test_get_unknown():
     with pytest.raises(AlgorithmRegistryError, match="unknown algorithm 'SNIPER'"):
         registry.get("SNIPER", SHIPPED)
     assert registry.get("twap", SHIPPED).name == "TWAP"
+
+
+def _cli(*argv: str) -> int:
+    import argparse
+
+    from odum_pipeline.cli import algorithm_commands
+
+    parser = argparse.ArgumentParser(prog="odum")
+    algorithm_commands.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return args.handler(args)
+
+
+def test_cli_list_show_and_save_keeps_history(algo_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ODUM_VAR_ROOT", str(tmp_path / "var"))
+    assert _cli("algorithms", "--root", str(algo_root), "list") == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in ("NORMAL", "TWAP", "VWAP", "ICEBERG", "POV"))
+    assert _cli("algorithms", "--root", str(algo_root), "show", "pov") == 0
+    assert "participation_rate" in capsys.readouterr().out
+
+    old = discover(algo_root)["TWAP"]
+    new_file = tmp_path / "my_twap.py"
+    new_file.write_text((algo_root / "twap.py").read_text().replace("Equal slices", "Equal slices (v2)") + "\n# v2\n")
+    assert _cli("algorithms", "--root", str(algo_root), "save", "twap", str(new_file)) == 0
+    new = discover(algo_root)["TWAP"]
+    assert new.version != old.version and (algo_root / "twap.py").read_bytes() == new_file.read_bytes()
+    history = list((algo_root / ".history" / "twap").glob(f"*_{old.version}.py"))
+    assert len(history) == 1 and history[0].read_bytes() != new_file.read_bytes()
+    store = tmp_path / "var" / "algorithm_store"
+    assert {p.stem for p in store.glob("*.py")} == {old.source_sha256, new.source_sha256}
+    assert load_version("TWAP", old.version, var_root=tmp_path / "var").source_sha256 == old.source_sha256
+
+    with pytest.raises(ValueError, match="declares algorithm TWAP, not POV"):
+        _cli("algorithms", "--root", str(algo_root), "save", "pov", str(new_file))
+    with pytest.raises(ValueError, match="validation failed"):
+        _cli("algorithms", "--root", str(algo_root), "save", "twin", str(BAD / "two_algorithms.py"))
+    assert (algo_root / "twap.py").read_bytes() == new_file.read_bytes()

@@ -13,8 +13,11 @@ row naming its run id), the charts as PNG inside Markdown and the HTML path.
 """
 
 
+import warnings
+
 from dagster import (
     AssetDep,
+    BetaWarning,
     AssetExecutionContext,
     AssetKey,
     MaterializeResult,
@@ -33,6 +36,9 @@ from odum_pipeline.reports.compare_charts import comparison_charts
 from odum_pipeline.resources import CatalogResource, ResultsResource
 
 BACKTEST_RUN = AssetKey("backtest_run")
+with warnings.catch_warnings():  # beta in Dagster 1.13, and the documented way to map one dimension
+    warnings.simplefilter("ignore", BetaWarning)
+    BY_CONFIG = MultiToSingleDimensionPartitionMapping(partition_dimension_name="config")
 
 #: Columns of the table metadata: (key, Dagster column type)
 TABLE_COLUMNS = (
@@ -49,7 +55,7 @@ TABLE_COLUMNS = (
     partitions_def=config_partitions,
     group_name="reports",
     code_version=f"comparison-v1-{compare.tca.TCA_VERSION}",
-    deps=[AssetDep(BACKTEST_RUN, partition_mapping=MultiToSingleDimensionPartitionMapping(partition_dimension_name="config"))],
+    deps=[AssetDep(BACKTEST_RUN, partition_mapping=BY_CONFIG)],
     description="Algorithms of one config ranked by implementation shortfall, with TCA, PnL, risk, "
     "bootstrap confidence intervals, charts and a self-contained HTML report.",
 )

@@ -198,15 +198,13 @@ def bootstrap_mean_difference(
         n = len(differences)
         if n == 0:
             raise ValueError("no paired observations")
-        means = differences[rng.integers(0, n, size=(n_resamples, n))].mean(axis=1)
+        means = _resampled_means(differences, n_resamples, rng)
         observed = float(differences.mean())
     else:
         values, best = values[~np.isnan(values)], best[~np.isnan(best)]
         if not len(values) or not len(best):
             raise ValueError("empty sample")
-        a = values[rng.integers(0, len(values), size=(n_resamples, len(values)))].mean(axis=1)
-        b = best[rng.integers(0, len(best), size=(n_resamples, len(best)))].mean(axis=1)
-        means = a - b
+        means = _resampled_means(values, n_resamples, rng) - _resampled_means(best, n_resamples, rng)
         observed = float(values.mean() - best.mean())
         n = min(len(values), len(best))
     tail = (1 - confidence) / 2 * 100
@@ -222,6 +220,21 @@ def bootstrap_mean_difference(
         "seed": seed,
         "confidence": confidence,
     }
+
+
+#: Resampling indices are drawn in blocks of at most this many, so a run with 100k orders does not
+#: allocate a 2000 x 100k index matrix at once.
+_BLOCK = 4_000_000
+
+
+def _resampled_means(sample: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    n = len(sample)
+    rows = max(1, _BLOCK // n)
+    blocks = []
+    for start in range(0, n_resamples, rows):
+        count = min(rows, n_resamples - start)
+        blocks.append(sample[rng.integers(0, n, size=(count, n))].mean(axis=1))
+    return np.concatenate(blocks)
 
 
 def _same_orders(a: pd.DataFrame, b: pd.DataFrame) -> bool:

@@ -207,3 +207,36 @@ def test_invalid_schemas():
         validate_schema([{"name": "x", "type": "int", "doc": "d"}] * 2)
     with pytest.raises(ParameterSchemaError, match="doc"):
         validate_schema([{"name": "x", "type": "int"}])
+
+
+def test_catalog_profile_historical_then_realized(tmp_path):
+    """On a small synthetic catalog (two days, same clock window): the previous day's volumes per
+    interval make a historical profile; without history, the realized one is flagged look-ahead."""
+    from odum_pipeline.algorithms import smoke
+    from odum_pipeline.algorithms.profiles import ProfileError, catalog_profile
+    from odum_pipeline.instruments.registry import build_instrument
+
+    instrument = build_instrument(smoke.INSTRUMENT_KEY)
+    smoke.write_catalog(tmp_path, instrument, 200)
+    day = smoke._day_start_ns(smoke.DAY)
+    start, horizon = day + 10 * NS_PER_SEC, 120 * NS_PER_SEC
+    _, previous_trades = smoke.synthetic_market(instrument, day - 86_400 * NS_PER_SEC, 200, 11)
+    ts = np.array([t.ts_init for t in previous_trades])
+    sizes = np.array([t.size.as_double() for t in previous_trades])
+    expected = interval_volumes(ts, sizes, start - 86_400 * NS_PER_SEC, 30 * NS_PER_SEC, 4)
+
+    historical = catalog_profile(tmp_path, instrument.id.value, start, horizon, 4)
+    assert historical.source == "historical" and not historical.look_ahead
+    assert historical.days == ["2024-01-01"]
+    assert historical.volumes == pytest.approx(expected.tolist(), abs=1e-9)
+    assert sum(historical.weights) == pytest.approx(1)
+
+    realized = catalog_profile(tmp_path, instrument.id.value, start, horizon, 4, source="realized")
+    assert realized.source == "realized" and realized.look_ahead and realized.days == ["2024-01-02"]
+    # the first day has no earlier history: auto falls back to realized; historical refuses
+    first_day = start - 86_400 * NS_PER_SEC
+    assert catalog_profile(tmp_path, instrument.id.value, first_day, horizon, 4).source == "realized"
+    with pytest.raises(ProfileError, match="no previous day"):
+        catalog_profile(tmp_path, instrument.id.value, first_day, horizon, 4, source="historical")
+    with pytest.raises(ProfileError, match="do not cover"):
+        catalog_profile(tmp_path, instrument.id.value, day + 150 * NS_PER_SEC, horizon, 4, source="realized")

@@ -233,8 +233,9 @@ def _on_grid(table: pa.Table, names: list[str], precision: int, what: str) -> li
     scale = 10.0**precision
     for name in names:
         scaled = _float(table, name) * scale
-        off = np.abs(scaled - np.rint(scaled)) > 1e-6  # float noise of x * 10**p is ~1e-10 here
-        off &= np.isfinite(scaled)
+        finite = np.isfinite(scaled)  # NaN and inf are reported by the positive-value check
+        off = np.zeros(len(scaled), dtype=bool)
+        off[finite] = np.abs(scaled[finite] - np.rint(scaled[finite])) > 1e-6  # float noise of x * 10**p ~1e-10
         if off.any():
             problems.append(
                 Problem(

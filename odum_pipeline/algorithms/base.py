@@ -29,6 +29,7 @@ from typing import Any
 
 from nautilus_trader.execution.algorithm import ExecAlgorithm
 from nautilus_trader.model.enums import OrderStatus, OrderType, TimeInForce
+from nautilus_trader.model.events import OrderSubmitted
 from nautilus_trader.model.orders import Order
 
 from odum_pipeline.algorithms.schema import resolve, validate_schema
@@ -145,8 +146,10 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         order = self.cache.order(event.client_order_id)
         if order is None or order.order_type != OrderType.MARKET or order.leaves_qty.as_decimal() <= 0:
             return
-        if order.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK) or order.status == OrderStatus.INITIALIZED:
-            return  # a cancel of an unsent primary is the owner's (deadline, window end)
+        if order.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK):
+            return
+        if not any(isinstance(e, OrderSubmitted) for e in order.events):
+            return  # an unsent primary cancelled by its owner (deadline, window end): not a shortfall
         key = (order.exec_spawn_id or order.client_order_id).value
         self._shortfalls[key] = self._shortfalls.get(key, Decimal(0)) + order.leaves_qty.as_decimal()
         self._subscribe_market_data(order.instrument_id)

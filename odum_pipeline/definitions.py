@@ -7,6 +7,7 @@ from odum_pipeline.backtests.sensors import backtest_sources_sensor
 from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.sensors import raw_files_sensor
+from odum_pipeline.reports.assets import comparison_report
 from odum_pipeline.resources import (
     AlgorithmsResource,
     CatalogResource,
@@ -27,7 +28,7 @@ def default_resources() -> dict:
 
 
 defs = Definitions(
-    assets=[raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run],
+    assets=[raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run, comparison_report],
     sensors=[raw_files_sensor, backtest_sources_sensor],
     resources=default_resources(),
 )

@@ -23,6 +23,7 @@ from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.layout import discover_raw_files
 from odum_pipeline.catalog.partitions import catalog_partition_key, register_partitions
 from odum_pipeline.catalog.sample import generate_default_sample
+from odum_pipeline.reports.assets import comparison_report
 from odum_pipeline.resources import (
     AlgorithmsResource,
     CatalogResource,
@@ -36,7 +37,7 @@ from odum_pipeline.resources import (
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-ALL_ASSETS = [raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run]
+ALL_ASSETS = [raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run, comparison_report]
 
 
 def storage_resources(raw_root: Path, catalog_root: Path, results_root: Path, configs_root: Path, algorithms_root: Path) -> dict:
@@ -127,6 +128,29 @@ def run_backtests(instance: DagsterInstance, resources: dict, *, log: Callable[[
     return done
 
 
+def build_reports(instance: DagsterInstance, resources: dict, configs: list[str], *, log=print) -> list[str]:
+    """Materialize the comparison report of each config."""
+    done = []
+    for config_name in configs:
+        result = materialize(
+            ALL_ASSETS,
+            selection=[comparison_report],
+            partition_key=config_name,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config=QUIET_CONSOLE,
+        )
+        if result.success:
+            metadata = result.asset_materializations_for_node("comparison_report")[0].metadata
+            html = metadata.get("html_report")
+            log(f"comparison_report {config_name}: ok" + (f"  {html.value}" if html else "  (no report-mode runs)"))
+            done.append(config_name)
+        else:
+            log(f"comparison_report {config_name}: FAILED (run {result.run_id[:8]}; see the Dagster UI)")
+    return done
+
+
 def run_main(
     instance: DagsterInstance,
     raw_root: Path,
@@ -145,4 +169,6 @@ def run_main(
     resources = storage_resources(raw_root, catalog_root, results_root, configs_root, algorithms_root)
     catalog_partitions_done = build_catalog(instance, resources, log=log)
     backtests_done = run_backtests(instance, resources, log=log)
-    return {"catalog_partitions": catalog_partitions_done, "backtests": backtests_done}
+    configs_run = sorted({key.split("|", 1)[1] for key in backtests_done})
+    reports_done = build_reports(instance, resources, configs_run, log=log)
+    return {"catalog_partitions": catalog_partitions_done, "backtests": backtests_done, "reports": reports_done}

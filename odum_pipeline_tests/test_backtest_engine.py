@@ -86,7 +86,7 @@ def known_aggressor_trades(start: str, end: str) -> int:
 
 
 def comparable(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k != "run_id"}
+    return {k: v for k, v in summary.items() if k not in ("run_id", "created_at")}
 
 
 # --- fast checks ---------------------------------------------------------------------------------
@@ -226,7 +226,9 @@ def test_twap_seam_spawns_child_orders(real_catalog: Path, tmp_path: Path) -> No
     # IOC slices larger than the 5 visible levels fill partially: the fill ratio is real, not assumed.
     assert 0.9 < summary["fill_ratio"] <= 1.0
     assert summary["filled_qty"] == pytest.approx(2.0 * summary["fill_ratio"])
-    assert outcome.summary["algorithm"] == {"name": "TWAP", "version": "nautilus-example", "params": twap.params}
+    assert outcome.summary["algorithm"] == {
+        "name": "TWAP", "label": "TWAP", "version": "nautilus-example", "params": twap.params
+    }
     assert outcome.summary["identity_holds"]
 
 

@@ -60,6 +60,7 @@ class AlgorithmSpec:
     name: str = NORMAL
     params: dict[str, Any] = field(default_factory=dict)
     version: str = "builtin"
+    label: str | None = None  # the config's variant label; default the name
 
     @property
     def is_normal(self) -> bool:
@@ -84,8 +85,12 @@ def run_backtest(
     export_ticks: bool = False,
     progress: Callable[[float], None] | None = None,
     exec_algorithms: Sequence[ExecAlgorithm] | None = None,
+    progress_events: Callable[[float, int], None] | None = None,
 ) -> BacktestOutcome:
     """Run ``config`` with ``algorithm`` over the catalog and write its results.
+
+    ``progress(share)`` is called with the share of the window replayed as the replay advances;
+    ``progress_events(share, events)`` also gets the engine's data events processed so far.
 
     ``exec_algorithms``: fresh ``ExecAlgorithm`` instances to add to the engine (one per run:
     NautilusTrader components cannot be shared between engines). Default: the built-in stand-ins.
@@ -110,7 +115,8 @@ def run_backtest(
         for exec_algorithm in algorithms:
             engine.add_exec_algorithm(exec_algorithm)
         strategy = ExecutionBacktestStrategy(
-            _strategy_config(config, instrument.id, algorithm, algorithms), progress=progress
+            _strategy_config(config, instrument.id, algorithm, algorithms),
+            progress=_progress_callback(progress, progress_events, engine),
         )
         engine.add_strategy(strategy)
         node.run()
@@ -127,6 +133,18 @@ def run_backtest(
         ticks = _window_ticks(catalog_root, config, instrument.id) if export_ticks else None
         path = write_report(results_root, run_id, summary, run_data, ticks=ticks)
     return BacktestOutcome(run_id=run_id, result_path=path, summary=summary, equity_curve=run_data.equity_curve)
+
+
+def _progress_callback(progress, progress_events, engine):
+    if progress_events is None:
+        return progress
+
+    def report(share: float) -> None:
+        if progress is not None:
+            progress(share)
+        progress_events(share, engine.iteration)
+
+    return report
 
 
 # --- building the node ---------------------------------------------------------------------------

@@ -28,11 +28,15 @@ class RunData:
     fills: pd.DataFrame
     positions: pd.DataFrame
     equity_curve: list[EquityPoint]
+    parents: pd.DataFrame
     timeline: list[TimelineEvent]
     counts: dict[str, int] = field(default_factory=dict)
     money: dict[str, Decimal] = field(default_factory=dict)
     closed_position_pnls: list[Decimal] = field(default_factory=list)
     requested_qty: Decimal = Decimal(0)
+
+
+PARENT_COLUMNS = ["client_order_id", "side", "requested_qty", "arrival_ns", "order_type", "limit_price"]
 
 
 def collect_run_data(engine, strategy: ExecutionBacktestStrategy, instrument: Instrument) -> RunData:
@@ -47,6 +51,7 @@ def collect_run_data(engine, strategy: ExecutionBacktestStrategy, instrument: In
         fills=fills,
         positions=_positions_table(trader.generate_positions_report()),
         equity_curve=list(strategy.equity_curve),
+        parents=pd.DataFrame(strategy.parents, columns=PARENT_COLUMNS),
         timeline=list(strategy.timeline),
         counts=_order_counts(orders, fills, strategy),
         money={
@@ -180,7 +185,13 @@ def summarize(*, run_id: str, mode: str, config, config_sha: str, algorithm, run
         "run_id": run_id,
         "mode": mode,
         "config": {"name": config.name, "sha256": config_sha},
-        "algorithm": {"name": algorithm.name, "version": algorithm.version, "params": dict(algorithm.params)},
+        "algorithm": {
+            "name": algorithm.name,
+            "label": algorithm.label or algorithm.name,
+            "version": algorithm.version,
+            "params": dict(algorithm.params),
+        },
+        "created_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
         "instrument": {"key": config.instrument.id, "instrument_id": config.instrument_spec().instrument_id},
         "window": {"start": _iso(config.time_window.start), "end": _iso(config.time_window.end)},
         "snapshot_mode": config.data_catalog.snapshot_mode.value,

@@ -1,7 +1,8 @@
 """Writing a run's results under the results root.
 
 - fast mode: ``fast/<run_id>.json`` (the summary only);
-- report mode: ``report/<run_id>/`` with ``summary.json``, ``orders.parquet``, ``fills.parquet``,
+- report mode: ``report/<run_id>/`` with ``summary.json``, ``parents.parquet`` (each parent order as
+  submitted: side, requested quantity, arrival), ``orders.parquet``, ``fills.parquet``,
   ``positions.parquet``, ``equity_curve.parquet``, ``timeline.parquet`` and, when asked,
   ``ticks.parquet`` (the window's trades).
 
@@ -39,6 +40,7 @@ def write_report(
 ) -> Path:
     directory = Path(results_root) / REPORT_DIR / run_id
     directory.mkdir(parents=True, exist_ok=True)
+    _write_parquet(directory / "parents.parquet", run_data.parents)
     _write_parquet(directory / "orders.parquet", run_data.orders)
     _write_parquet(directory / "fills.parquet", run_data.fills)
     _write_parquet(directory / "positions.parquet", run_data.positions)

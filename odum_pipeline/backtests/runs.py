@@ -49,7 +49,9 @@ def algorithm_variants(config: BacktestConfig, algorithm_name: str, algorithms_r
     return [
         Variant(
             label=item.label,
-            algorithm=AlgorithmSpec(name=name, params=resolve_params(entry, item.params), version=entry.version),
+            algorithm=AlgorithmSpec(
+                name=name, params=resolve_params(entry, item.params), version=entry.version, label=item.label
+            ),
             registry_entry=entry,
         )
         for item in listed
@@ -77,9 +79,12 @@ def run_partition(
     results_root: Path,
     mode: str | None = None,
     export_ticks: bool | None = None,
-    progress: Callable[[str, float], None] | None = None,
+    progress: Callable[[str, float, int], None] | None = None,
 ) -> list[tuple[Variant, BacktestOutcome]]:
-    """Pre-flight, then every variant of the algorithm over the config's window."""
+    """Pre-flight, then every variant of the algorithm over the config's window.
+
+    ``progress(label, share, events)``: the variant, the share of its window replayed, the data
+    events the engine has processed so far."""
     check_window_covered(config, catalog_root)
     outcomes = []
     for variant in algorithm_variants(config, algorithm_name, algorithms_root):
@@ -90,7 +95,9 @@ def run_partition(
             results_root=results_root,
             mode=mode or config.environment.mode.value,
             export_ticks=config.environment.export_ticks if export_ticks is None else export_ticks,
-            progress=(lambda share, label=variant.label: progress(label, share)) if progress else None,
+            progress_events=(lambda share, events, label=variant.label: progress(label, share, events))
+            if progress
+            else None,
             exec_algorithms=load_exec_algorithms(variant.registry_entry, variant.algorithm.params),
         )
         outcomes.append((variant, outcome))

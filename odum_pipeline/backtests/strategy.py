@@ -100,6 +100,7 @@ class ExecutionBacktestStrategy(Strategy):
         self.equity_curve: list[EquityPoint] = []
         self.timeline: list[TimelineEvent] = []
         self.parent_order_ids: list[ClientOrderId] = []
+        self.parents: list[dict] = []  # one row per parent: what was asked, when, before any algorithm
         # Requested before any algorithm touches the order (ExecAlgorithms shrink the primary's quantity).
         self.requested_qty = Decimal(0)
 
@@ -175,6 +176,16 @@ class ExecutionBacktestStrategy(Strategy):
     def _submit_entry(self, order) -> None:
         self.requested_qty += order.quantity.as_decimal()
         self.parent_order_ids.append(order.client_order_id)
+        self.parents.append(
+            {
+                "client_order_id": order.client_order_id.value,
+                "side": order.side_string(),
+                "requested_qty": str(order.quantity),
+                "arrival_ns": self.clock.timestamp_ns(),
+                "order_type": order.type_string(),
+                "limit_price": str(order.price) if order.has_price else None,
+            }
+        )
         self.submit_order(order)
 
     def _submit_parent(self, plan: ParentOrderPlan) -> None:

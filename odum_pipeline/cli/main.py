@@ -14,9 +14,15 @@ from dagster import BetaWarning, PreviewWarning
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
-from odum_pipeline.cli import data_commands, pipeline_commands, venue_commands  # noqa: E402
+from odum_pipeline.cli import (  # noqa: E402
+    algorithm_commands,
+    compare_commands,
+    data_commands,
+    pipeline_commands,
+    venue_commands,
+)
 
-COMMAND_GROUPS = (data_commands, venue_commands, pipeline_commands)
+COMMAND_GROUPS = (data_commands, venue_commands, algorithm_commands, compare_commands, pipeline_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

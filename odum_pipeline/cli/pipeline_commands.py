@@ -33,6 +33,7 @@ def _main(args) -> int:
     )
     print(
         f"done: {len(outcome['catalog_partitions'])} catalog partition(s), "
-        f"{len(outcome['backtests'])} backtest(s) materialized. Open the UI: see README (dagster dev)."
+        f"{len(outcome['backtests'])} backtest(s), {len(outcome['reports'])} comparison report(s) materialized. "
+        "Open the UI: see README (dagster dev)."
     )
     return 0 if outcome["catalog_partitions"] and outcome["backtests"] else 1

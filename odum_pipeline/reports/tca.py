@@ -446,14 +446,35 @@ def read_run(report_dir: str | Path) -> dict[str, Any]:
         path = report_dir / name
         return pq.read_table(path).to_pandas() if path.is_file() else pd.DataFrame()
 
-    return {"summary": summary, "orders": frame("orders.parquet"), "fills": frame("fills.parquet"), "timeline": frame("timeline.parquet")}
+    return {
+        "summary": summary,
+        "parents": frame("parents.parquet"),
+        "orders": frame("orders.parquet"),
+        "fills": frame("fills.parquet"),
+        "timeline": frame("timeline.parquet"),
+    }
+
+
+def recorded_parents(parents: pd.DataFrame) -> pd.DataFrame:
+    """The parents as the strategy recorded them at submission (``parents.parquet``)."""
+    return pd.DataFrame(
+        {
+            "parent_order_id": parents["client_order_id"].astype(str).to_numpy(),
+            "side": parents["side"].astype(str).str.upper().to_numpy(),
+            "arrival_ns": parents["arrival_ns"].astype(np.int64).to_numpy(),
+            "requested_qty": [float(Decimal(str(q))) for q in parents["requested_qty"]],
+        }
+    ).sort_values(["arrival_ns", "parent_order_id"], kind="stable").reset_index(drop=True)
 
 
 def run_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> TcaResult:
     """TCA of one report-mode run against the catalog's market data (nothing written)."""
     run = read_run(report_dir)
     fills = run["fills"]
-    parents = parents_from_results(run["orders"], run["timeline"], fills)
+    if len(run["parents"]):
+        parents = recorded_parents(run["parents"])
+    else:  # runs written before parents.parquet existed
+        parents = parents_from_results(run["orders"], run["timeline"], fills)
     instrument_id = run["summary"]["instrument"]["instrument_id"]
     if parents.empty:
         return compute_tca(parents, fills, Market.from_arrays([], []), **kwargs)

@@ -24,7 +24,7 @@ EXPECTED = {
     "endless_import.py": ("import", f"timed out after {LOOP_TIMEOUT} s during stage 'import'"),
     "on_order_exception.py": ("smoke run", "smoke run raised ZeroDivisionError: float division by zero (in on_order, on_order_exception.py line 15)"),
     "invalid_schema.py": ("schema", "invalid parameter schema"),
-    "never_fills.py": ("smoke run", "smoke run: filled 0 of the parent's 0.050"),
+    "never_fills.py": ("smoke run", "smoke run: filled 0.000 of the parent's 0.050"),
 }
 
 

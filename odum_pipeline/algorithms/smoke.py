@@ -174,7 +174,7 @@ def smoke_run(
         filled = sum((o.filled_qty.as_decimal() for o in family), Decimal(0))
         return SmokeResult(
             parent_qty=str(quantity),
-            filled_qty=str(filled),
+            filled_qty=str(filled.quantize(quantity)),
             children=sum(o.client_order_id != primary_id for o in family),
             orders=[
                 {"id": o.client_order_id.value, "type": o.order_type.name, "qty": str(o.quantity),

@@ -65,7 +65,10 @@ def validate_file(
             sys.executable, "-m", "odum_pipeline.algorithms.validation", "--child", str(path),
             "--result", str(result_file), "--stage", str(stage_file), "--params", json.dumps(params or {}),
         ]
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        from odum_pipeline.settings import PROJECT_ROOT
+
+        python_path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": python_path}
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env, cwd=tmp
         )

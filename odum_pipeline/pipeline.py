@@ -13,11 +13,14 @@ from dagster import DagsterInstance, materialize
 from dagster._core.definitions.observe import observe
 
 from odum_pipeline.backtests.assets import backtest_run
-from odum_pipeline.backtests.config import ConfigError, load_config, list_configs
-from odum_pipeline.backtests.partitions import backtest_partition_key
+from odum_pipeline.backtests.config import ConfigError, list_configs, load_config
+from odum_pipeline.backtests.partitions import (
+    algorithm_partitions,
+    backtest_partition_key,
+    config_partitions,
+)
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered
 from odum_pipeline.backtests.sensors import new_source_partitions
-from odum_pipeline.backtests.partitions import algorithm_partitions, config_partitions
 from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.layout import discover_raw_files
@@ -31,7 +34,6 @@ from odum_pipeline.resources import (
     RawDataResource,
     ResultsResource,
 )
-
 
 # Keep the console to warnings: the CLI prints its own progress; the instance still records every event.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -50,6 +52,19 @@ def storage_resources(raw_root: Path, catalog_root: Path, results_root: Path, co
     }
 
 
+def materialize_partition(instance: DagsterInstance, resources: dict, asset, partition_key):
+    """One recorded Dagster run materializing one partition of ``asset``; failures are returned, not raised."""
+    return materialize(
+        ALL_ASSETS,
+        selection=[asset],
+        partition_key=partition_key,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET_CONSOLE,
+    )
+
+
 def build_catalog(
     instance: DagsterInstance, resources: dict, *, log: Callable[[str], None] = print
 ) -> list[str]:
@@ -64,15 +79,7 @@ def build_catalog(
     done = []
     for index, (day, instrument) in enumerate(cells, 1):
         key = catalog_partition_key(day, instrument)
-        result = materialize(
-            ALL_ASSETS,
-            selection=[tick_catalog],
-            partition_key=key,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            run_config=QUIET_CONSOLE,
-        )
+        result = materialize_partition(instance, resources, tick_catalog, key)
         status = "ok" if result.success else "FAILED"
         log(f"[{index}/{len(cells)}] tick_catalog {key}: {status} (run {result.run_id[:8]})")
         if result.success:
@@ -107,15 +114,7 @@ def run_backtests(instance: DagsterInstance, resources: dict, *, log: Callable[[
     done = []
     for index, (config_name, algorithm_name) in enumerate(pairs, 1):
         key = backtest_partition_key(config_name, algorithm_name)
-        result = materialize(
-            ALL_ASSETS,
-            selection=[backtest_run],
-            partition_key=key,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            run_config=QUIET_CONSOLE,
-        )
+        result = materialize_partition(instance, resources, backtest_run, key)
         if result.success:
             metadata = result.asset_materializations_for_node("backtest_run")[0].metadata
             log(
@@ -132,15 +131,7 @@ def build_reports(instance: DagsterInstance, resources: dict, configs: list[str]
     """Materialize the comparison report of each config."""
     done = []
     for config_name in configs:
-        result = materialize(
-            ALL_ASSETS,
-            selection=[comparison_report],
-            partition_key=config_name,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            run_config=QUIET_CONSOLE,
-        )
+        result = materialize_partition(instance, resources, comparison_report, config_name)
         if result.success:
             metadata = result.asset_materializations_for_node("comparison_report")[0].metadata
             html = metadata.get("html_report")

@@ -17,12 +17,17 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("ODUM_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 BTC_PERP = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
+HAS_REAL_DATA = (REAL_DATA / "raw_tick_data" / "by_date").is_dir()
+#: For modules that read the real data at import or collection time: ``pytestmark = requires_real_data``.
+requires_real_data = pytest.mark.skipif(
+    not HAS_REAL_DATA, reason=f"real data not found at {REAL_DATA} (expected ../shared/data/real beside the repo)"
+)
 
 
 @pytest.fixture(scope="session")
 def real_raw_root() -> Path:
     """The real Binance futures windows, read in place (never copied into the repo)."""
-    if not (REAL_DATA / "raw_tick_data" / "by_date").is_dir():
+    if not HAS_REAL_DATA:
         pytest.skip(f"real data not found at {REAL_DATA} (expected ../shared/data/real beside the repo)")
     return REAL_DATA
 

@@ -9,40 +9,26 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from odum_pipeline.catalog.convert import ConversionError, convert_day
-from odum_pipeline.catalog.layout import BOOK, RAW_DIR, TRADES, raw_path
+from odum_pipeline.catalog.layout import BOOK, TRADES, raw_path
 from odum_pipeline.catalog.preflight import check_raw_coverage
 from odum_pipeline.cli.main import run
 from odum_pipeline.instruments import UnknownInstrumentError
+from odum_pipeline_tests.conftest import REAL_DATA, requires_real_data
 
 KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 DAY = dt.date(2023, 4, 4)
 ROWS = 300
 
 
-def _real_data_root() -> Path | None:
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "data" / "real"]
-    if os.environ.get("ODUM_REAL_DATA"):
-        candidates.append(Path(os.environ["ODUM_REAL_DATA"]))
-    for candidate in candidates:
-        if (candidate / RAW_DIR).is_dir():
-            return candidate
-    return None
-
-
-REAL = _real_data_root()
-pytestmark = pytest.mark.skipif(
-    REAL is None, reason="real data not found at ../shared/data/real beside the repo (or $ODUM_REAL_DATA)"
-)
+REAL = REAL_DATA
+pytestmark = requires_real_data
 
 
 @functools.cache

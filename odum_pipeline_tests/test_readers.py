@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import gzip
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -40,26 +39,15 @@ from odum_pipeline.catalog.layout import (
 )
 from odum_pipeline.catalog.nautilus_arrow import fixed_point_raws
 from odum_pipeline.catalog.readers import RawDataError, raw_schema_kind, read_raw
+from odum_pipeline_tests.conftest import REAL_DATA, requires_real_data
 
 KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 DAY = dt.date(2023, 4, 5)
 ROWS = 500
 
 
-def _real_data_root() -> Path | None:
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "data" / "real"]
-    if os.environ.get("ODUM_REAL_DATA"):
-        candidates.append(Path(os.environ["ODUM_REAL_DATA"]))
-    for candidate in candidates:
-        if (candidate / RAW_DIR).is_dir():
-            return candidate
-    return None
-
-
-REAL = _real_data_root()
-needs_real = pytest.mark.skipif(
-    REAL is None, reason="real data not found at ../shared/data/real beside the repo (or $ODUM_REAL_DATA)"
-)
+REAL = REAL_DATA
+needs_real = requires_real_data
 
 
 @functools.cache

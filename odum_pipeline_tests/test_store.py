@@ -23,8 +23,9 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import convert_day, file_sha256
-from odum_pipeline.catalog.layout import BOOK, RAW_DIR, TRADES, raw_path
+from odum_pipeline.catalog.layout import BOOK, TRADES, raw_path
 from odum_pipeline.instruments import resolve
+from odum_pipeline_tests.conftest import REAL_DATA, requires_real_data
 
 KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 INSTRUMENT_ID = resolve(KEY).instrument_id
@@ -33,20 +34,8 @@ OTHER_DAY = dt.date(2023, 4, 5)
 OLD_ROWS, NEW_ROWS, OTHER_ROWS = 300, 220, 150
 
 
-def _real_data_root() -> Path | None:
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "data" / "real"]
-    if os.environ.get("ODUM_REAL_DATA"):
-        candidates.append(Path(os.environ["ODUM_REAL_DATA"]))
-    for candidate in candidates:
-        if (candidate / RAW_DIR).is_dir():
-            return candidate
-    return None
-
-
-REAL = _real_data_root()
-pytestmark = pytest.mark.skipif(
-    REAL is None, reason="real data not found at ../shared/data/real beside the repo (or $ODUM_REAL_DATA)"
-)
+REAL = REAL_DATA
+pytestmark = requires_real_data
 
 
 class SimulatedKill(BaseException):

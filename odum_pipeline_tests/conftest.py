@@ -57,3 +57,15 @@ def copy_real_day(real_raw_root, tmp_path):
         return raw_root
 
     return copy
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_var_root(tmp_path_factory):
+    """Whatever the code writes under ./var by default (algorithm store, verdicts) goes to a temp dir."""
+    previous = os.environ.get("ODUM_VAR_ROOT")
+    os.environ["ODUM_VAR_ROOT"] = str(tmp_path_factory.mktemp("var"))
+    yield
+    if previous is None:
+        os.environ.pop("ODUM_VAR_ROOT", None)
+    else:
+        os.environ["ODUM_VAR_ROOT"] = previous

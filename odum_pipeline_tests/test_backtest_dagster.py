@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,11 +13,13 @@ import pytest
 from dagster import instance_for_test, materialize
 from dagster._core.definitions.observe import observe
 
+from odum_pipeline.algorithms.registry import discover
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
 from odum_pipeline.backtests.run_id import is_run_id
 from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs, config_version
 from odum_pipeline.cli import run_backtest
 from odum_pipeline.pipeline import ALL_ASSETS, storage_resources
+from odum_pipeline.resources import AlgorithmsResource
 from odum_pipeline_tests.conftest import BTC_PERP
 
 WINDOW = {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:06:00Z"}
@@ -143,3 +146,17 @@ def test_run_backtest_cli_dataset_outside_window(real_raw_root, tmp_path, capsys
     ])  # fmt: skip
     assert code == 2
     assert "--dataset 2023-04-04 is outside the window" in capsys.readouterr().err
+
+
+def test_broken_algorithm_blocks_its_backtests(resources, tmp_path):
+    """An algorithm file that fails validation (exception in on_order) cannot feed a backtest."""
+    algorithms = tmp_path / "algorithms"
+    algorithms.mkdir()
+    shutil.copy(Path(__file__).parent / "bad_algorithms" / "on_order_exception.py", algorithms / "broken.py")
+    resources = {**resources, "algorithms": AlgorithmsResource(root=str(algorithms))}
+    name = next(n for n in discover(algorithms) if n != "NORMAL")
+    with instance_for_test() as instance:
+        result = _materialize(instance, resources, "real_per_trade", algorithm=name)
+        assert not result.success
+        failure = str(result.get_step_failure_events()[0].step_failure_data.error)
+        assert f"algorithm {name}" in failure and "failed validation" in failure

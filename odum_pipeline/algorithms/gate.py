@@ -1,0 +1,51 @@
+"""The gate between algorithm files and backtests: only a version that validated may run.
+
+Validation (parse, import, one ExecAlgorithm, parameter schema, smoke run) happens in a
+subprocess and takes seconds, so its verdict is cached per source hash under the algorithm
+store: editing a file means a new hash, hence a fresh validation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from odum_pipeline.algorithms.registry import AlgorithmEntry, AlgorithmRegistryError, archive, store_root
+from odum_pipeline.algorithms.validation import ValidationReport, validate_file
+
+
+class InvalidAlgorithmError(AlgorithmRegistryError):
+    """The algorithm's current source failed validation: backtests may not use it."""
+
+
+def _verdict_path(entry: AlgorithmEntry, var_root: Path | None) -> Path:
+    return store_root(var_root) / "validation" / f"{entry.source_sha256}.json"
+
+
+def validation_verdict(entry: AlgorithmEntry, *, var_root: Path | None = None) -> ValidationReport:
+    """The (cached) validation report of this exact source; built-ins are always valid."""
+    if entry.is_builtin:
+        return ValidationReport(ok=True, errors=[], name=entry.name)
+    cached = _verdict_path(entry, var_root)
+    if cached.is_file():
+        return ValidationReport(**json.loads(cached.read_text()))
+    report = validate_file(entry.path)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(asdict(report), default=str))
+    os.replace(temporary, cached)
+    return report
+
+
+def ensure_runnable(entry: AlgorithmEntry, *, var_root: Path | None = None) -> None:
+    """Raise unless this version validated; archive it, so every version that ran is kept."""
+    report = validation_verdict(entry, var_root=var_root)
+    if not report.ok:
+        problems = "; ".join(report.errors) or f"failed at stage {report.stage!r}"
+        raise InvalidAlgorithmError(
+            f"algorithm {entry.name} ({entry.path}, version {entry.version}) failed validation: {problems}"
+        )
+    if not entry.is_builtin:
+        archive(entry, var_root=var_root)

@@ -1,0 +1,615 @@
+"""Benchmark: per_trade_tick NORMAL backtests against a bare NautilusTrader ``BacktestEngine``.
+
+Requirement: the real window and a synthetic one-hour window of one instrument, per_trade_tick
+with NORMAL: wall time, events/s, peak memory, and the ratio to a bare NautilusTrader
+``BacktestEngine`` fed the same ticks and submitting the same orders, measured in the same run.
+Target: ratio <= 1.25.
+
+This is a benchmark, not a test: it prints figures and PASS/MISS, it asserts nothing about time.
+
+    .venv/bin/python benchmarks/backtest_throughput.py [--synthetic-minutes 60] [--repeat 2]
+
+Steps:
+
+1. Prepare the catalogs (not timed, each in a subprocess): the real days 2023-04-04 and
+   2023-04-05 of BINANCE-FUTURES:PERPETUAL:BTC-USDT (``../shared/data/real`` beside the repo, or
+   ``$ODUM_REAL_DATA``) converted with ``convert_day``; and a synthetic window of the same
+   instrument on 2023-05-23 from 19:00 UTC (``generate_day`` + ``convert_day``).
+2. For each dataset, in fresh subprocesses (this script with ``--worker``), alternating,
+   ``--repeat`` times each, best time counts:
+
+   * ours: ``run_backtest(config)`` with submission_mode per_trade_tick, algorithm NORMAL,
+     snapshot_mode both, mode fast - end to end: config validation, node build, catalog load,
+     run, metrics, summary JSON write, node dispose;
+   * baseline: a bare ``BacktestEngine`` with the same engine/venue settings as
+     ``engine._engine_config``/``engine._venue_config`` (NETTING, MARGIN, USDT 1,000,000,
+     leverage 1, L2_MBP, trade_execution on, risk engine on with the same unthrottled submit
+     rate), the same instrument (registry fees), the same TradeTick + OrderBookDepth10 loaded from
+     the same catalog (``ParquetDataCatalog.trade_ticks``/``order_book_depth10``, loading timed)
+     and a minimal strategy: one IOC market order per trade with a known aggressor (side =
+     aggressor, quantity = trade size), nothing else.
+
+   Imports happen before the clock. The driver imports only the standard library, so each
+   worker's ``ru_maxrss`` is its own (see ``convert_full_day.py`` for why that matters).
+3. Prints a table per dataset (events, orders, seconds, events/s, ratio, peak RSS) and, if the
+   ratio target is missed (or with ``--profile``), profiles ours under cProfile (top functions by
+   cumulative time and a stage breakdown) and measures, without the profiler, what ours costs
+   with single features switched off by monkeypatching inside the worker (``--attribute``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+INSTRUMENT_KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("ODUM_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
+REAL_DAYS = (dt.date(2023, 4, 4), dt.date(2023, 4, 5))
+REAL_WINDOW = ("2023-04-05T00:00:00+00:00", "2023-04-05T00:06:00+00:00")
+SYNTHETIC_DAY = dt.date(2023, 5, 23)
+SYNTHETIC_START = dt.time(19, 0)
+RATIO_TARGET = 1.25
+MIB = 1024**2
+RESULT_MARK = "@@RESULT@@"
+
+
+# ------------------------------------------------------------------------------ worker side
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+
+
+def _config_dict(dataset: dict) -> dict:
+    """The backtest config of ours: per_trade_tick, NORMAL, snapshot_mode both, fast mode."""
+    return {
+        "name": f"bench-{dataset['name']}",
+        "instrument": {"id": INSTRUMENT_KEY},
+        "time_window": {"start": dataset["start"], "end": dataset["end"]},
+        "data_catalog": {"path": dataset["catalog"], "snapshot_mode": "both"},
+        "strategy": {"submission_mode": "per_trade_tick"},
+        "execution": {"algorithms": [{"name": "NORMAL"}]},
+        "environment": {"mode": "fast"},
+    }
+
+
+def _worker_prepare(dataset: dict) -> dict:
+    """Convert (and for the synthetic dataset first generate) the raw days into a fresh catalog,
+    then read what both sides need, untimed: event counts, instrument and venue settings."""
+    from odum_pipeline.catalog.convert import convert_day
+
+    raw_root, catalog = Path(dataset["raw_root"]), Path(dataset["catalog"])
+    started = time.perf_counter()
+    generated = None
+    if dataset["kind"] == "synthetic":
+        from odum_pipeline.catalog.sample import generate_day
+
+        start = dt.datetime.combine(SYNTHETIC_DAY, SYNTHETIC_START)
+        end = start + dt.timedelta(minutes=dataset["minutes"])
+        end_time = dt.time(23, 59, 59, 999999) if end.date() != SYNTHETIC_DAY else end.time()
+        files = generate_day(raw_root, SYNTHETIC_DAY, INSTRUMENT_KEY, start_time=SYNTHETIC_START, end_time=end_time)
+        generated = {"trades": files.trades_rows, "book_snapshot_5": files.book_rows}
+        days = [SYNTHETIC_DAY]
+    else:
+        days = list(REAL_DAYS)
+    converted = {}
+    for day in days:
+        result = convert_day(raw_root, catalog, day, INSTRUMENT_KEY)
+        converted[day.isoformat()] = result.rows
+    prepare_seconds = time.perf_counter() - started
+
+    from nautilus_trader.model.data import OrderBookDepth10, TradeTick
+    from nautilus_trader.model.enums import AggressorSide
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from odum_pipeline.backtests.config import parse_config
+    from odum_pipeline.backtests.engine import UNTHROTTLED, _configured_instrument, effective_book_type
+
+    config = parse_config(_config_dict(dataset))
+    instrument = _configured_instrument(config)
+    window = config.time_window
+    parquet = ParquetDataCatalog(str(catalog))
+    ids = [instrument.id.value]
+    trades = parquet.query(data_cls=TradeTick, identifiers=ids, start=window.start, end=window.end)
+    depth = parquet.query(data_cls=OrderBookDepth10, identifiers=ids, start=window.start, end=window.end)
+    known = sum(t.aggressor_side != AggressorSide.NO_AGGRESSOR for t in trades)
+    venue = config.venue
+    return {
+        "prepare_seconds": prepare_seconds,
+        "generated": generated,
+        "converted": converted,
+        "trades": len(trades),
+        "depth": len(depth),
+        "known_aggressor_trades": known,
+        "first_ts": min(t.ts_init for t in trades) if trades else None,
+        "last_ts": max(t.ts_init for t in trades) if trades else None,
+        # What the bare baseline is given: plain values, so it imports nothing of the project.
+        "baseline": {
+            "instrument": type(instrument).to_dict(instrument),
+            "instrument_class": type(instrument).__name__,
+            "venue": venue.name,
+            "oms_type": venue.oms_type.value,
+            "account_type": venue.account_type.value,
+            "base_currency": venue.base_currency,
+            "starting_balance": f"{venue.starting_balance} {venue.base_currency}",
+            "leverage": str(venue.leverage),
+            "book_type": effective_book_type(config).value,
+            "trade_execution": True,  # snapshot_mode both
+            "risk_bypass": config.risk.bypass,
+            "max_order_submit_rate": UNTHROTTLED,
+            "log_level": config.environment.log_level,
+        },
+    }
+
+
+def _worker_ours(dataset: dict, results_root: Path) -> dict:
+    from odum_pipeline.backtests.config import parse_config
+    from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+
+    rss_before = _peak_rss_bytes()
+    started = time.perf_counter()
+    config = parse_config(_config_dict(dataset))
+    outcome = run_backtest(
+        config, algorithm=AlgorithmSpec(), catalog_root=dataset["catalog"], results_root=results_root, mode="fast"
+    )
+    seconds = time.perf_counter() - started
+    summary = outcome.summary["summary"]
+    return {
+        "seconds": seconds,
+        "orders": summary["orders"],
+        "close_orders": summary["close_orders"],
+        "fills": summary["fills"],
+        "rejected": summary["rejected"],
+        "denied": summary["denied"],
+        "skipped_rows": summary["skipped_rows"],
+        "equity_points": len(outcome.equity_curve),
+        "result_path": str(outcome.result_path),
+        "peak_rss": _peak_rss_bytes(),
+        "rss_after_imports": rss_before,
+    }
+
+
+def _worker_baseline(dataset: dict, settings: dict) -> dict:
+    """A bare BacktestEngine; imports NautilusTrader only (no project code)."""
+    from decimal import Decimal
+
+    from nautilus_trader.backtest.engine import BacktestEngine
+    from nautilus_trader.backtest.config import BacktestEngineConfig
+    from nautilus_trader.config import LoggingConfig, RiskEngineConfig, StrategyConfig
+    from nautilus_trader.model import instruments as nautilus_instruments
+    from nautilus_trader.model.currencies import Currency
+    from nautilus_trader.model.data import TradeTick
+    from nautilus_trader.model.enums import AccountType, AggressorSide, BookType, OmsType, OrderSide, TimeInForce
+    from nautilus_trader.model.identifiers import InstrumentId, Venue
+    from nautilus_trader.model.objects import Money
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+    from nautilus_trader.trading.strategy import Strategy
+
+    class PerTradeConfig(StrategyConfig, frozen=True):
+        instrument_id: InstrumentId
+
+    class PerTradeStrategy(Strategy):
+        """One IOC market order per trade with a known aggressor; nothing else."""
+
+        def __init__(self, config: PerTradeConfig) -> None:
+            super().__init__(config)
+            self.submitted = 0
+
+        def on_start(self) -> None:
+            self.subscribe_trade_ticks(self.config.instrument_id)
+
+        def on_trade_tick(self, tick: TradeTick) -> None:
+            if tick.aggressor_side == AggressorSide.NO_AGGRESSOR:
+                return
+            side = OrderSide.BUY if tick.aggressor_side == AggressorSide.BUYER else OrderSide.SELL
+            order = self.order_factory.market(self.config.instrument_id, side, tick.size, time_in_force=TimeInForce.IOC)
+            self.submit_order(order)
+            self.submitted += 1
+
+    instrument_cls = getattr(nautilus_instruments, settings["instrument_class"])
+    rss_before = _peak_rss_bytes()
+    started = time.perf_counter()
+
+    instrument = instrument_cls.from_dict(settings["instrument"])
+    engine = BacktestEngine(
+        config=BacktestEngineConfig(
+            trader_id="BACKTESTER-001",
+            logging=LoggingConfig(log_level=settings["log_level"], bypass_logging=False),
+            risk_engine=RiskEngineConfig(
+                bypass=settings["risk_bypass"], max_order_submit_rate=settings["max_order_submit_rate"]
+            ),
+        )
+    )
+    engine.add_venue(
+        venue=Venue(settings["venue"]),
+        oms_type=OmsType[settings["oms_type"]],
+        account_type=AccountType[settings["account_type"]],
+        base_currency=Currency.from_str(settings["base_currency"]),
+        starting_balances=[Money.from_str(settings["starting_balance"])],
+        default_leverage=Decimal(settings["leverage"]),
+        book_type=BookType[settings["book_type"]],
+        trade_execution=settings["trade_execution"],
+    )
+    engine.add_instrument(instrument)
+    catalog = ParquetDataCatalog(dataset["catalog"])
+    ids = [instrument.id.value]
+    trades = catalog.trade_ticks(instrument_ids=ids, start=dataset["start"], end=dataset["end"])
+    depth = catalog.order_book_depth10(instrument_ids=ids, start=dataset["start"], end=dataset["end"])
+    engine.add_data(trades, sort=False)
+    engine.add_data(depth, sort=False)
+    engine.sort_data()
+    strategy = PerTradeStrategy(PerTradeConfig(instrument_id=instrument.id))
+    engine.add_strategy(strategy)
+    engine.run(start=dataset["start"], end=dataset["end"])
+    run_seconds = time.perf_counter() - started
+    # Counted off the clock (ours counts its orders in its metrics, which is part of its time).
+    n_trades, n_depth = len(trades), len(depth)
+    orders = engine.cache.orders(instrument_id=instrument.id)
+    filled = sum(o.is_closed and o.filled_qty.as_double() > 0 for o in orders)
+    del trades, depth, orders
+    disposing = time.perf_counter()
+    engine.dispose()  # ours disposes its node inside run_backtest
+    seconds = run_seconds + time.perf_counter() - disposing
+    return {
+        "seconds": seconds,
+        "orders": strategy.submitted,
+        "filled_orders": filled,
+        "trades": n_trades,
+        "depth": n_depth,
+        "peak_rss": _peak_rss_bytes(),
+        "rss_after_imports": rss_before,
+    }
+
+
+# Stages of run_backtest, located in the profile by (module file suffix, function name).
+_STAGES = [
+    ("run_backtest (total)", "backtests/engine.py", "run_backtest"),
+    ("node.build", "backtest/node.py", "build"),
+    ("node.run", "backtest/node.py", "run"),
+    ("  catalog load (load_data_config)", "backtest/node.py", "load_data_config"),
+    ("  engine loop, self time (Cython)", "backtest/node.py", "_run_oneshot", "tottime"),
+    ("strategy.on_trade_tick", "backtests/strategy.py", "on_trade_tick"),
+    ("  of which _submit_market", "backtests/strategy.py", "_submit_market"),
+    ("strategy.on_order_book_depth", "backtests/strategy.py", "on_order_book_depth"),
+    ("strategy.on_order_filled", "backtests/strategy.py", "on_order_filled"),
+    ("strategy._on_mark_timer", "backtests/strategy.py", "_on_mark_timer"),
+    ("strategy._mark (all equity marks)", "backtests/strategy.py", "_mark"),
+    ("strategy._record (timeline)", "backtests/strategy.py", "_record"),
+    ("strategy._on_window_end", "backtests/strategy.py", "_on_window_end"),
+    ("collect_run_data (metrics)", "backtests/metrics.py", "collect_run_data"),
+    ("  generate_fills_report", "trading/trader.py", "generate_fills_report"),
+    ("  generate_orders_report", "trading/trader.py", "generate_orders_report"),
+    ("  generate_positions_report", "trading/trader.py", "generate_positions_report"),
+    ("  fills_table", "backtests/metrics.py", "fills_table"),
+    ("  _orders_table", "backtests/metrics.py", "_orders_table"),
+    ("summarize", "backtests/metrics.py", "summarize"),
+    ("write_fast", "backtests/results.py", "write_fast"),
+    ("node.dispose", "backtest/node.py", "dispose"),
+]
+
+
+def _worker_profile(dataset: dict, results_root: Path, top: int) -> dict:
+    import cProfile
+    import io
+    import pstats
+
+    from odum_pipeline.backtests.config import parse_config
+    from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    config = parse_config(_config_dict(dataset))
+    run_backtest(config, algorithm=AlgorithmSpec(), catalog_root=dataset["catalog"], results_root=results_root)
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("cumulative").print_stats(top)
+    stages = []
+    for label, file_suffix, name, *which in _STAGES:
+        column = 2 if which == ["tottime"] else 3
+        matches = [
+            (entry[1], entry[column])
+            for (file, _line, func), entry in stats.stats.items()
+            if func == name and file.endswith(file_suffix)
+        ]
+        calls = max((m[0] for m in matches), default=0)
+        cumulative = max((m[1] for m in matches), default=0.0)
+        stages.append((label, calls, cumulative))
+    return {"seconds": seconds, "top": stream.getvalue(), "stages": stages}
+
+
+# Features of ours switched off one at a time by monkeypatching inside the worker (no file is
+# changed): what each one costs, measured without the profiler.
+VARIANTS = {
+    "full": "as shipped",
+    "no-fill-marks": "on_order_filled does not record the timeline nor mark equity",
+    "no-timer-marks": "no 1 s equity-mark timer",
+    "no-book-callback": "strategy not subscribed to depth (no on_order_book_depth / last_mid)",
+    "no-window-check": "on_trade_tick without the window/mode checks and last_trade_price",
+    "no-metrics": "collect_run_data/summarize/write_fast replaced by stubs",
+    "all-off": "all of the above together",
+}
+
+
+def _apply_variant(variant: str) -> None:
+    from odum_pipeline.backtests import engine as engine_module
+    from odum_pipeline.backtests import strategy as strategy_module
+
+    cls = strategy_module.ExecutionBacktestStrategy
+    bare = variant == "all-off"
+    if variant == "no-fill-marks" or bare:
+        cls.on_order_filled = lambda self, event: None
+    if variant == "no-timer-marks" or bare:
+        cls._schedule_marks = lambda self: None
+    if variant == "no-book-callback" or bare:
+        original_config = engine_module._strategy_config
+
+        def _strategy_config(*args, **kwargs):
+            config = original_config(*args, **kwargs)
+            return type(config)(**{**config.dict(), "subscribe_book": False})
+
+        engine_module._strategy_config = _strategy_config
+    if variant == "no-window-check" or bare:
+        from nautilus_trader.model.enums import AggressorSide, OrderSide
+
+        def on_trade_tick(self, tick):
+            if tick.aggressor_side == AggressorSide.NO_AGGRESSOR:
+                self.skipped_rows += 1
+                return
+            self._submit_market(OrderSide.BUY if tick.aggressor_side == AggressorSide.BUYER else OrderSide.SELL, tick.size)
+
+        cls.on_trade_tick = on_trade_tick
+    if variant == "no-metrics" or bare:
+        from odum_pipeline.backtests.metrics import RunData
+
+        engine_module.collect_run_data = lambda engine, strategy, instrument: RunData(
+            orders=None, fills=None, positions=None, equity_curve=[], timeline=[]
+        )
+        engine_module.summarize = lambda **kwargs: {"summary": {}}
+        engine_module.write_fast = lambda root, run_id, summary: Path(root) / "stub.json"
+
+
+def _worker_variant(dataset: dict, results_root: Path, variant: str) -> dict:
+    from odum_pipeline.backtests.config import parse_config
+    from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+
+    _apply_variant(variant)
+    started = time.perf_counter()
+    config = parse_config(_config_dict(dataset))
+    run_backtest(config, algorithm=AlgorithmSpec(), catalog_root=dataset["catalog"], results_root=results_root)
+    return {"seconds": time.perf_counter() - started, "peak_rss": _peak_rss_bytes()}
+
+
+def _run_worker(args: argparse.Namespace) -> None:
+    dataset = json.loads(args.dataset)
+    out = Path(args.out) if args.out else None
+    if args.worker == "prepare":
+        report = _worker_prepare(dataset)
+    elif args.worker == "ours":
+        report = _worker_ours(dataset, out)
+    elif args.worker == "baseline":
+        report = _worker_baseline(dataset, json.loads(args.settings))
+    elif args.worker == "profile":
+        report = _worker_profile(dataset, out, args.top)
+    else:
+        report = _worker_variant(dataset, out, args.variant)
+    print(RESULT_MARK + json.dumps(report))
+
+
+# ------------------------------------------------------------------------------ driver side
+
+
+def _spawn(kind: str, dataset: dict, out: Path | None = None, *extra: str) -> dict:
+    """Run one measurement in a fresh interpreter; it prints its result as JSON."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--dataset", json.dumps(dataset)]
+    if out is not None:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        command += ["--out", str(out)]
+    command += list(extra)
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stdout[-5000:] + completed.stderr[-5000:])
+        raise SystemExit(f"{kind} worker ({dataset['name']}) failed with exit code {completed.returncode}")
+    for line in completed.stdout.splitlines():
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK) :])
+    raise SystemExit(f"{kind} worker printed no result:\n{completed.stdout[-5000:]}{completed.stderr[-5000:]}")
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _datasets(args: argparse.Namespace, workdir: Path) -> list[dict]:
+    datasets = []
+    if "real" in args.datasets:
+        datasets.append(
+            {
+                "name": "real",
+                "kind": "real",
+                "label": f"real {INSTRUMENT_KEY} {REAL_WINDOW[0][:19]}Z -> {REAL_WINDOW[1][11:19]}Z",
+                "raw_root": str(REAL_DATA),
+                "catalog": str(workdir / "catalog-real"),
+                "start": REAL_WINDOW[0],
+                "end": REAL_WINDOW[1],
+            }
+        )
+    if "synthetic" in args.datasets:
+        start = dt.datetime.combine(SYNTHETIC_DAY, SYNTHETIC_START, tzinfo=dt.UTC)
+        end = start + dt.timedelta(minutes=args.synthetic_minutes)
+        datasets.append(
+            {
+                "name": "synthetic",
+                "kind": "synthetic",
+                "label": f"synthetic {INSTRUMENT_KEY} {start.isoformat()[:19]}Z -> {end.isoformat()[11:19]}Z "
+                f"({args.synthetic_minutes:g} min)",
+                "raw_root": str(workdir / "raw-synthetic"),
+                "catalog": str(workdir / "catalog-synthetic"),
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "minutes": args.synthetic_minutes,
+            }
+        )
+    return datasets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--synthetic-minutes", type=float, default=60.0, help="synthetic window length (default 60)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each side per dataset; the best time counts")
+    parser.add_argument("--datasets", default="real,synthetic", help="comma-separated: real, synthetic")
+    parser.add_argument("--workdir", type=Path, help="catalogs and results (default: a new temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the workdir afterwards")
+    parser.add_argument("--profile", action="store_true", help="profile ours even if the ratio target is met")
+    parser.add_argument("--attribute", action="store_true", help="time ours with single features switched off even if the target is met")
+    parser.add_argument("--attribute-repeat", type=int, default=1, help="runs of each variant (default 1, best counts)")
+    parser.add_argument("--top", type=int, default=20, help="profile lines to print (default 20)")
+    parser.add_argument("--worker", choices=("prepare", "ours", "baseline", "profile", "variant"), help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        _run_worker(args)
+        return 0
+    args.datasets = {name.strip() for name in args.datasets.split(",") if name.strip()}
+
+    if args.workdir:
+        workdir = args.workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="odum-bench-backtest-"))
+    try:
+        return _benchmark(args, workdir)
+    finally:
+        if args.keep:
+            print(f"\nworkdir kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"\nworkdir removed: {workdir}")
+
+
+def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
+    print(f"workdir: {workdir}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, repeat {args.repeat} (best time counts)")
+    datasets = _datasets(args, workdir)
+    ok = True
+    for dataset in datasets:
+        for path in (dataset["catalog"],):
+            shutil.rmtree(path, ignore_errors=True)
+        print(f"\n=== {dataset['label']}")
+        print("preparing the catalog (not timed) ...", flush=True)
+        prepared = _spawn("prepare", dataset)
+        if prepared["generated"]:
+            gen = prepared["generated"]
+            print(f"  generated {gen['trades']:,} trades + {gen['book_snapshot_5']:,} book rows")
+        for day, rows in prepared["converted"].items():
+            print(f"  converted {day}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+        print(f"  window: {prepared['trades']:,} trades ({prepared['known_aggressor_trades']:,} with a known aggressor) "
+              f"+ {prepared['depth']:,} depth rows; prepared in {prepared['prepare_seconds']:.1f} s", flush=True)
+        ok &= _measure(args, workdir, dataset, prepared)
+    return 0 if ok else 1
+
+
+def _measure(args: argparse.Namespace, workdir: Path, dataset: dict, prepared: dict) -> bool:
+    settings = json.dumps(prepared["baseline"])
+    ours_runs, base_runs = [], []
+    for run in range(1, args.repeat + 1):
+        base_runs.append(_spawn("baseline", dataset, None, "--settings", settings))
+        print(f"  run {run}: baseline {base_runs[-1]['seconds']:8.2f} s, {base_runs[-1]['orders']:,} orders, "
+              f"peak RSS {base_runs[-1]['peak_rss'] / MIB:,.0f} MiB", flush=True)
+        ours_runs.append(_spawn("ours", dataset, workdir / f"results-{dataset['name']}"))
+        print(f"  run {run}: ours     {ours_runs[-1]['seconds']:8.2f} s, {ours_runs[-1]['orders']:,} orders, "
+              f"peak RSS {ours_runs[-1]['peak_rss'] / MIB:,.0f} MiB", flush=True)
+
+    events = prepared["trades"] + prepared["depth"]
+    base_events = base_runs[0]["trades"] + base_runs[0]["depth"]
+    ours_s = min(r["seconds"] for r in ours_runs)
+    base_s = min(r["seconds"] for r in base_runs)
+    ours_peak = max(r["peak_rss"] for r in ours_runs)
+    base_peak = max(r["peak_rss"] for r in base_runs)
+    ours_orders = {r["orders"] for r in ours_runs}
+    base_orders = {r["orders"] for r in base_runs}
+    orders_ok = len(ours_orders) == 1 and ours_orders == base_orders == {prepared["known_aggressor_trades"]}
+    events_ok = base_events == events
+    ratio = ours_s / base_s
+    ratio_ok = ratio <= RATIO_TARGET
+    last = ours_runs[-1]
+
+    width = 36
+    print()
+    print(f"Backtest throughput: {dataset['label']}, per_trade_tick NORMAL, snapshot_mode both, best of {args.repeat}")
+    print("-" * 96)
+    print(f"{'events (trades + book rows)':<{width}} {events:>14,}   ({prepared['trades']:,} + {prepared['depth']:,})"
+          f"{'' if events_ok else f'   MISMATCH: baseline loaded {base_events:,}'}")
+    print(f"{'orders submitted (ours = baseline)':<{width}} {last['orders']:>14,}   "
+          f"{'same' if orders_ok else 'DIFFERENT: ours ' + str(sorted(ours_orders)) + ' baseline ' + str(sorted(base_orders))}"
+          f"   (+{last['close_orders']} close order(s) in ours)")
+    print(f"{'fills, ours (incl. close orders)':<{width}} {last['fills']:>14,}   "
+          f"(baseline: {base_runs[-1]['filled_orders']:,} orders filled)")
+    print(f"{'ours: run_backtest, seconds':<{width}} {ours_s:>14.2f}   ({events / ours_s:,.0f} events/s)")
+    print(f"{'baseline: bare BacktestEngine, seconds':<{width}} {base_s:>14.2f}   ({events / base_s:,.0f} events/s)")
+    print(f"{'ratio ours / baseline':<{width}} {ratio:>14.2f}   target <= {RATIO_TARGET:g}   {_verdict(ratio_ok)}")
+    print(f"{'peak RSS, ours':<{width}} {ours_peak / MIB:>10,.0f} MiB   (after imports {ours_runs[0]['rss_after_imports'] / MIB:,.0f} MiB)")
+    print(f"{'peak RSS, baseline':<{width}} {base_peak / MIB:>10,.0f} MiB   (after imports {base_runs[0]['rss_after_imports'] / MIB:,.0f} MiB)")
+    print("-" * 96)
+    print("all runs (s):  ours " + ", ".join(f"{r['seconds']:.2f}" for r in ours_runs)
+          + "   baseline " + ", ".join(f"{r['seconds']:.2f}" for r in base_runs))
+
+    if not ratio_ok or args.profile:
+        _profile(args, workdir, dataset, ratio_ok)
+    if not ratio_ok or args.attribute:
+        _attribute(args, workdir, dataset, base_s)
+    return orders_ok and events_ok
+
+
+def _profile(args: argparse.Namespace, workdir: Path, dataset: dict, ratio_ok: bool) -> None:
+    print()
+    print(("ratio target missed: " if not ratio_ok else "") + "profiling ours (cProfile, separate subprocess) ...",
+          flush=True)
+    profile = _spawn("profile", dataset, workdir / f"results-profile-{dataset['name']}", "--top", str(args.top))
+    total = profile["seconds"]
+    print(f"\nrun_backtest under cProfile: {total:.2f} s (profiler overhead included)")
+    print("stage breakdown (cumulative; nested lines are part of the line above):")
+    for label, calls, seconds in profile["stages"]:
+        print(f"  {label:<36} {calls:>9,} calls {seconds:8.2f} s  {100 * seconds / total:5.1f} %")
+    print(f"\ntop {args.top} by cumulative time:")
+    print(profile["top"].rstrip())
+
+
+def _attribute(args: argparse.Namespace, workdir: Path, dataset: dict, base_s: float) -> None:
+    print()
+    print(f"cost of single features of ours (no profiler; monkeypatched in the worker, best of "
+          f"{args.attribute_repeat}; baseline {base_s:.2f} s):", flush=True)
+    best: dict[str, float] = {}
+    for _ in range(args.attribute_repeat):  # rounds, so slow phases of a noisy machine hit every variant
+        for variant in VARIANTS:
+            result = _spawn("variant", dataset, workdir / f"results-variant-{dataset['name']}", "--variant", variant)
+            best[variant] = min(best.get(variant, float("inf")), result["seconds"])
+    rows = [(variant, description, best[variant]) for variant, description in VARIANTS.items()]
+    full = rows[0][2]
+    for variant, description, seconds in rows:
+        saved = full - seconds
+        print(f"  {variant:<17} {seconds:7.2f} s  ratio {seconds / base_s:5.2f}  saves {saved:+6.2f} s  ({description})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -373,11 +373,19 @@ def _apply_variant(variant: str) -> None:
 
         cls.on_trade_tick = on_trade_tick
     if variant == "no-metrics" or bare:
+        import dataclasses
+
         from odum_pipeline.backtests.metrics import RunData
 
-        engine_module.collect_run_data = lambda engine, strategy, instrument: RunData(
-            orders=None, fills=None, positions=None, equity_curve=[], timeline=[]
-        )
+        def collect_run_data(engine, strategy, instrument):
+            required = [
+                f.name
+                for f in dataclasses.fields(RunData)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            ]
+            return RunData(**{name: [] for name in required})  # whatever fields RunData has today
+
+        engine_module.collect_run_data = collect_run_data
         engine_module.summarize = lambda **kwargs: {"summary": {}}
         engine_module.write_fast = lambda root, run_id, summary: Path(root) / "stub.json"
 
@@ -604,6 +612,7 @@ def _attribute(args: argparse.Namespace, workdir: Path, dataset: dict, base_s: f
         for variant in VARIANTS:
             result = _spawn("variant", dataset, workdir / f"results-variant-{dataset['name']}", "--variant", variant)
             best[variant] = min(best.get(variant, float("inf")), result["seconds"])
+            print(f"  ... {variant:<17} {result['seconds']:7.2f} s", flush=True)
     rows = [(variant, description, best[variant]) for variant, description in VARIANTS.items()]
     full = rows[0][2]
     for variant, description, seconds in rows:

@@ -37,6 +37,8 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline import settings
+from odum_pipeline.catalog.store import open_catalog
+from odum_pipeline.gcs import is_remote, location
 from odum_pipeline.backtests.config import BacktestConfig, BookType, SnapshotMode, config_sha256
 from odum_pipeline.backtests.metrics import collect_run_data, summarize
 from odum_pipeline.backtests.results import write_fast, write_report
@@ -97,8 +99,8 @@ def run_backtest(
     """
     if mode not in ("fast", "report"):
         raise ValueError(f"mode must be 'fast' or 'report', got {mode!r}")
-    catalog_root = Path(catalog_root or config.data_catalog.path or settings.catalog_root())
-    results_root = Path(results_root or settings.results_root())
+    catalog_root = location(catalog_root or config.data_catalog.path or settings.catalog_location())
+    results_root = location(results_root or settings.results_location())
     _reject_unsupported(config)
     spec = config.instrument_spec()
     sha = config_sha256(config)
@@ -107,7 +109,8 @@ def run_backtest(
     _require_catalog_instrument(catalog_root, instrument)
     algorithms = list(exec_algorithms) if exec_algorithms is not None else default_exec_algorithms(algorithm)
 
-    node = BacktestNode(configs=[_run_config(config, catalog_root, instrument.id)])
+    node_class = RemoteCatalogNode if is_remote(catalog_root) else BacktestNode
+    node = node_class(configs=[_run_config(config, catalog_root, instrument.id)])
     try:
         node.build()
         engine = node.get_engine(node.configs[0].id)
@@ -156,8 +159,6 @@ def _reject_unsupported(config: BacktestConfig) -> None:
             "data_catalog.trades_path/book_path glob overrides are not supported by the engine yet: "
             "point data_catalog.path at a ParquetDataCatalog instead"
         )
-    if config.environment.data_source.value != "local" and not str(config.data_catalog.path or "").startswith("gs://"):
-        raise BacktestSetupError("environment.data_source 'gcs' needs data_catalog.path = 'gs://bucket/...'")
 
 
 def _configured_instrument(config: BacktestConfig) -> Instrument:
@@ -172,8 +173,16 @@ def _configured_instrument(config: BacktestConfig) -> Instrument:
     return type(instrument).from_dict(definition)
 
 
-def _require_catalog_instrument(catalog_root: Path, instrument: Instrument) -> None:
-    catalog = ParquetDataCatalog(str(catalog_root))
+class RemoteCatalogNode(BacktestNode):
+    """A node reading a ``gs://`` catalog through fsspec, only the window's row groups (see catalog.remote)."""
+
+    @classmethod
+    def load_catalog(cls, config: BacktestDataConfig) -> ParquetDataCatalog:
+        return open_catalog(config.catalog_path)
+
+
+def _require_catalog_instrument(catalog_root: Path | str, instrument: Instrument) -> None:
+    catalog = open_catalog(catalog_root)
     found = catalog.instruments(instrument_ids=[instrument.id.value])
     if not found:
         raise BacktestSetupError(f"{catalog_root}: no instrument {instrument.id} in the catalog; convert its days first")
@@ -306,8 +315,8 @@ def _exec_algorithm_id(algorithm: AlgorithmSpec, algorithms: list[ExecAlgorithm]
 # --- tick export ---------------------------------------------------------------------------------
 
 
-def _window_ticks(catalog_root: Path, config: BacktestConfig, instrument_id: InstrumentId):
-    catalog = ParquetDataCatalog(str(catalog_root))
+def _window_ticks(catalog_root: Path | str, config: BacktestConfig, instrument_id: InstrumentId):
+    catalog = open_catalog(catalog_root)
     window = config.time_window
     return catalog.query(
         data_cls=TradeTick, identifiers=[instrument_id.value], start=window.start, end=window.end

@@ -6,11 +6,14 @@
   ``positions.parquet``, ``equity_curve.parquet``, ``timeline.parquet`` and, when asked,
   ``ticks.parquet`` (the window's trades).
 
-Files are written to a temporary name and renamed, so a reader never sees half a file.
+Files are written to a temporary name and renamed, so a reader never sees half a file. A ``gs://``
+results root is written through fsspec (gcsfs): each file is one object upload, which GCS makes
+atomic per object (no temporary name needed); ``summary.json`` still comes last.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import asdict
@@ -23,21 +26,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odum_pipeline.backtests.metrics import RunData
+from odum_pipeline.gcs import is_remote
 
 FAST_DIR = "fast"
 REPORT_DIR = "report"
 SUMMARY_FILE = "summary.json"
 
 
-def write_fast(results_root: Path, run_id: str, summary: dict[str, Any]) -> Path:
+def write_fast(results_root: Path | str, run_id: str, summary: dict[str, Any]) -> Path | str:
+    if is_remote(results_root):
+        path = f"{str(results_root).rstrip('/')}/{FAST_DIR}/{run_id}.json"
+        _remote_fs().pipe_file(path, _json_bytes(summary))
+        return path
     path = Path(results_root) / FAST_DIR / f"{run_id}.json"
     _write_json(path, summary)
     return path
 
 
 def write_report(
-    results_root: Path, run_id: str, summary: dict[str, Any], run_data: RunData, *, ticks: list | None = None
-) -> Path:
+    results_root: Path | str, run_id: str, summary: dict[str, Any], run_data: RunData, *, ticks: list | None = None
+) -> Path | str:
+    if is_remote(results_root):
+        return _write_remote_report(str(results_root), run_id, summary, run_data, ticks)
     directory = Path(results_root) / REPORT_DIR / run_id
     directory.mkdir(parents=True, exist_ok=True)
     _write_parquet(directory / "parents.parquet", run_data.parents)
@@ -52,7 +62,11 @@ def write_report(
     return directory
 
 
-def read_summary(result_path: Path) -> dict[str, Any]:
+def read_summary(result_path: Path | str) -> dict[str, Any]:
+    if is_remote(result_path):
+        fs = _remote_fs()
+        path = str(result_path).rstrip("/")
+        return json.loads(fs.cat_file(path if path.endswith(".json") else f"{path}/{SUMMARY_FILE}"))
     path = Path(result_path)
     return json.loads((path / SUMMARY_FILE if path.is_dir() else path).read_text())
 
@@ -68,6 +82,36 @@ def ticks_frame(ticks: list) -> pd.DataFrame:
             "trade_id": [t.trade_id.value for t in ticks],
         }
     )
+
+
+def _remote_fs():
+    from odum_pipeline.gcs import filesystem
+
+    return filesystem()
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, indent=2, sort_keys=True, default=_json_default).encode()
+
+
+def _write_remote_report(root: str, run_id: str, summary, run_data: RunData, ticks) -> str:
+    fs = _remote_fs()
+    directory = f"{root.rstrip('/')}/{REPORT_DIR}/{run_id}"
+    frames = {
+        "orders.parquet": run_data.orders,
+        "fills.parquet": run_data.fills,
+        "positions.parquet": run_data.positions,
+        "equity_curve.parquet": pd.DataFrame([asdict(p) for p in run_data.equity_curve]),
+        "timeline.parquet": pd.DataFrame([asdict(e) for e in run_data.timeline]),
+    }
+    if ticks is not None:
+        frames["ticks.parquet"] = ticks_frame(ticks)
+    for name, frame in frames.items():
+        buffer = io.BytesIO()
+        pq.write_table(_to_arrow(frame), buffer)
+        fs.pipe_file(f"{directory}/{name}", buffer.getvalue())
+    fs.pipe_file(f"{directory}/{SUMMARY_FILE}", _json_bytes(summary))  # last: marks a complete report
+    return directory
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -9,20 +9,20 @@ kill mid-way leaves either the old or the new day, never both or neither.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline.catalog import store
+from odum_pipeline.catalog.sources import RawSource, as_raw_source, file_sha256
 from odum_pipeline.catalog.checks import DEFAULT_MAX_GAP_SECS, Problem, QualityReport, Severity, check_ticks
-from odum_pipeline.catalog.layout import BOOK, TRADES, find_raw_file
+from odum_pipeline.catalog.layout import BOOK, TRADES
 from odum_pipeline.catalog.nautilus_arrow import depth10_table, trades_table
-from odum_pipeline.catalog.readers import RawDataError, read_raw
+from odum_pipeline.catalog.readers import RawDataError
+from odum_pipeline.gcs import location
 from odum_pipeline.instruments import InstrumentSpec, build_instrument, resolve
 
 CATALOG_CLASSES = {TRADES: TradeTick, BOOK: OrderBookDepth10}
@@ -54,16 +54,11 @@ class ConversionResult:
         return {data_type: report.rows for data_type, report in self.reports.items()}
 
 
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+__all__ = ["CATALOG_CLASSES", "ConversionError", "ConversionResult", "convert_day", "file_sha256"]
 
 
 def convert_day(
-    raw_root: Path | str,
+    raw_root: Path | str | RawSource,
     catalog_root: Path | str,
     day: dt.date,
     instrument_key: str,
@@ -71,17 +66,22 @@ def convert_day(
     max_gap_secs: float = DEFAULT_MAX_GAP_SECS,
     log: Callable[[str], None] = lambda message: None,
 ) -> ConversionResult:
-    """Convert the raw trades and book snapshots of ``instrument_key`` on ``day``."""
+    """Convert the raw trades and book snapshots of ``instrument_key`` on ``day``.
+
+    ``raw_root``: a folder, a ``gs://bucket/prefix`` URI or a :class:`RawSource`; ``catalog_root``:
+    a folder or a ``gs://`` URI (see :mod:`odum_pipeline.catalog.remote`).
+    """
     spec = resolve(instrument_key)
-    catalog_root = Path(catalog_root)
+    source = as_raw_source(raw_root)
+    catalog_root = location(catalog_root)
     store.recover(catalog_root)
     result = ConversionResult(day, instrument_key, spec.instrument_id)
-    tables, blocking = _read_and_check(Path(raw_root), day, instrument_key, spec, max_gap_secs, result, log)
+    tables, blocking = _read_and_check(source, day, instrument_key, spec, max_gap_secs, result, log)
     if blocking:
         raise ConversionError(day, instrument_key, blocking)
     if not tables:
         raise ConversionError(
-            day, instrument_key, [(str(raw_root), Problem("files_present", Severity.ERROR, "no raw trades or book file for this day"))]
+            day, instrument_key, [(source.label, Problem("files_present", Severity.ERROR, "no raw trades or book file for this day"))]
         )
     _write_instrument(catalog_root, spec)
     replacements = {}
@@ -99,17 +99,17 @@ def convert_day(
     return result
 
 
-def _read_and_check(raw_root, day, instrument_key, spec, max_gap_secs, result, log):
+def _read_and_check(source: RawSource, day, instrument_key, spec, max_gap_secs, result, log):
     tables: dict[str, pa.Table] = {}
     blocking: list[tuple[str, Problem]] = []
     for data_type in CATALOG_CLASSES:
-        path = find_raw_file(raw_root, day, data_type, instrument_key)
-        if path is None:
+        raw_file = source.find(day, data_type, instrument_key)
+        if raw_file is None:
             continue
+        path = raw_file.path
         result.sources[data_type] = str(path)
-        result.source_sha256[data_type] = file_sha256(path)
         try:
-            table = read_raw(path, data_type)
+            table, result.source_sha256[data_type] = source.read(raw_file)
         except RawDataError as exc:
             blocking.append((str(path), Problem("schema", Severity.ERROR, exc.problem)))
             continue
@@ -123,7 +123,7 @@ def _read_and_check(raw_root, day, instrument_key, spec, max_gap_secs, result, l
         )
         result.reports[data_type] = report
         blocking += [(str(path), problem) for problem in report.errors]
-        log(f"read {path.name} ({data_type}): {table.num_rows:,} rows, {len(report.problems)} problem(s)")
+        log(f"read {str(path).rsplit('/', 1)[-1]} ({data_type}): {table.num_rows:,} rows, {len(report.problems)} problem(s)")
         tables[data_type] = table
     return tables, blocking
 
@@ -133,8 +133,8 @@ def _encode(data_type: str, table: pa.Table, spec: InstrumentSpec) -> pa.Table:
     return encoder(table, spec.instrument_id, spec.price_precision, spec.size_precision)
 
 
-def _write_instrument(catalog_root: Path, spec: InstrumentSpec) -> None:
+def _write_instrument(catalog_root: Path | str, spec: InstrumentSpec) -> None:
     """The instrument definition, written once (NautilusTrader skips an identical existing file)."""
-    catalog = ParquetDataCatalog(str(catalog_root))
+    catalog = store.open_catalog(catalog_root)
     if not catalog.instruments(instrument_ids=[spec.instrument_id]):
         catalog.write_data([build_instrument(spec)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RAW_DIR = "raw_tick_data/by_date"
@@ -40,7 +40,9 @@ class RawFile:
     day: dt.date
     data_type: str
     instrument_key: str
-    path: Path
+    path: Path | str  # a local Path, or "gs://bucket/object" for a file read through the GCS API
+    #: Object metadata of a GCS file (size, generation, md5, crc32c); None for local files.
+    meta: tuple | None = field(default=None, compare=False)
 
     @property
     def partition_key(self) -> str:
@@ -53,6 +55,27 @@ def partition_key(day: dt.date, instrument_key: str) -> str:
 
 def raw_path(raw_root: Path, day: dt.date, data_type: str, instrument_key: str, suffix: str = ".parquet") -> Path:
     return Path(raw_root) / RAW_DIR / f"day-{day.isoformat()}" / f"data_type-{data_type}" / f"{instrument_key}{suffix}"
+
+
+def parse_relative(relative: str) -> tuple[dt.date, str, str] | None:
+    """(day, data type, instrument key) of ``day-D/data_type-T/KEY.parquet`` (a path under RAW_DIR), else None."""
+    parts = relative.split("/")
+    if len(parts) != 3:
+        return None
+    day_match, type_match = _DAY_DIR.match(parts[0]), _TYPE_DIR.match(parts[1])
+    key = _instrument_key_of(parts[2])
+    if not (day_match and type_match and key and type_match.group(1) in DATA_TYPES):
+        return None
+    try:
+        day = dt.date.fromisoformat(day_match.group(1))
+    except ValueError:
+        return None
+    return day, type_match.group(1), key
+
+
+def relative_name(day: dt.date, data_type: str, instrument_key: str, suffix: str = ".parquet") -> str:
+    """``day-D/data_type-T/KEY<suffix>``: a file's name under RAW_DIR."""
+    return f"day-{day.isoformat()}/data_type-{data_type}/{instrument_key}{suffix}"
 
 
 def _instrument_key_of(name: str) -> str | None:

@@ -2,7 +2,9 @@
 
 The window is judged on ``ts_init`` (the local receive time), the timestamp NautilusTrader
 orders and queries data by, so "rows in the window" here are the rows a backtest replays.
-Only timestamp columns are read, with row-group pruning, never whole files.
+Only timestamp columns are read, with row-group pruning, never whole files: locally through
+pyarrow's filters, in GCS through ranged reads of the footer and of the one column's chunks
+(:meth:`odum_pipeline.catalog.sources.GcsRawSource.ts_init_in_window`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import CATALOG_CLASSES
-from odum_pipeline.catalog.layout import BOOK, TRADES, find_raw_file
-from odum_pipeline.catalog.readers import RawDataError, read_raw
+from odum_pipeline.catalog.layout import BOOK, TRADES, RawFile
+from odum_pipeline.catalog.readers import RawDataError
+from odum_pipeline.catalog.sources import RawSource, as_raw_source
+from odum_pipeline.gcs import location
 from odum_pipeline.instruments import resolve
 
 SNAPSHOT_MODES = ("trades", "book", "both")
@@ -104,21 +107,22 @@ class CoverageReport:
 
 
 def check_raw_coverage(
-    raw_root: Path | str, instrument_key: str, start: dt.datetime, end: dt.datetime, snapshot_mode: str = "both"
+    raw_root: Path | str | RawSource, instrument_key: str, start: dt.datetime, end: dt.datetime, snapshot_mode: str = "both"
 ) -> CoverageReport:
     """Coverage of the raw files for the window, per day and data type."""
     resolve(instrument_key)  # unknown keys fail here with the registry's message
     start, end = _utc(start), _utc(end)
     if end <= start:
         raise ValueError(f"window end {end.isoformat()} is not after its start {start.isoformat()}")
+    source = as_raw_source(raw_root)
     days = []
     for day in window_days(start, end):
         coverage = DayCoverage(day)
         day_start = dt.datetime.combine(day, dt.time(), dt.UTC)
         part_start, part_end = max(start, day_start), min(end, day_start + dt.timedelta(days=1))
         for data_type in required_data_types(snapshot_mode):
-            path = find_raw_file(Path(raw_root), day, data_type, instrument_key)
-            coverage.data.append(_file_coverage(path, data_type, part_start, part_end))
+            raw_file = source.find(day, data_type, instrument_key)
+            coverage.data.append(_file_coverage(source, raw_file, data_type, part_start, part_end))
         days.append(coverage)
     return CoverageReport(instrument_key, start, end, snapshot_mode, days)
 
@@ -132,7 +136,7 @@ def missing_catalog_partitions(
     missing = []
     for day in window_days(_utc(start), _utc(end)):
         for data_type in needed:
-            directory = store.data_directory(Path(catalog_root), CATALOG_CLASSES[data_type], spec.instrument_id)
+            directory = store.data_directory(location(catalog_root), CATALOG_CLASSES[data_type], spec.instrument_id)
             if day.isoformat() not in store.days_present(directory):
                 missing.append((day, instrument_key))
                 break
@@ -143,11 +147,14 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def _file_coverage(path: Path | None, data_type: str, start: dt.datetime, end: dt.datetime) -> DataCoverage:
-    if path is None:
+def _file_coverage(
+    source: RawSource, raw_file: RawFile | None, data_type: str, start: dt.datetime, end: dt.datetime
+) -> DataCoverage:
+    if raw_file is None:
         return DataCoverage(data_type, None, problem="file not present")
+    path = raw_file.path
     try:
-        ts_init = _ts_init_in_window(path, data_type, _ns(start), _ns(end))
+        ts_init = source.ts_init_in_window(raw_file, _ns(start), _ns(end))
     except RawDataError as exc:
         return DataCoverage(data_type, str(path), problem=exc.problem)
     coverage = DataCoverage(data_type, str(path), rows_in_window=len(ts_init))
@@ -157,31 +164,6 @@ def _file_coverage(path: Path | None, data_type: str, start: dt.datetime, end: d
         edges = np.concatenate([[_ns(start)], ts_init, [_ns(end)]])
         coverage.largest_gap_secs = float(np.diff(edges).max()) / _NS
     return coverage
-
-
-def _ts_init_in_window(path: Path, data_type: str, start_ns: int, end_ns: int) -> np.ndarray:
-    """Sorted ts_init (ns) of the rows in [start, end); reads one column with pruning for Parquet."""
-    if path.name.endswith(".parquet"):
-        try:
-            names = pq.read_schema(path).names
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not raised
-            raise RawDataError(path, f"not a readable Parquet file ({exc})") from exc
-        if "local_timestamp" in names:
-            column, factor = "local_timestamp", 1000
-        elif "ts_init" in names:
-            column, factor = "ts_init", 1
-        else:
-            raise RawDataError(path, f"no local_timestamp or ts_init column; found {names}")
-        bounds = [(column, ">=", start_ns // factor), (column, "<", -(-end_ns // factor))]
-        try:
-            values = pq.read_table(path, columns=[column], filters=bounds).column(column).to_numpy()
-        except Exception as exc:  # noqa: BLE001
-            raise RawDataError(path, f"cannot read column {column!r} ({exc})") from exc
-        ts_init = values.astype(np.int64) * factor
-    else:
-        ts_init = read_raw(path, data_type).column("ts_init").to_numpy()
-    ts_init = np.sort(ts_init[(ts_init >= start_ns) & (ts_init < end_ns)])
-    return ts_init
 
 
 def _ns(moment: dt.datetime) -> int:

@@ -44,7 +44,28 @@ class RawDataError(ValueError):
 
 def read_raw(path: Path | str, data_type: str) -> pa.Table:
     """Read one raw file of ``data_type`` (``trades`` or ``book_snapshot_5``), normalised."""
-    table = _read_table(Path(path))
+    return normalise(path, _read_table(Path(path)), data_type)
+
+
+def read_raw_bytes(name: str, data: bytes, data_type: str) -> pa.Table:
+    """Like :func:`read_raw`, for a file's content already in memory (a GCS object); ``name`` labels errors."""
+    if not data:
+        raise RawDataError(name, "file is empty (0 bytes)")
+    is_csv = name.endswith(".csv.gz") or name.endswith(".csv")
+    try:
+        if is_csv:
+            compression = "gzip" if name.endswith(".gz") else None
+            table = pacsv.read_csv(pa.input_stream(pa.py_buffer(data), compression=compression))
+        else:
+            table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        kind = "CSV" if is_csv else "Parquet"
+        raise RawDataError(name, f"not a readable {kind} file, truncated or corrupt ({exc})") from exc
+    return normalise(name, table, data_type)
+
+
+def normalise(path, table: pa.Table, data_type: str) -> pa.Table:
+    """A raw table of either schema in the normalised, pre-converted form."""
     if data_type == TRADES:
         return _normalise_trades(path, table)
     if data_type == BOOK:

@@ -13,6 +13,9 @@ removals is written atomically, then applied, then deleted. :func:`recover` roll
 interrupted swap forward, so readers never see a day twice or lose it. Temporary files without
 a journal are removed only once older than a grace period: they may belong to a conversion
 still running in another process.
+
+A ``gs://`` catalog root is handled by :mod:`odum_pipeline.catalog.remote` (same layout, manifests
+and journal over fsspec; see there for the atomicity GCS gives).
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
+from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.persistence.funcs import class_to_filename, urisafe_identifier
+
+from odum_pipeline.gcs import is_remote
 
 MANIFEST_DIR = ".odum-days"
 ORPHAN_GRACE_SECS = 600.0
@@ -37,12 +43,27 @@ ROW_GROUP_SIZE = 50_000
 _TMP_MARKER = ".tmp-"
 
 
-def data_directory(catalog_root: Path, data_cls: type, instrument_id: str) -> Path:
+def open_catalog(catalog_root: Path | str) -> ParquetDataCatalog:
+    """The ``ParquetDataCatalog`` at a folder or a ``gs://`` URI."""
+    if is_remote(catalog_root):
+        from odum_pipeline.catalog import remote
+
+        return remote.open_catalog(str(catalog_root))
+    return ParquetDataCatalog(str(catalog_root))
+
+
+def data_directory(catalog_root: Path | str, data_cls: type, instrument_id: str) -> Path | str:
+    if is_remote(catalog_root):
+        return f"{str(catalog_root).rstrip('/')}/data/{class_to_filename(data_cls)}/{urisafe_identifier(instrument_id)}"
     return Path(catalog_root) / "data" / class_to_filename(data_cls) / urisafe_identifier(instrument_id)
 
 
 def read_manifest(directory: Path) -> dict[str, dict]:
     """day (ISO) -> {"file": name, **info} for the days converted into ``directory``."""
+    if is_remote(directory):
+        from odum_pipeline.catalog import remote
+
+        return remote.read_manifest(str(directory))
     manifest_dir = Path(directory) / MANIFEST_DIR
     if not manifest_dir.is_dir():
         return {}
@@ -60,6 +81,10 @@ def replace_day(
 
     ``tables[directory][1]`` is recorded in the manifest with the file. Returns the final file per directory.
     """
+    if is_remote(catalog_root):
+        from odum_pipeline.catalog import remote
+
+        return remote.replace_day(str(catalog_root), day, tables)
     moves: list[tuple[str, str]] = []
     removals: list[str] = []
     finals: dict[Path, Path | None] = {}
@@ -86,6 +111,10 @@ def replace_day(
 
 def recover(catalog_root: Path, orphan_grace_secs: float = ORPHAN_GRACE_SECS) -> int:
     """Finish any interrupted swap and drop stale orphaned temporary files; returns swaps rolled forward."""
+    if is_remote(catalog_root):
+        from odum_pipeline.catalog import remote
+
+        return remote.recover(str(catalog_root), orphan_grace_secs)
     journal_dir = Path(catalog_root) / JOURNAL_DIR
     journals = sorted(journal_dir.glob("*.json")) if journal_dir.is_dir() else []
     for journal in journals:

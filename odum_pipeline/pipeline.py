@@ -69,7 +69,7 @@ def build_catalog(
     instance: DagsterInstance, resources: dict, *, log: Callable[[str], None] = print
 ) -> list[str]:
     """Register every (day, instrument) on disk, observe the raw files, materialize each catalog partition."""
-    raw_files = discover_raw_files(resources["raw_data"].path)
+    raw_files = resources["raw_data"].source().discover()  # local folder, mount or bucket
     if not raw_files:
         raise FileNotFoundError(f"no raw files under {resources['raw_data'].path / 'raw_tick_data/by_date'}")
     new_days, new_instruments = register_partitions(instance, raw_files)

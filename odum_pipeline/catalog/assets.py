@@ -21,8 +21,8 @@ from dagster import (
 )
 
 from odum_pipeline.catalog.checks import Problem, QualityReport, Severity
-from odum_pipeline.catalog.convert import ConversionError, ConversionResult, convert_day, file_sha256
-from odum_pipeline.catalog.layout import discover_raw_files
+from odum_pipeline.catalog.convert import ConversionError, ConversionResult, convert_day
+from odum_pipeline.gcs import is_remote
 from odum_pipeline.catalog.partitions import catalog_partition_key, catalog_partitions, parse_catalog_partition
 from odum_pipeline.resources import CatalogResource, RawDataResource
 
@@ -43,7 +43,7 @@ _GROUP_OF = {check: group for group, (checks, _) in CHECK_GROUPS.items() for che
 
 raw_ticks_description = (
     "Raw trades and top-5 book snapshots per (day, instrument) under raw_tick_data/by_date/, observed, "
-    "never written. Data version = SHA-256 of the files' content."
+    "never written. Data version = SHA-256 of the files' content (GCS objects: generation + md5/crc32c)."
 )
 
 
@@ -53,14 +53,15 @@ def raw_ticks(context, raw_data: RawDataResource) -> DataVersionsByPartition:
         context.instance.get_dynamic_partitions("instrument")
     )
     files_by_cell = defaultdict(list)
-    for raw_file in discover_raw_files(raw_data.path):
+    source = raw_data.source()
+    for raw_file in source.discover():
         if raw_file.day.isoformat() in registered[0] and raw_file.instrument_key in registered[1]:
             files_by_cell[(raw_file.day, raw_file.instrument_key)].append(raw_file)
     versions = {}
     for (day, instrument), files in files_by_cell.items():
         digest = hashlib.sha256()
         for raw_file in sorted(files):
-            digest.update(f"{raw_file.data_type}:{file_sha256(raw_file.path)}\n".encode())
+            digest.update(f"{raw_file.data_type}:{source.version(raw_file)}\n".encode())
         versions[catalog_partition_key(day, instrument)] = DataVersion(digest.hexdigest()[:24])
     return DataVersionsByPartition(versions)
 
@@ -83,7 +84,7 @@ def tick_catalog(context: AssetExecutionContext, raw_data: RawDataResource, cata
     day, instrument_key = parse_catalog_partition(context.partition_key)
     try:
         result = convert_day(
-            raw_data.path, catalog.path, day, instrument_key, max_gap_secs=catalog.max_gap_secs, log=context.log.info
+            raw_data.source(), catalog.path, day, instrument_key, max_gap_secs=catalog.max_gap_secs, log=context.log.info
         )
     except ConversionError as error:
         for check_result in _check_results_for_failure(error.problems):
@@ -131,6 +132,11 @@ def _check_results(result: ConversionResult) -> list[AssetCheckResult]:
 
 
 def _parquet_rows(path: str) -> int:
+    if is_remote(path):
+        from odum_pipeline.gcs import filesystem
+
+        with filesystem().open(path, "rb") as handle:
+            return pq.ParquetFile(handle).metadata.num_rows
     return pq.ParquetFile(path).metadata.num_rows
 
 
@@ -138,10 +144,14 @@ def _metadata(result: ConversionResult) -> dict:
     metadata: dict = {"instrument_id": result.instrument_id}
     for data_type, report in result.reports.items():
         metadata.update(_report_metadata(data_type, report))
-        metadata[f"{data_type}_source"] = MetadataValue.path(result.sources[data_type])
+        source = result.sources[data_type]
+        metadata[f"{data_type}_source"] = MetadataValue.url(source) if is_remote(source) else MetadataValue.path(source)
         metadata[f"{data_type}_source_sha256"] = result.source_sha256[data_type]
         if data_type in result.catalog_files:
-            metadata[f"{data_type}_catalog_file"] = MetadataValue.path(result.catalog_files[data_type])
+            catalog_file = result.catalog_files[data_type]
+            metadata[f"{data_type}_catalog_file"] = (
+                MetadataValue.url(catalog_file) if is_remote(catalog_file) else MetadataValue.path(catalog_file)
+            )
     metadata["rows"] = sum(report.rows for report in result.reports.values())
     return metadata
 

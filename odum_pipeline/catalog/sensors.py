@@ -6,7 +6,6 @@ import json
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
 from odum_pipeline.catalog.assets import tick_catalog
-from odum_pipeline.catalog.layout import discover_raw_files
 from odum_pipeline.catalog.partitions import (
     catalog_partition_key,
     day_partitions,
@@ -16,11 +15,6 @@ from odum_pipeline.catalog.partitions import (
 from odum_pipeline.resources import RawDataResource
 
 
-def _signature(raw_file) -> str:
-    stat = raw_file.path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
 @sensor(
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
@@ -28,12 +22,13 @@ def _signature(raw_file) -> str:
     description="Scans the raw root: registers new days/instruments and requests conversion of new or changed files.",
 )
 def raw_files_sensor(context: SensorEvaluationContext, raw_data: RawDataResource) -> SensorResult:
-    raw_files = discover_raw_files(raw_data.path)
+    source = raw_data.source()  # a local/mounted folder or a GCS bucket
+    raw_files = source.discover()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     cells: dict[str, list] = {}
     for raw_file in raw_files:
         cells.setdefault(raw_file.partition_key, []).append(raw_file)
-    current = {cell: ";".join(sorted(_signature(f) for f in files)) for cell, files in cells.items()}
+    current = {cell: ";".join(sorted(source.signature(f) for f in files)) for cell, files in cells.items()}
     changed = [cell for cell, signature in current.items() if seen.get(cell) != signature]
     new_days, new_instruments = unregistered(context.instance, raw_files)
     run_requests = []

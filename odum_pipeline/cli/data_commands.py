@@ -7,10 +7,25 @@ from pathlib import Path
 
 from odum_pipeline import settings
 from odum_pipeline.catalog.convert import convert_day
-from odum_pipeline.catalog.layout import discover_raw_files
 from odum_pipeline.catalog.preflight import SNAPSHOT_MODES, check_raw_coverage
 from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
+from odum_pipeline.catalog.sources import RawSource, raw_source
 from odum_pipeline.cli.arguments import iso_date, iso_datetime, iso_time
+from odum_pipeline.gcs import location
+
+
+def _add_source_arguments(parser) -> None:
+    parser.add_argument(
+        "--raw-root", default=None, help="raw root folder (or gs://bucket/prefix); default: $UNIFIED_CLOUD_LOCAL_PATH or ./var/raw"
+    )
+    parser.add_argument(
+        "--data-source", choices=("local", "gcs"), default=None, help="default: $ODUM_DATA_SOURCE, else local"
+    )
+    parser.add_argument("--bucket", default=None, help="raw bucket for --data-source gcs (default: $UNIFIED_CLOUD_SERVICES_GCS_BUCKET)")
+
+
+def _source(args) -> RawSource:
+    return raw_source(args.data_source, root=args.raw_root, bucket=args.bucket)
 
 
 def register(commands) -> None:
@@ -28,14 +43,14 @@ def register(commands) -> None:
     sample.set_defaults(handler=_sample)
 
     convert = data.add_parser("convert", help="convert raw files into the NautilusTrader catalog")
-    convert.add_argument("--raw-root", type=Path, default=None)
-    convert.add_argument("--catalog", type=Path, default=None, help="default: $DATA_CATALOG_PATH or ./var/catalog")
+    _add_source_arguments(convert)
+    convert.add_argument("--catalog", default=None, help="folder or gs:// URI; default: $DATA_CATALOG_PATH or ./var/catalog")
     convert.add_argument("--day", type=iso_date, default=None, help="only this day")
     convert.add_argument("--instrument", default=None, help="only this instrument key")
     convert.set_defaults(handler=_convert)
 
     check = data.add_parser("check", help="pre-flight: does the raw data cover a window? (exit 1 if not)")
-    check.add_argument("--raw-root", type=Path, default=None)
+    _add_source_arguments(check)
     check.add_argument("--instrument", required=True)
     check.add_argument("--start", required=True, type=iso_datetime, help="ISO time, UTC if no offset")
     check.add_argument("--end", required=True, type=iso_datetime)
@@ -61,18 +76,18 @@ def _sample(args) -> int:
 
 
 def _convert(args) -> int:
-    raw_root = args.raw_root or settings.raw_root()
-    catalog = args.catalog or settings.catalog_root()
-    cells = sorted({(f.day, f.instrument_key) for f in discover_raw_files(raw_root)})
+    source = _source(args)
+    catalog = location(args.catalog) if args.catalog else settings.catalog_location()
+    cells = sorted({(f.day, f.instrument_key) for f in source.discover()})
     cells = [c for c in cells if (args.day is None or c[0] == args.day) and (args.instrument in (None, c[1]))]
     if not cells:
         raise ValueError(
-            f"no raw files under {Path(raw_root) / 'raw_tick_data/by_date'}"
+            f"no raw files under {source.label}/raw_tick_data/by_date"
             + (f" for day {args.day}" if args.day else "")
             + (f" for instrument {args.instrument}" if args.instrument else "")
         )
     for index, (day, instrument) in enumerate(cells, 1):
-        result = convert_day(raw_root, catalog, day, instrument)
+        result = convert_day(source, catalog, day, instrument)
         warnings = [str(p) for report in result.reports.values() for p in report.warnings]
         rows = ", ".join(f"{data_type} {count:,}" for data_type, count in result.rows.items())
         print(f"[{index}/{len(cells)}] {day} {instrument}: {rows}" + (f"  warnings: {warnings}" if warnings else ""))
@@ -81,8 +96,6 @@ def _convert(args) -> int:
 
 
 def _check(args) -> int:
-    report = check_raw_coverage(
-        args.raw_root or settings.raw_root(), args.instrument, args.start, args.end, args.snapshot_mode
-    )
+    report = check_raw_coverage(_source(args), args.instrument, args.start, args.end, args.snapshot_mode)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.describe())
     return 0 if report.covered else 1

@@ -23,8 +23,9 @@ from odum_pipeline import settings  # noqa: E402
 from odum_pipeline.backtests.config import ConfigError, parse_config  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
-from odum_pipeline.catalog.layout import find_raw_file  # noqa: E402
+from odum_pipeline.catalog.sources import RawSource, raw_source  # noqa: E402
 from odum_pipeline.cli.arguments import iso_datetime  # noqa: E402
+from odum_pipeline.gcs import location  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,13 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--report", action="store_true", help="write the full report (orders, fills, equity, ...)")
     parser.add_argument("--export_ticks", action="store_true", help="also export the window's ticks (needs --report)")
     parser.add_argument("--snapshot_mode", choices=("trades", "book", "both"))
-    parser.add_argument("--data_source", choices=("local", "gcs"))
+    parser.add_argument(
+        "--data_source",
+        choices=("local", "gcs"),
+        help="raw data from local disk or GCS (default: the config's environment.data_source, else $ODUM_DATA_SOURCE)",
+    )
     parser.add_argument("--no_close_positions", action="store_true", help="leave the final position open")
     parser.add_argument("--exec_algorithm", help="execution algorithm name (NORMAL, TWAP, ...)")
     parser.add_argument("--exec_algorithm_params", help="JSON object of algorithm parameters")
-    parser.add_argument("--raw-root", type=Path, default=None, help="raw root used to convert missing catalog days")
-    parser.add_argument("--catalog", type=Path, default=None)
-    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument(
+        "--raw-root", default=None, help="raw root (folder, gcsfuse mount or gs://bucket/prefix) to convert missing days"
+    )
+    parser.add_argument("--catalog", default=None, help="catalog folder or gs:// URI")
+    parser.add_argument("--results", default=None, help="results folder or gs:// URI")
     return parser
 
 
@@ -108,14 +115,20 @@ def _check_dataset(config, dataset: str | None) -> None:
         raise ConfigError(f"--dataset {dataset} is outside the window {config.time_window.start} -> {config.time_window.end}")
 
 
-def _ensure_catalog(config, raw_root: Path, catalog_root: Path) -> None:
-    """Convert the window's missing days from the raw root, so a first run just works."""
+def _raw_source(config, raw_root: str | None) -> RawSource:
+    """The flag or the config's ``environment.data_source`` when set there, else ``$ODUM_DATA_SOURCE``."""
+    explicit = "data_source" in config.environment.model_fields_set
+    return raw_source(config.environment.data_source.value if explicit else None, root=raw_root)
+
+
+def _ensure_catalog(config, raw_root: RawSource, catalog_root: Path | str) -> None:
+    """Convert the window's missing days from the raw source, so a first run just works."""
     try:
         check_window_covered(config, catalog_root)
         return
     except WindowNotCoveredError as error:
         convertible = [
-            (day, key) for day, key in error.missing if find_raw_file(raw_root, day, "trades", key) is not None
+            (day, key) for day, key in error.missing if raw_root.find(day, "trades", key) is not None
         ]
         if len(convertible) < len(error.missing):
             raise
@@ -141,17 +154,15 @@ def run(argv: list[str] | None = None) -> int:
         data, source = _config_data(args)
         config = parse_config(apply_overrides(data, args), source=source)
         _check_dataset(config, args.dataset)
-        if config.environment.data_source.value == "gcs":
-            raise ConfigError("--data_source gcs is not available yet: use local data (or a GCS FUSE mount as raw root)")
-        catalog_root = args.catalog or Path(config.data_catalog.path or settings.catalog_root())
-        _ensure_catalog(config, args.raw_root or settings.raw_root(), catalog_root)
+        catalog_root = location(args.catalog or config.data_catalog.path or settings.catalog_location())
+        _ensure_catalog(config, _raw_source(config, args.raw_root), catalog_root)
         for name in dict.fromkeys(entry.name for entry in config.execution.algorithms):
             for variant, outcome in run_partition(
                 config,
                 name,
                 algorithms_root=settings.algorithms_root(),
                 catalog_root=catalog_root,
-                results_root=args.results or settings.results_root(),
+                results_root=location(args.results) if args.results else settings.results_location(),
                 progress=_progress_bar,
             ):
                 figures = outcome.summary["summary"]

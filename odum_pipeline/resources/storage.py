@@ -2,6 +2,11 @@
 
 Defaults come from :mod:`odum_pipeline.settings` (the desk's environment variables, else ./var),
 so the same definitions run locally and in production without code changes.
+
+Raw data: ``data_source`` ``local`` (a folder) or ``gcs`` (a bucket read through dagster-gcp's
+``GCSResource`` client, or a gcsfuse mount of it); :meth:`RawDataResource.source` builds the
+:class:`~odum_pipeline.catalog.sources.RawSource` every consumer uses. Catalog and results roots
+may be ``gs://`` URIs (``location``).
 """
 
 from __future__ import annotations
@@ -12,34 +17,60 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from odum_pipeline import settings
+from odum_pipeline.gcs import location
 
 
 class RawDataResource(ConfigurableResource):
-    """Root folder holding ``raw_tick_data/`` (a local disk or a GCS FUSE mount)."""
+    """Where raw ticks are: a folder holding ``raw_tick_data/`` (local disk or a GCS FUSE mount) or a bucket."""
 
     root: str = Field(default_factory=lambda: str(settings.raw_root()))
+    data_source: str = Field(
+        default_factory=settings.data_source, description="'local' or 'gcs' (default: ODUM_DATA_SOURCE, else local)."
+    )
+    gcs_bucket: str | None = Field(
+        default_factory=settings.gcs_bucket,
+        description="Raw bucket, 'name' or 'gs://name/prefix' (UNIFIED_CLOUD_SERVICES_GCS_BUCKET).",
+    )
+    use_direct_gcs: bool = Field(
+        default_factory=settings.use_direct_gcs,
+        description="Read the bucket through the API even when a mount exists (UNIFIED_CLOUD_SERVICES_USE_DIRECT_GCS).",
+    )
+    gcs_project: str | None = Field(default=None, description="Project of the GCSResource client.")
 
     @property
     def path(self) -> Path:
         return Path(self.root)
+
+    def source(self):
+        """The :class:`~odum_pipeline.catalog.sources.RawSource` for this configuration."""
+        from odum_pipeline.catalog.sources import raw_source
+
+        if self.data_source == "local":
+            return raw_source("local", root=self.root)
+        mount = self.root if (settings.explicit_raw_root() or self.root != str(settings.raw_root())) else None
+        return raw_source(
+            "gcs", root=mount, bucket=self.gcs_bucket, use_direct_gcs=self.use_direct_gcs, project=self.gcs_project
+        )
 
 
 class CatalogResource(ConfigurableResource):
     """Root of the NautilusTrader ``ParquetDataCatalog``."""
 
-    root: str = Field(default_factory=lambda: str(settings.catalog_root()))
+    root: str = Field(default_factory=lambda: str(settings.catalog_location()))
     max_gap_secs: float = Field(60.0, description="Gaps between ticks longer than this raise a WARN check.")
 
     @property
-    def path(self) -> Path:
-        return Path(self.root)
+    def path(self) -> Path | str:
+        """A ``Path``, or the ``gs://`` URI as a string."""
+        return location(self.root)
 
 
 class ResultsResource(ConfigurableResource):
     """Root of the backtest results (``fast/`` and ``report/``)."""
 
-    root: str = Field(default_factory=lambda: str(settings.results_root()))
+    root: str = Field(default_factory=lambda: str(settings.results_location()))
 
     @property
-    def path(self) -> Path:
-        return Path(self.root)
+    def path(self) -> Path | str:
+        """A ``Path``, or the ``gs://`` URI as a string."""
+        return location(self.root)

@@ -75,7 +75,8 @@ def artifacts_dir() -> Path:
 def postgres_bindir() -> Path | None:
     """The directory holding ``initdb`` and ``pg_ctl`` (Debian: /usr/lib/postgresql/<major>/bin), newest first."""
     if os.environ.get("ODUM_PG_BINDIR"):
-        return Path(os.environ["ODUM_PG_BINDIR"])
+        given = Path(os.environ["ODUM_PG_BINDIR"])
+        return given if (given / "initdb").exists() and (given / "pg_ctl").exists() else None
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
     on_path = shutil.which("initdb")
     if on_path:

@@ -13,6 +13,7 @@ from dagster import (
     asset,
 )
 
+from odum_pipeline.backtests.automation import backtest_freshness_condition
 from odum_pipeline.backtests.config import load_config
 from odum_pipeline.backtests.partitions import backtest_partitions, parse_backtest_partition
 from odum_pipeline.backtests.runs import run_partition
@@ -32,6 +33,7 @@ HEADLINE_FIGURES = (
     group_name="backtests",
     code_version="backtest-v1",
     pool="nautilus",
+    automation_condition=backtest_freshness_condition(),
     deps=[
         # Every catalog day may be read; the window's days are checked inside (identity would be wrong).
         AssetDep(tick_catalog, partition_mapping=AllPartitionMapping()),
@@ -63,14 +65,19 @@ def backtest_run(
     return MaterializeResult(metadata=_metadata(outcomes))
 
 
-def _progress_logger(context):
-    last = {"at": 0.0}
+def _progress_logger(context, every_secs: float = 5.0):
+    """Log the share of the window replayed and the engine's throughput (events/s), every few seconds."""
+    state = {"at": 0.0, "label": None, "started": 0.0}
 
-    def log(label: str, share: float) -> None:
+    def log(label: str, share: float, events: int | None = None) -> None:
         now = time.monotonic()
-        if share >= 1.0 or now - last["at"] >= 5.0:
-            last["at"] = now
-            context.log.info(f"{label}: {share:.0%} of the window replayed")
+        if label != state["label"]:  # a new variant: a new engine, a new clock
+            state.update(label=label, started=now, at=now)
+        if share >= 1.0 or now - state["at"] >= every_secs:
+            state["at"] = now
+            elapsed = max(now - state["started"], 1e-9)
+            rate = f", {events:,} events, {events / elapsed:,.0f} events/s" if events is not None else ""
+            context.log.info(f"{label}: {share:.0%} of the window replayed{rate}")
 
     return log
 

@@ -1,6 +1,7 @@
 """Dagster definitions of the market data: observed raw ticks -> the NautilusTrader tick catalog."""
 
 import hashlib
+import time
 from collections import defaultdict
 
 import numpy as np
@@ -82,6 +83,7 @@ def raw_ticks(context, raw_data: RawDataResource) -> DataVersionsByPartition:
 )
 def tick_catalog(context: AssetExecutionContext, raw_data: RawDataResource, catalog: CatalogResource):
     day, instrument_key = parse_catalog_partition(context.partition_key)
+    started = time.monotonic()
     try:
         result = convert_day(
             raw_data.source(), catalog.path, day, instrument_key, max_gap_secs=catalog.max_gap_secs, log=context.log.info
@@ -90,7 +92,13 @@ def tick_catalog(context: AssetExecutionContext, raw_data: RawDataResource, cata
         for check_result in _check_results_for_failure(error.problems):
             yield check_result
         raise Failure(description=str(error)) from error
-    yield MaterializeResult(metadata=_metadata(result), check_results=_check_results(result))
+    elapsed = max(time.monotonic() - started, 1e-9)
+    rows = sum(result.rows.values())
+    context.log.info(f"{instrument_key} {day}: {rows:,} rows converted in {elapsed:.1f} s ({rows / elapsed:,.0f} rows/s)")
+    yield MaterializeResult(
+        metadata={**_metadata(result), "rows_per_sec": MetadataValue.float(rows / elapsed)},
+        check_results=_check_results(result),
+    )
 
 
 def _check_results_for_failure(problems: list[tuple[str, Problem]]) -> list[AssetCheckResult]:

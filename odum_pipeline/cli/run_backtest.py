@@ -137,9 +137,10 @@ def _ensure_catalog(config, raw_root: RawSource, catalog_root: Path | str) -> No
         convert_day(raw_root, catalog_root, day, key)
 
 
-def _progress_bar(label: str, share: float) -> None:
+def _progress_bar(label: str, share: float, events: int | None = None) -> None:
     filled = int(share * 30)
-    sys.stderr.write(f"\r{label:<12} [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}")
+    counted = f" {events:>12,} events" if events is not None else ""
+    sys.stderr.write(f"\r{label:<12} [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}{counted}")
     if share >= 1.0:
         sys.stderr.write("\n")
     sys.stderr.flush()

@@ -3,11 +3,14 @@
 from dagster import Definitions
 
 from odum_pipeline.backtests.assets import backtest_run
+from odum_pipeline.backtests.automation import backtest_automation_sensor
+from odum_pipeline.backtests.jobs import adhoc_backtest_job, publish_config_job, save_algorithm_job
 from odum_pipeline.backtests.sensors import backtest_sources_sensor
 from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.sensors import raw_files_sensor
 from odum_pipeline.reports.assets import comparison_report
+from odum_pipeline.reports.schedules import comparison_reports_job, daily_comparison_reports
 from odum_pipeline.resources import (
     AlgorithmsResource,
     CatalogResource,
@@ -27,8 +30,15 @@ def default_resources() -> dict:
     }
 
 
-defs = Definitions(
-    assets=[raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run, comparison_report],
-    sensors=[raw_files_sensor, backtest_sources_sensor],
-    resources=default_resources(),
-)
+def build_definitions(resources: dict | None = None) -> Definitions:
+    """The project's definitions; tests pass resources pointing at temporary roots."""
+    return Definitions(
+        assets=[raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run, comparison_report],
+        jobs=[publish_config_job, save_algorithm_job, adhoc_backtest_job, comparison_reports_job],
+        sensors=[raw_files_sensor, backtest_sources_sensor, backtest_automation_sensor],
+        schedules=[daily_comparison_reports],
+        resources=resources if resources is not None else default_resources(),
+    )
+
+
+defs = build_definitions()

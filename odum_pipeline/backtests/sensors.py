@@ -1,11 +1,45 @@
-"""Sensor registering a partition per config file and per algorithm (file or built-in)."""
+"""Sensor over the versioned backtest sources: config files and algorithm files.
 
-from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
+Each tick it compares the content versions on disk (``sources.config_version``, the registry's
+source hash) with the versions in its cursor:
 
-from odum_pipeline.algorithms.registry import discover
-from odum_pipeline.backtests.config import list_configs
-from odum_pipeline.backtests.partitions import algorithm_partitions, config_partitions
+- a new config or algorithm gets its partition registered;
+- a new or changed config, or algorithm, is reported as an observation of ``backtest_configs`` /
+  ``algorithm_registry`` carrying its new data version (so staleness shows at once, and the
+  declarative automation sees the change *before* the run it requests here completes);
+- a new or changed config requests its backtests, one per algorithm it lists
+  (``execution.algorithms``); a new or changed algorithm requests the backtests of the configs
+  that list it. Run keys name both content versions, so a (config, algorithm) pair at given
+  versions is never requested twice, even after the cursor is reset.
+
+Invalid configs are registered and observed (their partition fails at run time with the field
+that is wrong) but request nothing; they are logged as warnings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import (
+    AssetObservation,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
+
+from odum_pipeline.algorithms.registry import AlgorithmRegistryError, discover
+from odum_pipeline.backtests.assets import backtest_run
+from odum_pipeline.backtests.config import ConfigError, list_configs, load_config
+from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
+from odum_pipeline.backtests.sources import config_version
 from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
+
+TRIGGER_TAG = "odum/trigger"
 
 
 def new_source_partitions(instance, configs_root, algorithms_root) -> tuple[list[str], list[str]]:
@@ -17,18 +51,138 @@ def new_source_partitions(instance, configs_root, algorithms_root) -> tuple[list
     return configs, algorithms
 
 
+@dataclass
+class SourcesCursor:
+    """The content version of every config and algorithm seen at the last tick."""
+
+    configs: dict[str, str] = field(default_factory=dict)
+    algorithms: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> SourcesCursor:
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(configs=dict(data.get("configs", {})), algorithms=dict(data.get("algorithms", {})))
+
+    def dump(self) -> str:
+        return json.dumps({"configs": self.configs, "algorithms": self.algorithms}, sort_keys=True)
+
+
+@dataclass
+class SourcesPlan:
+    """What one tick does: partitions to register, observations to report, backtests to request."""
+
+    cursor: SourcesCursor
+    new_configs: list[str]
+    new_algorithms: list[str]
+    changed_configs: list[str]
+    changed_algorithms: list[str]
+    backtests: list[tuple[str, str]]  # (config, algorithm)
+    warnings: list[str]
+
+
+def backtest_run_key(config: str, algorithm: str, config_ver: str, algorithm_ver: str) -> str:
+    return f"backtest:{config}|{algorithm}@{config_ver}:{algorithm_ver}"
+
+
+def plan_sources_tick(
+    previous: SourcesCursor,
+    configs_root: Path,
+    algorithms_root: Path,
+    known_configs: set[str],
+    known_algorithms: set[str],
+) -> SourcesPlan:
+    """The plain (Dagster-free) decision of one tick."""
+    warnings: list[str] = []
+    paths = {path.stem: path for path in list_configs(configs_root)}
+    config_versions = {name: config_version(path) for name, path in paths.items()}
+    try:
+        algorithm_versions = {name: entry.version for name, entry in discover(algorithms_root).items()}
+    except AlgorithmRegistryError as error:  # e.g. two files declaring one name: keep the last good view
+        warnings.append(f"algorithm registry unreadable, algorithms left as they were: {error}")
+        algorithm_versions = dict(previous.algorithms)
+
+    listed: dict[str, list[str]] = {}
+    for name, path in paths.items():
+        try:
+            config = load_config(path)
+        except ConfigError as error:
+            if previous.configs.get(name) != config_versions[name]:
+                warnings.append(f"config {name} is invalid, no backtests requested:\n{error}")
+            continue
+        listed[name] = list(dict.fromkeys(entry.name for entry in config.execution.algorithms))
+
+    changed_configs = sorted(n for n, v in config_versions.items() if previous.configs.get(n) != v)
+    changed_algorithms = sorted(n for n, v in algorithm_versions.items() if previous.algorithms.get(n) != v)
+    pairs: set[tuple[str, str]] = set()
+    for config in changed_configs:
+        for algorithm in listed.get(config, []):
+            if algorithm in algorithm_versions:
+                pairs.add((config, algorithm))
+            else:
+                warnings.append(f"config {config} lists unknown algorithm {algorithm}: not requested")
+    for algorithm in changed_algorithms:
+        pairs.update((config, algorithm) for config, names in listed.items() if algorithm in names)
+
+    return SourcesPlan(
+        cursor=SourcesCursor(configs=config_versions, algorithms=algorithm_versions),
+        new_configs=sorted(set(config_versions) - known_configs),
+        new_algorithms=sorted(set(algorithm_versions) - known_algorithms),
+        changed_configs=changed_configs,
+        changed_algorithms=changed_algorithms,
+        backtests=sorted(pairs),
+        warnings=warnings,
+    )
+
+
 @sensor(
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Registers a partition for each new config file in configs/ and each new algorithm in algorithms/.",
+    asset_selection=[backtest_run],
+    description=(
+        "Registers a partition per config file in configs/ and per algorithm in algorithms/; a new or "
+        "changed config requests its backtests (one per algorithm it lists), a new or changed algorithm "
+        "the backtests of the configs listing it. Run keys carry both content hashes."
+    ),
 )
 def backtest_sources_sensor(
     context: SensorEvaluationContext, configs: ConfigsResource, algorithms: AlgorithmsResource
 ) -> SensorResult:
-    new_configs, new_algorithms = new_source_partitions(context.instance, configs.path, algorithms.path)
+    instance = context.instance
+    plan = plan_sources_tick(
+        SourcesCursor.parse(context.cursor),
+        configs.path,
+        algorithms.path,
+        set(instance.get_dynamic_partitions(config_partitions.name)),
+        set(instance.get_dynamic_partitions(algorithm_partitions.name)),
+    )
+    for warning in plan.warnings:
+        context.log.warning(warning)
+    versions = plan.cursor
+    observations = [
+        AssetObservation("backtest_configs", partition=name, tags={DATA_VERSION_TAG: versions.configs[name]})
+        for name in plan.changed_configs
+    ] + [
+        AssetObservation("algorithm_registry", partition=name, tags={DATA_VERSION_TAG: versions.algorithms[name]})
+        for name in plan.changed_algorithms
+    ]
+    run_requests = [
+        RunRequest(
+            partition_key=backtest_partition_key(config, algorithm),
+            run_key=backtest_run_key(config, algorithm, versions.configs[config], versions.algorithms[algorithm]),
+            tags={TRIGGER_TAG: "backtest_sources_sensor"},
+        )
+        for config, algorithm in plan.backtests
+    ]
     requests = []
-    if new_configs:
-        requests.append(config_partitions.build_add_request(new_configs))
-    if new_algorithms:
-        requests.append(algorithm_partitions.build_add_request(new_algorithms))
-    return SensorResult(dynamic_partitions_requests=requests)
+    if plan.new_configs:
+        requests.append(config_partitions.build_add_request(plan.new_configs))
+    if plan.new_algorithms:
+        requests.append(algorithm_partitions.build_add_request(plan.new_algorithms))
+    return SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=requests,
+        asset_events=observations,
+        cursor=versions.dump(),
+    )

@@ -27,6 +27,10 @@ class AlgorithmsResource(ConfigurableResource):
     """Folder of execution algorithm files (one partition each; NORMAL is built in)."""
 
     root: str = Field(default_factory=lambda: str(settings.algorithms_root()))
+    var_root: str = Field(
+        default_factory=lambda: str(settings.var_root()),
+        description="Holds algorithm_store/, the content-addressed archive of every saved version.",
+    )
 
     @property
     def path(self) -> Path:

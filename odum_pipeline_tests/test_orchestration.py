@@ -1,8 +1,8 @@
 """Sensors, declarative automation and the Launchpad jobs, on a real (temporary) Dagster instance.
 
-Everything runs against temporary configs/algorithms/results roots. Backtest materializations go
-through Dagster for real (so their data provenance is recorded), with the NautilusTrader run
-itself replaced by a stub: what is tested here is what gets requested and what goes stale.
+Everything runs against temporary configs/algorithms/results roots and the real-data catalog.
+Backtest materializations are real NautilusTrader runs through Dagster, on a one-minute window
+so that they stay quick: what is tested here is what gets requested and what goes stale.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from dagster._core.definitions.data_version import StaleStatus
 from dagster._core.definitions.observe import observe
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
-from odum_pipeline.backtests import assets as backtest_assets
 from odum_pipeline.backtests.config_store import config_history, publish_config
 from odum_pipeline.backtests.jobs import publish_config_op
 from odum_pipeline.backtests.config import ConfigError
@@ -39,7 +38,7 @@ from odum_pipeline.pipeline import ALL_ASSETS, storage_resources
 from odum_pipeline_tests.conftest import BTC_PERP
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-WINDOW = {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:06:00Z"}
+WINDOW = {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:01:00Z"}
 PARENT = {"side": "BUY", "quantity": "2", "arrival": "2023-04-05T00:00:30Z"}
 
 
@@ -53,14 +52,14 @@ def _config(algorithms=("NORMAL", "TWAP"), quantity="2") -> dict:
 
 
 @pytest.fixture
-def roots(tmp_path):
+def roots(tmp_path, real_catalog):
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "cfg_a.json").write_text(json.dumps(_config(), indent=1))
     (configs / "cfg_b.json").write_text(json.dumps(_config(("NORMAL",)), indent=1))
     algorithms = tmp_path / "algorithms"
     shutil.copytree(REPO_ROOT / "algorithms", algorithms)
-    resources = storage_resources(tmp_path / "raw", tmp_path / "catalog", tmp_path / "results", configs, algorithms)
+    resources = storage_resources(tmp_path / "raw", real_catalog, tmp_path / "results", configs, algorithms)
     resources["algorithms"] = type(resources["algorithms"])(root=str(algorithms), var_root=str(tmp_path / "var"))
     return SimpleNamespace(configs=configs, algorithms=algorithms, resources=resources, tmp=tmp_path)
 
@@ -152,23 +151,6 @@ def test_catalog_rematerialization_requests_no_backtests_from_the_sensor(defs, r
 # --- declarative automation ----------------------------------------------------------------------
 
 
-def _stub_run_partition(config, algorithm_name, **_):
-    """Stands in for the NautilusTrader run: the Dagster side (provenance, metadata) stays real."""
-    from odum_pipeline.backtests.config import config_sha256
-
-    outcome = SimpleNamespace(
-        run_id=f"STUB_{algorithm_name}",
-        result_path=Path("/dev/null"),
-        summary={
-            "summary": {"orders": 1.0, "net_pnl": 0.0},
-            "algorithm": {"version": "stub", "params": {}},
-            "config": {"sha256": config_sha256(config)},
-        },
-        equity_curve=[],
-    )
-    return [(SimpleNamespace(label=algorithm_name), outcome)]
-
-
 def _catalog_day(instance, day="2023-04-05"):
     instance.add_dynamic_partitions(day_partitions.name, [day])
     instance.add_dynamic_partitions(instrument_partitions.name, [BTC_PERP])
@@ -177,8 +159,7 @@ def _catalog_day(instance, day="2023-04-05"):
     )
 
 
-def _materialize_backtests(instance, resources, keys, monkeypatch):
-    monkeypatch.setattr(backtest_assets, "run_partition", _stub_run_partition)
+def _materialize_backtests(instance, resources, keys):
     for config, algorithm in keys:
         result = materialize(
             ALL_ASSETS,
@@ -199,13 +180,13 @@ ALL_PAIRS = [("cfg_a", "NORMAL"), ("cfg_a", "TWAP"), ("cfg_b", "NORMAL"), ("cfg_
 
 
 @pytest.fixture
-def materialized(defs, roots, instance, monkeypatch):
+def materialized(defs, roots, instance):
     """Registered sources, observed, and every (config, algorithm) backtest materialized once."""
     instance.add_dynamic_partitions(config_partitions.name, ["cfg_a", "cfg_b"])
     instance.add_dynamic_partitions(algorithm_partitions.name, ["NORMAL", "TWAP"])
     _catalog_day(instance)
     _observe_sources(instance, roots.resources)
-    _materialize_backtests(instance, roots.resources, ALL_PAIRS, monkeypatch)
+    _materialize_backtests(instance, roots.resources, ALL_PAIRS)
     return evaluate_automation_conditions(defs=defs, instance=instance)
 
 

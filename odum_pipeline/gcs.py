@@ -261,13 +261,21 @@ def filesystem():
     return fsspec.filesystem("gs", block_size=CATALOG_BLOCK_SIZE, **gcsfs_options())
 
 
+_CHECKED_BUCKETS: set[tuple[str | None, str]] = set()
+
+
 def check_remote_root(uri: str) -> None:
-    """One-line error when a gs:// catalog/results root's bucket does not exist."""
+    """One-line error when a gs:// catalog/results root's bucket does not exist (checked once per process)."""
     bucket, _ = split_gs(uri)
+    if (emulator_host(), bucket) in _CHECKED_BUCKETS:
+        return
     fs = filesystem()
     try:
         fs.ls(bucket, detail=False)
     except FileNotFoundError:
-        raise StorageError(f"GCS bucket {bucket!r} of {uri} does not exist") from None
+        raise StorageError(
+            f"GCS bucket {bucket!r} of {uri} does not exist (check DATA_CATALOG_PATH / BACKTEST_RESULTS_PATH / the gs:// URI)"
+        ) from None
     except OSError as error:
         raise translate(error, bucket=bucket) from None
+    _CHECKED_BUCKETS.add((emulator_host(), bucket))

@@ -348,3 +348,14 @@ def test_run_backtest_cli_with_gcs_data_matches_local(gcs_emulator, raw_bucket, 
     assert missing.stderr.strip().splitlines()[-1] == (
         "error: GCS bucket 'no-such-bucket' does not exist (check UNIFIED_CLOUD_SERVICES_GCS_BUCKET / the gs:// URI)"
     )
+
+
+def test_a_missing_catalog_or_results_bucket_is_a_one_line_error(gcs_client, raw_bucket, real_catalog):  # noqa: F811
+    from odum_pipeline.backtests.engine import run_backtest
+    from odum_pipeline.catalog.convert import convert_day
+
+    with pytest.raises(gcs.StorageError) as catalog_error:
+        convert_day(_gcs_source(gcs_client, raw_bucket), "gs://no-catalog-bucket/catalog", DAY, BTC_PERP)
+    assert str(catalog_error.value).startswith("GCS bucket 'no-catalog-bucket' of gs://no-catalog-bucket/catalog does not exist")
+    with pytest.raises(gcs.StorageError, match="GCS bucket 'no-results-bucket' of gs://no-results-bucket/r does not exist"):
+        run_backtest(_real_config(), catalog_root=real_catalog, results_root="gs://no-results-bucket/r")

@@ -38,7 +38,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline import settings
 from odum_pipeline.catalog.store import open_catalog
-from odum_pipeline.gcs import is_remote, location
+from odum_pipeline.gcs import check_remote_root, is_remote, location
 from odum_pipeline.backtests.config import BacktestConfig, BookType, SnapshotMode, config_sha256
 from odum_pipeline.backtests.metrics import collect_run_data, summarize
 from odum_pipeline.backtests.results import write_fast, write_report
@@ -101,6 +101,8 @@ def run_backtest(
         raise ValueError(f"mode must be 'fast' or 'report', got {mode!r}")
     catalog_root = location(catalog_root or config.data_catalog.path or settings.catalog_location())
     results_root = location(results_root or settings.results_location())
+    if is_remote(results_root):
+        check_remote_root(str(results_root))  # fail before the run, not after it
     _reject_unsupported(config)
     spec = config.instrument_spec()
     sha = config_sha256(config)

@@ -36,7 +36,7 @@ SUMMARY_FILE = "summary.json"
 def write_fast(results_root: Path | str, run_id: str, summary: dict[str, Any]) -> Path | str:
     if is_remote(results_root):
         path = f"{str(results_root).rstrip('/')}/{FAST_DIR}/{run_id}.json"
-        _remote_fs().pipe_file(path, _json_bytes(summary))
+        _remote_fs(str(results_root)).pipe_file(path, _json_bytes(summary))
         return path
     path = Path(results_root) / FAST_DIR / f"{run_id}.json"
     _write_json(path, summary)
@@ -84,9 +84,11 @@ def ticks_frame(ticks: list) -> pd.DataFrame:
     )
 
 
-def _remote_fs():
-    from odum_pipeline.gcs import filesystem
+def _remote_fs(root: str | None = None):
+    from odum_pipeline.gcs import check_remote_root, filesystem
 
+    if root is not None:
+        check_remote_root(root)  # one line naming the bucket, not gcsfs's upload URL
     return filesystem()
 
 
@@ -95,7 +97,7 @@ def _json_bytes(payload: dict[str, Any]) -> bytes:
 
 
 def _write_remote_report(root: str, run_id: str, summary, run_data: RunData, ticks) -> str:
-    fs = _remote_fs()
+    fs = _remote_fs(root)
     directory = f"{root.rstrip('/')}/{REPORT_DIR}/{run_id}"
     frames = {
         "orders.parquet": run_data.orders,

@@ -61,7 +61,7 @@ class RemoteCatalog(ParquetDataCatalog):
 
 
 def open_catalog(uri: str) -> RemoteCatalog:
-    gcs.split_gs(uri)  # a clear error for a malformed URI
+    gcs.check_remote_root(uri)  # one-line errors for a malformed URI or a missing bucket
     catalog = RemoteCatalog.from_uri(uri, fs_storage_options=gcs.gcsfs_options())
     catalog.fs = gcs.filesystem()  # the counting gcsfs, with small read-ahead blocks
     return catalog
@@ -111,6 +111,7 @@ def replace_day(catalog_root: str, day: dt.date, tables: dict) -> dict[str, str 
 
 
 def recover(catalog_root: str, orphan_grace_secs: float = 600.0) -> int:
+    gcs.check_remote_root(catalog_root)
     fs = _fs()
     try:
         journals = sorted(fs.ls(f"{catalog_root.rstrip('/')}/{JOURNAL_DIR}", detail=False, refresh=True))

@@ -134,9 +134,13 @@ def translate(error: Exception, *, bucket: str, name: str | None = None) -> Exce
 
 
 def require_bucket(client, bucket: str) -> None:
-    """Raise a one-line StorageError when ``bucket`` does not exist or cannot be read."""
+    """Raise a one-line StorageError when ``bucket`` does not exist or cannot be read.
+
+    Lists one object rather than reading the bucket's metadata: a reader's role
+    (``roles/storage.objectViewer``) grants ``storage.objects.list`` but not ``storage.buckets.get``.
+    """
     try:
-        client.get_bucket(bucket)
+        list(client.list_blobs(bucket, max_results=1))
     except Exception as error:  # noqa: BLE001 - translated, or re-raised as is
         raise translate(error, bucket=bucket) from None
 

@@ -216,7 +216,7 @@ def test_odum_data_check_and_convert_from_gcs(gcs_emulator, raw_bucket, tmp_path
     assert report["covered"] and report["days"][0]["data"][0]["path"].startswith(f"gs://{raw_bucket}/desk/")
 
     missing = subprocess.run(
-        [*odum, "data", "check", "--data-source", "gcs", "--bucket", "gs://no-such-bucket", "--instrument", BTC_PERP,
+        [*odum, "data", "check", "--data_source", "gcs", "--bucket", "gs://no-such-bucket", "--instrument", BTC_PERP,
          "--start", "2023-04-05T00:00:00Z", "--end", "2023-04-05T00:05:00Z"],
         capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
     )

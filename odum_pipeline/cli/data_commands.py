@@ -19,7 +19,12 @@ def _add_source_arguments(parser) -> None:
         "--raw-root", default=None, help="raw root folder (or gs://bucket/prefix); default: $UNIFIED_CLOUD_LOCAL_PATH or ./var/raw"
     )
     parser.add_argument(
-        "--data-source", choices=("local", "gcs"), default=None, help="default: $ODUM_DATA_SOURCE, else local"
+        "--data-source",
+        "--data_source",  # the seed's spelling, as on run-backtest
+        dest="data_source",
+        choices=("local", "gcs"),
+        default=None,
+        help="default: $ODUM_DATA_SOURCE, else local",
     )
     parser.add_argument("--bucket", default=None, help="raw bucket for --data-source gcs (default: $UNIFIED_CLOUD_SERVICES_GCS_BUCKET)")
 

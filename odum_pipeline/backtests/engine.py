@@ -6,7 +6,7 @@ then, before running, the engine gets:
 - the instrument built by the registry with the config's fees (replacing the catalog's definition,
   so the fees charged are the config's, whatever the catalog was written with);
 - the execution algorithms (NautilusTrader ``ExecAlgorithm`` instances: the seam for
-  ``algorithms/``; NautilusTrader's example ``TWAPExecAlgorithm`` stands in for TWAP by default);
+  ``algorithms/``: by default the registry's algorithm of that name);
 - the strategy that submits the orders and marks the equity curve.
 
 ``snapshot_mode``: ``trades`` replays TradeTick only on an L1_MBP book; ``book`` replays depth
@@ -109,7 +109,9 @@ def run_backtest(
     run_id = make_run_id(spec, config.time_window.start, sha)
     instrument = _configured_instrument(config)
     _require_catalog_instrument(catalog_root, instrument)
-    algorithms = list(exec_algorithms) if exec_algorithms is not None else default_exec_algorithms(algorithm)
+    algorithms = (
+        list(exec_algorithms) if exec_algorithms is not None else default_exec_algorithms(algorithm, catalog_root)
+    )
 
     node_class = RemoteCatalogNode if is_remote(catalog_root) else BacktestNode
     node = node_class(configs=[_run_config(config, catalog_root, instrument.id)])
@@ -126,12 +128,15 @@ def run_backtest(
         engine.add_strategy(strategy)
         node.run()
         run_data = collect_run_data(engine, strategy, instrument)
+        schedules = {a.id.value: dict(a.schedule_records) for a in algorithms if getattr(a, "schedule_records", None)}
     finally:
         node.dispose()
 
     summary = summarize(
         run_id=run_id, mode=mode, config=config, config_sha=sha, algorithm=algorithm, run_data=run_data
     )
+    if schedules:  # e.g. the volume profile a VWAP used: part of what produced the numbers
+        summary["algorithm_schedules"] = schedules
     if mode == "fast":
         path = write_fast(results_root, run_id, summary)
     else:
@@ -292,17 +297,17 @@ def _ns(instant) -> int:
 # --- execution algorithms ------------------------------------------------------------------------
 
 
-def default_exec_algorithms(algorithm: AlgorithmSpec) -> list[ExecAlgorithm]:
-    """Stand-ins until ``algorithms/`` provides its own: NautilusTrader's example TWAP."""
+def default_exec_algorithms(algorithm: AlgorithmSpec, catalog_root: Path) -> list[ExecAlgorithm]:
+    """The registry's algorithm of that name from ``algorithms/`` (none for NORMAL)."""
     if algorithm.is_normal:
         return []
-    if algorithm.name.upper() == "TWAP":
-        from nautilus_trader.examples.algorithms.twap import TWAPExecAlgorithm
+    from odum_pipeline.algorithms.registry import AlgorithmRegistryError, get, load_exec_algorithms
 
-        return [TWAPExecAlgorithm()]
-    raise BacktestSetupError(
-        f"no ExecAlgorithm for {algorithm.name!r}: pass exec_algorithms=[...] (instances whose id is {algorithm.name!r})"
-    )
+    try:
+        entry = get(algorithm.name, settings.algorithms_root())
+    except AlgorithmRegistryError as error:
+        raise BacktestSetupError(f"no execution algorithm {algorithm.name!r}: {error}") from error
+    return load_exec_algorithms(entry, algorithm.params, catalog_root=catalog_root)
 
 
 def _exec_algorithm_id(algorithm: AlgorithmSpec, algorithms: list[ExecAlgorithm]) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from odum_pipeline.algorithms.gate import ensure_runnable
 from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
 from odum_pipeline.backtests.config import AlgorithmEntry, BacktestConfig
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
@@ -86,8 +87,10 @@ def run_partition(
     ``progress(label, share, events)``: the variant, the share of its window replayed, the data
     events the engine has processed so far."""
     check_window_covered(config, catalog_root)
+    variants = algorithm_variants(config, algorithm_name, algorithms_root)
+    ensure_runnable(variants[0].registry_entry)  # only a version that validated may run; it is archived
     outcomes = []
-    for variant in algorithm_variants(config, algorithm_name, algorithms_root):
+    for variant in variants:
         outcome = run_backtest(
             config,
             algorithm=variant.algorithm,
@@ -98,7 +101,9 @@ def run_partition(
             progress_events=(lambda share, events, label=variant.label: progress(label, share, events))
             if progress
             else None,
-            exec_algorithms=load_exec_algorithms(variant.registry_entry, variant.algorithm.params),
+            exec_algorithms=load_exec_algorithms(
+                variant.registry_entry, variant.algorithm.params, catalog_root=catalog_root
+            ),
         )
         outcomes.append((variant, outcome))
     return outcomes

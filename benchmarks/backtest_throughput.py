@@ -377,7 +377,7 @@ def _apply_variant(variant: str) -> None:
 
         from odum_pipeline.backtests.metrics import RunData
 
-        def collect_run_data(engine, strategy, instrument):
+        def collect_run_data(engine, strategy, instrument, **_):
             required = [
                 f.name
                 for f in dataclasses.fields(RunData)

@@ -181,6 +181,10 @@ def test_per_trade_tick_real_window(real_catalog: Path, tmp_path: Path) -> None:
     assert second.run_id != first.run_id
     assert comparable(second.summary) == comparable(first.summary)
 
+    # Fast mode skips the per-row reports but must report the very same figures.
+    fast = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path, mode="fast")
+    assert {**comparable(fast.summary), "mode": "report"} == comparable(first.summary)
+
 
 @pytest.mark.slow
 def test_parent_order_fills_at_the_raw_book_walk(real_catalog: Path, tmp_path: Path) -> None:

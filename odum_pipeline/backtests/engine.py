@@ -122,12 +122,12 @@ def run_backtest(
         for exec_algorithm in algorithms:
             engine.add_exec_algorithm(exec_algorithm)
         strategy = ExecutionBacktestStrategy(
-            _strategy_config(config, instrument.id, algorithm, algorithms),
+            _strategy_config(config, instrument.id, algorithm, algorithms, record_timeline=mode == "report"),
             progress=_progress_callback(progress, progress_events, engine),
         )
         engine.add_strategy(strategy)
         node.run()
-        run_data = collect_run_data(engine, strategy, instrument)
+        run_data = collect_run_data(engine, strategy, instrument, tables=mode == "report")
         schedules = {a.id.value: dict(a.schedule_records) for a in algorithms if getattr(a, "schedule_records", None)}
     finally:
         node.dispose()
@@ -263,7 +263,12 @@ def _data_configs(config: BacktestConfig, catalog_path: str, instrument_id: Inst
 
 
 def _strategy_config(
-    config: BacktestConfig, instrument_id: InstrumentId, algorithm: AlgorithmSpec, algorithms: list[ExecAlgorithm]
+    config: BacktestConfig,
+    instrument_id: InstrumentId,
+    algorithm: AlgorithmSpec,
+    algorithms: list[ExecAlgorithm],
+    *,
+    record_timeline: bool = True,
 ) -> ExecutionBacktestConfig:
     window = config.time_window
     return ExecutionBacktestConfig(
@@ -276,6 +281,7 @@ def _strategy_config(
         exec_algorithm_params=None if algorithm.is_normal else dict(algorithm.params),
         close_positions=config.strategy.close_positions,
         subscribe_book=config.data_catalog.snapshot_mode is not SnapshotMode.TRADES,
+        record_timeline=record_timeline,
     )
 
 

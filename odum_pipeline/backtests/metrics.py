@@ -34,39 +34,45 @@ class RunData:
     money: dict[str, Decimal] = field(default_factory=dict)
     closed_position_pnls: list[Decimal] = field(default_factory=list)
     requested_qty: Decimal = Decimal(0)
+    filled_qty: Decimal = Decimal(0)
 
 
 PARENT_COLUMNS = ["client_order_id", "side", "requested_qty", "arrival_ns", "order_type", "limit_price"]
 
 
-def collect_run_data(engine, strategy: ExecutionBacktestStrategy, instrument: Instrument) -> RunData:
+def collect_run_data(
+    engine, strategy: ExecutionBacktestStrategy, instrument: Instrument, *, tables: bool = True
+) -> RunData:
+    """Counts and money from the engine; with ``tables`` (report mode) also the per-row reports,
+    which on a long per-trade replay take longer to build than the headline figures need."""
     cache, trader = engine.cache, engine.trader
     orders = cache.orders(instrument_id=instrument.id)
     positions = cache.positions(instrument_id=instrument.id) + cache.position_snapshots()
     account = engine.portfolio.account(instrument.id.venue)
     currency = instrument.get_settlement_currency()
-    fills = fills_table(trader.generate_fills_report(), orders)
+    empty = pd.DataFrame()
     return RunData(
-        orders=_orders_table(trader.generate_orders_report(), orders),
-        fills=fills,
-        positions=_positions_table(trader.generate_positions_report()),
+        orders=_orders_table(trader.generate_orders_report(), orders) if tables else empty,
+        fills=fills_table(trader.generate_fills_report(), orders) if tables else pd.DataFrame(columns=FILL_COLUMNS),
+        positions=_positions_table(trader.generate_positions_report()) if tables else empty,
         equity_curve=list(strategy.equity_curve),
         parents=pd.DataFrame(strategy.parents, columns=PARENT_COLUMNS),
         timeline=list(strategy.timeline),
-        counts=_order_counts(orders, fills, strategy),
+        counts=_order_counts(orders, strategy),
         money={
             "starting_balance": account.starting_balances()[currency].as_decimal(),
             "final_balance": account.balance_total(currency).as_decimal(),
             "realized_pnl": sum((p.realized_pnl.as_decimal() for p in positions if p.realized_pnl), Decimal(0)),
             "unrealized_pnl": strategy.unrealized_pnl(),
-            "fees": sum(fills["commission"], Decimal(0)) if len(fills) else Decimal(0),
+            "fees": strategy.fees,
         },
         closed_position_pnls=[p.realized_pnl.as_decimal() for p in positions if p.is_closed],
         requested_qty=strategy.requested_qty,
+        filled_qty=strategy.filled_entry_qty,
     )
 
 
-def _order_counts(orders, fills: pd.DataFrame, strategy: ExecutionBacktestStrategy) -> dict[str, int]:
+def _order_counts(orders, strategy: ExecutionBacktestStrategy) -> dict[str, int]:
     """Real counts from the orders' own statuses, not differences of totals."""
     primaries = [o for o in orders if o.exec_spawn_id is None or o.exec_spawn_id == o.client_order_id]
     entries = [o for o in primaries if CLOSE_TAG not in (o.tags or [])]
@@ -74,7 +80,7 @@ def _order_counts(orders, fills: pd.DataFrame, strategy: ExecutionBacktestStrate
         "orders": len(entries),
         "child_orders": len(orders) - len(primaries),
         "close_orders": len(primaries) - len(entries),
-        "fills": len(fills),
+        "fills": strategy.fill_count,
         "rejected": sum(o.status == OrderStatus.REJECTED for o in orders),
         "denied": sum(o.status == OrderStatus.DENIED for o in orders),
         "skipped_rows": strategy.skipped_rows,
@@ -167,8 +173,7 @@ def round_trip_stats(closed_pnls: list[Decimal]) -> tuple[int, float | None]:
 
 
 def filled_quantities(run_data: RunData, parent_quantity: Decimal) -> tuple[Decimal, float | None]:
-    fills = run_data.fills
-    filled = sum(fills.loc[~fills["is_close"], "last_qty"], Decimal(0)) if len(fills) else Decimal(0)
+    filled = run_data.filled_qty
     ratio = float(filled / parent_quantity) if parent_quantity else None
     return filled, ratio
 

@@ -63,6 +63,7 @@ class ExecutionBacktestConfig(StrategyConfig, frozen=True):
     mark_interval_secs: int = 1
     subscribe_trades: bool = True
     subscribe_book: bool = True
+    record_timeline: bool = True  # report mode only: a timeline row per fill costs time on big replays
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ class ExecutionBacktestStrategy(Strategy):
         self.equity_curve: list[EquityPoint] = []
         self.timeline: list[TimelineEvent] = []
         self.parent_order_ids: list[ClientOrderId] = []
+        self.fill_count = 0
+        self.fees = Decimal(0)  # commissions of every fill, from the OrderFilled events
+        self.filled_entry_qty = Decimal(0)  # filled quantity of entry orders (not the close-out)
+        self._account = None
         self.parents: list[dict] = []  # one row per parent: what was asked, when, before any algorithm
         # Requested before any algorithm touches the order (ExecAlgorithms shrink the primary's quantity).
         self.requested_qty = Decimal(0)
@@ -110,6 +115,7 @@ class ExecutionBacktestStrategy(Strategy):
         self.instrument = self.cache.instrument(self.config.instrument_id)
         if self.instrument is None:
             raise RuntimeError(f"instrument {self.config.instrument_id} not in the cache")
+        self._settlement = self.instrument.get_settlement_currency()
         if self.config.subscribe_trades:
             self.subscribe_trade_ticks(self.config.instrument_id)
         if self.config.subscribe_book:
@@ -261,7 +267,13 @@ class ExecutionBacktestStrategy(Strategy):
         self._report_progress(event.ts_event)
 
     def on_order_filled(self, event: OrderFilled) -> None:
-        self._record(event.ts_event, "fill", event.client_order_id.value, f"{event.last_qty} @ {event.last_px}")
+        self.fill_count += 1
+        self.fees += event.commission.as_decimal()
+        order = self.cache.order(event.client_order_id)
+        if CLOSE_TAG not in (order.tags or []):
+            self.filled_entry_qty += event.last_qty.as_decimal()
+        if self.config.record_timeline:
+            self._record(event.ts_event, "fill", event.client_order_id.value, f"{event.last_qty} @ {event.last_px}")
         self._mark(event.ts_event, "fill")
 
     def on_order_rejected(self, event) -> None:
@@ -283,9 +295,9 @@ class ExecutionBacktestStrategy(Strategy):
         return sum((p.unrealized_pnl(price).as_decimal() for p in positions), Decimal(0))
 
     def balance(self) -> Decimal:
-        account = self.portfolio.account(self.config.instrument_id.venue)
-        currency = self.instrument.get_settlement_currency()
-        return account.balance_total(currency).as_decimal()
+        if self._account is None:
+            self._account = self.portfolio.account(self.config.instrument_id.venue)
+        return self._account.balance_total(self._settlement).as_decimal()
 
     def _mark(self, ts: int, reason: str) -> None:
         positions = self.cache.positions_open(instrument_id=self.config.instrument_id)

@@ -9,6 +9,9 @@ The tests check every row against NautilusTrader's own decoding.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pyarrow as pa
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
@@ -27,26 +30,37 @@ _LOW_32 = np.uint64(0xFFFFFFFF)
 def fixed_point_raws(values: np.ndarray, precision: int) -> pa.FixedSizeBinaryArray:
     """Exact NautilusTrader raws of positive decimals given as floats on a ``precision`` grid."""
     mantissa = np.rint(np.asarray(values, dtype=np.float64) * 10.0**precision).astype(np.uint64)
-    lo, hi = _multiply_u64_by(mantissa, 10 ** (FIXED_PRECISION - precision))
-    if HIGH_PRECISION:
-        words = np.column_stack([lo, hi])
-    else:
-        words = lo.reshape(-1, 1)
-    buffer = pa.py_buffer(np.ascontiguousarray(words, dtype="<u8"))  # zero-copy: Arrow keeps the array alive
+    words = np.empty((len(mantissa), 2 if HIGH_PRECISION else 1), dtype="<u8")
+    _multiply_u64_by(mantissa, 10 ** (FIXED_PRECISION - precision), words)
+    buffer = pa.py_buffer(words)  # zero-copy: Arrow keeps the array alive
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(_RAW_BYTES), len(mantissa), [None, buffer])
 
 
-def _multiply_u64_by(a: np.ndarray, multiplier: int) -> tuple[np.ndarray, np.ndarray]:
-    """``a * multiplier`` as (low, high) 64-bit words, exact, via 32-bit limbs."""
+def _multiply_u64_by(a: np.ndarray, multiplier: int, words: np.ndarray) -> None:
+    """``a * multiplier`` into ``words`` as (low, high) 64-bit words, exact, via 32-bit limbs.
+
+    ``multiplier <= 10**16`` keeps its high limb under 2**22; mantissas of real prices and sizes
+    fit 32 bits, which skips half the limb products.
+    """
     m0, m1 = np.uint64(multiplier & 0xFFFFFFFF), np.uint64(multiplier >> 32)
-    a0, a1 = a & _LOW_32, a >> np.uint64(32)
     with np.errstate(over="ignore"):
-        low_product = a0 * m0
-        middle = a0 * m1 + a1 * m0  # < 2**64: multiplier <= 10**16 keeps m1 < 2**22, a < 2**63
+        if len(a) == 0 or a.max() <= _LOW_32:
+            low_product = a * m0
+            middle = a * m1
+            high_base = None
+        else:
+            a0, a1 = a & _LOW_32, a >> np.uint64(32)
+            low_product = a0 * m0
+            middle = a0 * m1 + a1 * m0  # < 2**64 because a < 2**63
+            high_base = a1 * m1
         lo = low_product + (middle << np.uint64(32))
-        carry = (lo < low_product).astype(np.uint64)
-        hi = a1 * m1 + (middle >> np.uint64(32)) + carry
-    return lo, hi
+        words[:, 0] = lo
+        if words.shape[1] == 1:
+            return
+        hi = (middle >> np.uint64(32)) + (lo < low_product)
+        if high_base is not None:
+            hi += high_base
+        words[:, 1] = hi
 
 
 def _metadata(instrument_id: str, price_precision: int, size_precision: int) -> dict:
@@ -91,13 +105,20 @@ def depth10_table(
     empty_raw = fixed_point_raws(np.zeros(n), 0)
     ones, zeros = pa.array(np.ones(n, np.uint32)), pa.array(np.zeros(n, np.uint32))
     columns: dict[str, pa.Array] = {}
-    for kind, precision in (("price", price_precision), ("size", size_precision)):
+    filled = {
+        f"{side}_{kind}_{level}": precision
+        for kind, precision in (("price", price_precision), ("size", size_precision))
+        for side in ("bid", "ask")
+        for level in range(BOOK_DEPTH)
+    }
+    # numpy releases the GIL: the 20 level columns encode in parallel on every core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        encoded = pool.map(lambda item: fixed_point_raws(book.column(item[0]).to_numpy(), item[1]), filled.items())
+        columns.update(zip(filled, encoded))
+    for kind in ("price", "size"):
         for side in ("bid", "ask"):
-            for level in range(DEPTH10_LEVELS):
-                name = f"{side}_{kind}_{level}"
-                columns[name] = (
-                    fixed_point_raws(book.column(name).to_numpy(), precision) if level < BOOK_DEPTH else empty_raw
-                )
+            for level in range(BOOK_DEPTH, DEPTH10_LEVELS):
+                columns[f"{side}_{kind}_{level}"] = empty_raw
     for side in ("bid", "ask"):
         for level in range(DEPTH10_LEVELS):
             columns[f"{side}_count_{level}"] = ones if level < BOOK_DEPTH else zeros

@@ -26,6 +26,7 @@ import json
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -88,16 +89,16 @@ def replace_day(
     moves: list[tuple[str, str]] = []
     removals: list[str] = []
     finals: dict[Path, Path | None] = {}
+    written = _write_tables_in_parallel(tables)
     for directory, (table, info) in tables.items():
         manifest_dir = directory / MANIFEST_DIR
         manifest_dir.mkdir(parents=True, exist_ok=True)
         day_manifest = manifest_dir / f"{day.isoformat()}.json"
         old = read_manifest(directory).get(day.isoformat())
         final = None
-        if table is not None and table.num_rows:
-            ts_init = table.column("ts_init")
-            final = directory / _timestamps_to_filename(ts_init[0].as_py(), ts_init[-1].as_py())
-            moves.append((str(_write_temporary(directory, final.name, table)), str(final)))
+        if directory in written:
+            final, temporary = written[directory]
+            moves.append((str(temporary), str(final)))
             entry = json.dumps({"file": final.name, **info}, indent=1)
             moves.append((str(_write_temporary(manifest_dir, day_manifest.name, entry)), str(day_manifest)))
         else:
@@ -107,6 +108,21 @@ def replace_day(
         finals[directory] = final
     _apply(_write_journal(Path(catalog_root), {"moves": moves, "removals": removals}))
     return finals
+
+
+def _write_tables_in_parallel(tables: dict[Path, tuple[pa.Table | None, dict]]) -> dict[Path, tuple[Path, Path]]:
+    """Each non-empty table to a temporary file beside its final name: directory -> (final, temporary)."""
+
+    def write(directory: Path, table: pa.Table) -> tuple[Path, Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        ts_init = table.column("ts_init")
+        final = directory / _timestamps_to_filename(ts_init[0].as_py(), ts_init[-1].as_py())
+        return final, _write_temporary(directory, final.name, table)
+
+    jobs = {directory: table for directory, (table, _) in tables.items() if table is not None and table.num_rows}
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:  # Parquet writers release the GIL
+        futures = {directory: pool.submit(write, directory, table) for directory, table in jobs.items()}
+        return {directory: future.result() for directory, future in futures.items()}
 
 
 def recover(catalog_root: Path, orphan_grace_secs: float = ORPHAN_GRACE_SECS) -> int:

@@ -377,3 +377,72 @@ def test_dockerfile_installs_with_the_script_ci_runs():
     assert any("scripts/bootstrap.sh" in step for step in run_steps)
     ci = (REPO_ROOT / ".ci" / "run").read_text() + (REPO_ROOT / "scripts" / "test.sh").read_text()
     assert "scripts/bootstrap.sh" in ci
+
+
+def test_editing_one_algorithm_stales_only_its_backtests(defs, roots, instance, materialized):
+    twap = roots.algorithms / "twap.py"
+    twap.write_text(twap.read_text() + "\n# a comment: a new version of the source\n")
+    _observe_sources(instance, roots.resources)
+    assert _stale(instance, defs) == {
+        "NORMAL|cfg_a": StaleStatus.FRESH,
+        "TWAP|cfg_a": StaleStatus.STALE,
+        "NORMAL|cfg_b": StaleStatus.FRESH,
+        "TWAP|cfg_b": StaleStatus.STALE,
+    }
+
+
+# --- the other Launchpad jobs --------------------------------------------------------------------
+
+
+def test_adhoc_backtest_runs_one_algorithm_with_overrides(defs, roots, instance):
+    result = defs.get_job_def("adhoc_backtest").execute_in_process(
+        run_config={
+            "ops": {
+                "adhoc_backtest_op": {
+                    "config": {
+                        "config_name": "cfg_b",
+                        "end": "2023-04-05T00:00:45Z",
+                        "algorithm": "TWAP",
+                        "params_json": json.dumps({"horizon_secs": 10, "interval_secs": 5}),
+                        "mode": "report",
+                    }
+                }
+            }
+        },
+        instance=instance,
+    )
+    assert result.success
+    (run_id,) = result.output_for_node("adhoc_backtest_op")
+    summary = json.loads((roots.resources["results"].path / "report" / run_id / "summary.json").read_text())
+    assert summary["algorithm"]["name"] == "TWAP" and summary["algorithm"]["params"]["horizon_secs"] == 10
+    assert summary["window"]["end"] == "2023-04-05T00:00:45Z"
+    assert summary["summary"]["filled_qty"] == pytest.approx(2.0)
+
+
+def test_adhoc_backtest_rejects_bad_parameters_clearly(defs, instance):
+    result = defs.get_job_def("adhoc_backtest").execute_in_process(
+        run_config={"ops": {"adhoc_backtest_op": {"config": {"config_name": "cfg_b", "algorithm": "TWAP",
+                                                              "params_json": json.dumps({"horizon_secs": -1})}}}},
+        instance=instance,
+        raise_on_error=False,
+    )  # fmt: skip
+    assert not result.success
+    message = str(result.get_step_failure_events()[0].step_failure_data.error)
+    assert "horizon_secs" in message
+
+
+def test_save_algorithm_job_validates_then_installs_with_history(defs, roots, instance):
+    twap = roots.algorithms / "twap.py"
+    previous = twap.read_text()
+    run_config = {"ops": {"save_algorithm_op": {"config": {"name": "TWAP", "source": previous + "\n# v2\n"}}}}
+    result = defs.get_job_def("save_algorithm").execute_in_process(run_config=run_config, instance=instance)
+    assert result.success
+    assert twap.read_text().endswith("# v2\n")
+    history = list((roots.algorithms / ".history").rglob("*.py"))
+    assert [path.read_text() for path in history] == [previous]
+
+    broken = {"ops": {"save_algorithm_op": {"config": {"name": "TWAP", "source": "def broken(:\n"}}}}
+    failed = defs.get_job_def("save_algorithm").execute_in_process(run_config=broken, instance=instance, raise_on_error=False)
+    assert not failed.success
+    assert "syntax" in str(failed.get_step_failure_events()[0].step_failure_data.error).lower()
+    assert twap.read_text().endswith("# v2\n")  # the broken source was not installed

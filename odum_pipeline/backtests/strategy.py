@@ -285,13 +285,14 @@ class ExecutionBacktestStrategy(Strategy):
     def mark_price(self) -> Decimal | None:
         return self.last_mid if self.last_mid is not None else self.last_trade_price
 
-    def unrealized_pnl(self) -> Decimal:
+    def unrealized_pnl(self, positions=None) -> Decimal:
         """Unrealized PnL of the open positions at the last mid (else the last trade price)."""
         mark = self.mark_price()
-        if mark is None:
+        if positions is None:
+            positions = self.cache.positions_open(instrument_id=self.config.instrument_id)
+        if mark is None or not positions:
             return Decimal(0)
         price = self.instrument.make_price(mark)
-        positions = self.cache.positions_open(instrument_id=self.config.instrument_id)
         return sum((p.unrealized_pnl(price).as_decimal() for p in positions), Decimal(0))
 
     def balance(self) -> Decimal:
@@ -301,7 +302,7 @@ class ExecutionBacktestStrategy(Strategy):
 
     def _mark(self, ts: int, reason: str) -> None:
         positions = self.cache.positions_open(instrument_id=self.config.instrument_id)
-        balance, unrealized = self.balance(), self.unrealized_pnl()
+        balance, unrealized = self.balance(), self.unrealized_pnl(positions)
         self.equity_curve.append(
             EquityPoint(
                 ts=ts,

@@ -165,7 +165,7 @@ def test_cli_list_show_and_save_keeps_history(algo_root, tmp_path, monkeypatch, 
     assert {p.stem for p in store.glob("*.py")} == {old.source_sha256, new.source_sha256}
     assert load_version("TWAP", old.version, var_root=tmp_path / "var").source_sha256 == old.source_sha256
 
-    with pytest.raises(ValueError, match="declares algorithm TWAP, not POV"):
+    with pytest.raises(ValueError, match="POV: not saved, the source declares algorithm TWAP"):
         _cli("algorithms", "--root", str(algo_root), "save", "pov", str(new_file))
     with pytest.raises(ValueError, match="validation failed"):
         _cli("algorithms", "--root", str(algo_root), "save", "twin", str(BAD / "two_algorithms.py"))

@@ -11,10 +11,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import shutil
 from pathlib import Path
 
 from odum_pipeline import settings
@@ -134,37 +131,16 @@ def _test(args) -> int:
 
 
 def _save(args) -> int:
-    name = args.name.upper()
-    if name == registry.NORMAL:
-        raise ValueError("NORMAL is built in and cannot be replaced")
+    from odum_pipeline.backtests.algorithm_store import save_algorithm_source
+
     source = Path(args.file)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such file")
-    report = validate_file(source, timeout_secs=args.timeout)
-    if not report.ok:
-        _print_report(report, False)
-        raise ValueError(f"{source}: not saved, validation failed")
-    if report.name != name:
-        raise ValueError(f"{source}: declares algorithm {report.name}, not {name} (its ExecAlgorithm id must be the name)")
-    root = _root(args)
-    root.mkdir(parents=True, exist_ok=True)
-    existing = registry.discover(root).get(name)
-    target = existing.path if existing is not None and existing.path is not None else root / f"{name.lower()}.py"
-    new_bytes = source.read_bytes()
-    if existing is not None and existing.path is not None:
-        if existing.path.read_bytes() == new_bytes:
-            print(f"{name}: unchanged (version {existing.version})")
-            return 0
-        registry.archive(existing)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        history = root / ".history" / name.lower() / f"{stamp}_{existing.version}.py"
-        history.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(existing.path, history)
-        print(f"previous version {existing.version} kept in {history} and the store")
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(new_bytes)
-    os.replace(temporary, target)
-    entry = registry.read_entry(target)
-    stored = registry.archive(entry)
-    print(f"saved {name} version {entry.version} to {target} (archived as {stored.name})")
+    saved = save_algorithm_source(_root(args), args.name, source.read_bytes(), timeout_secs=args.timeout)
+    if not saved.changed:
+        print(f"{saved.name}: unchanged (version {saved.version})")
+        return 0
+    if saved.history_path:
+        print(f"previous version {saved.previous_version} kept in {saved.history_path} and the store")
+    print(f"saved {saved.name} version {saved.version} to {saved.path}")
     return 0

@@ -45,6 +45,7 @@ from odum_pipeline.backtests.results import write_fast, write_report
 from odum_pipeline.backtests.run_id import make_run_id
 from odum_pipeline.backtests.strategy import ExecutionBacktestConfig, ExecutionBacktestStrategy, ParentOrderPlan
 from odum_pipeline.instruments.registry import build_instrument
+from odum_pipeline.timestamps import to_ns
 
 NORMAL = "NORMAL"
 #: The pre-trade throttle is a live-trading safeguard; replaying every trade of a burst exceeds it.
@@ -274,8 +275,8 @@ def _strategy_config(
     return ExecutionBacktestConfig(
         instrument_id=instrument_id,
         submission_mode=config.strategy.submission_mode.value,
-        window_start_ns=_ns(window.start),
-        window_end_ns=_ns(window.end),
+        window_start_ns=to_ns(window.start),
+        window_end_ns=to_ns(window.end),
         parent_orders=tuple(_plan(order) for order in config.strategy.parent_orders),
         exec_algorithm_id=None if algorithm.is_normal else _exec_algorithm_id(algorithm, algorithms),
         exec_algorithm_params=None if algorithm.is_normal else dict(algorithm.params),
@@ -289,15 +290,10 @@ def _plan(order) -> ParentOrderPlan:
     return ParentOrderPlan(
         side=order.side.value,
         quantity=str(order.quantity),
-        arrival_ns=_ns(order.arrival),
+        arrival_ns=to_ns(order.arrival),
         limit_price=None if order.limit_price is None else str(order.limit_price),
-        deadline_ns=None if order.deadline is None else _ns(order.deadline),
+        deadline_ns=None if order.deadline is None else to_ns(order.deadline),
     )
-
-
-def _ns(instant) -> int:
-    seconds = int(instant.timestamp())
-    return seconds * 1_000_000_000 + instant.microsecond * 1_000
 
 
 # --- execution algorithms ------------------------------------------------------------------------

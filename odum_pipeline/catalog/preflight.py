@@ -22,10 +22,10 @@ from odum_pipeline.catalog.readers import RawDataError
 from odum_pipeline.catalog.sources import RawSource, as_raw_source
 from odum_pipeline.gcs import location
 from odum_pipeline.instruments import resolve
+from odum_pipeline.timestamps import ns_to_iso, to_ns, utc
 
 SNAPSHOT_MODES = ("trades", "book", "both")
 _NS = 1_000_000_000
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def required_data_types(snapshot_mode: str) -> tuple[str, ...]:
@@ -111,7 +111,7 @@ def check_raw_coverage(
 ) -> CoverageReport:
     """Coverage of the raw files for the window, per day and data type."""
     resolve(instrument_key)  # unknown keys fail here with the registry's message
-    start, end = _utc(start), _utc(end)
+    start, end = utc(start), utc(end)
     if end <= start:
         raise ValueError(f"window end {end.isoformat()} is not after its start {start.isoformat()}")
     source = as_raw_source(raw_root)
@@ -134,17 +134,13 @@ def missing_catalog_partitions(
     spec = resolve(instrument_key)
     needed = required_data_types(snapshot_mode)
     missing = []
-    for day in window_days(_utc(start), _utc(end)):
+    for day in window_days(utc(start), utc(end)):
         for data_type in needed:
             directory = store.data_directory(location(catalog_root), CATALOG_CLASSES[data_type], spec.instrument_id)
             if day.isoformat() not in store.days_present(directory):
                 missing.append((day, instrument_key))
                 break
     return missing
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def _file_coverage(
@@ -154,21 +150,13 @@ def _file_coverage(
         return DataCoverage(data_type, None, problem="file not present")
     path = raw_file.path
     try:
-        ts_init = source.ts_init_in_window(raw_file, _ns(start), _ns(end))
+        ts_init = source.ts_init_in_window(raw_file, to_ns(start), to_ns(end))
     except RawDataError as exc:
         return DataCoverage(data_type, str(path), problem=exc.problem)
     coverage = DataCoverage(data_type, str(path), rows_in_window=len(ts_init))
     if len(ts_init):
-        coverage.first_ts = _iso(ts_init[0])
-        coverage.last_ts = _iso(ts_init[-1])
-        edges = np.concatenate([[_ns(start)], ts_init, [_ns(end)]])
+        coverage.first_ts = ns_to_iso(ts_init[0])
+        coverage.last_ts = ns_to_iso(ts_init[-1])
+        edges = np.concatenate([[to_ns(start)], ts_init, [to_ns(end)]])
         coverage.largest_gap_secs = float(np.diff(edges).max()) / _NS
     return coverage
-
-
-def _ns(moment: dt.datetime) -> int:
-    return (_utc(moment) - _EPOCH) // dt.timedelta(microseconds=1) * 1000
-
-
-def _iso(ns: int) -> str:
-    return np.datetime64(int(ns), "ns").astype(str) + "Z"

@@ -97,7 +97,7 @@ def runnable_backtests(resources: dict, *, log: Callable[[str], None] = print) -
         except (ConfigError, WindowNotCoveredError) as error:
             log(f"skipping config {path.stem}: {str(error).splitlines()[0]}")
             continue
-        pairs += [(path.stem, name) for name in dict.fromkeys(entry.name for entry in config.execution.algorithms)]
+        pairs += [(path.stem, name) for name in config.execution.names()]
     return pairs
 
 

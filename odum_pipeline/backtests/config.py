@@ -254,6 +254,10 @@ class ExecutionSection(_Strict):
             raise ValueError(f"algorithm labels must be unique; repeated: {', '.join(duplicates)}")
         return value
 
+    def names(self) -> list[str]:
+        """The distinct algorithms listed (variants of one algorithm count once), in order."""
+        return list(dict.fromkeys(entry.name for entry in self.algorithms))
+
     def by_label(self, label: str) -> AlgorithmEntry:
         for entry in self.algorithms:
             if entry.label == label:

@@ -236,7 +236,7 @@ def adhoc_backtest_op(
         raise Failure(description=f"config {config.config_name!r}: no file {path}") from None
     except (ConfigError, json.JSONDecodeError) as error:
         raise Failure(description=f"{error}") from None
-    names = list(dict.fromkeys(entry.name for entry in backtest_config.execution.algorithms))
+    names = backtest_config.execution.names()
     metadata: dict[str, Any] = {}
     lines = ["| variant | run id | net PnL | fill ratio | result |", "|---|---|---|---|---|"]
     for name in names:

@@ -111,7 +111,7 @@ def plan_sources_tick(
             if previous.configs.get(name) != config_versions[name]:
                 warnings.append(f"config {name} is invalid, no backtests requested:\n{error}")
             continue
-        listed[name] = list(dict.fromkeys(entry.name for entry in config.execution.algorithms))
+        listed[name] = config.execution.names()
 
     changed_configs = sorted(n for n, v in config_versions.items() if previous.configs.get(n) != v)
     changed_algorithms = sorted(n for n, v in algorithm_versions.items() if previous.algorithms.get(n) != v)

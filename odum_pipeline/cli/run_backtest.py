@@ -157,7 +157,7 @@ def run(argv: list[str] | None = None) -> int:
         _check_dataset(config, args.dataset)
         catalog_root = location(args.catalog or config.data_catalog.path or settings.catalog_location())
         _ensure_catalog(config, _raw_source(config, args.raw_root), catalog_root)
-        for name in dict.fromkeys(entry.name for entry in config.execution.algorithms):
+        for name in config.execution.names():
             for variant, outcome in run_partition(
                 config,
                 name,

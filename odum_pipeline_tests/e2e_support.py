@@ -583,6 +583,8 @@ class DagsterUI:
 
     def launch_partition(self, asset: str, partition_by_dimension: list[str]) -> None:
         """Asset page -> Materialize... -> pick one key per dimension in the partition dialog -> Launch 1 run."""
+        from playwright.sync_api import expect
+
         page = self.page
         page.goto(f"{self.base_url}/assets/{asset}")
         page.locator("button", has_text="Materialize").first.click()
@@ -593,6 +595,9 @@ class DagsterUI:
             page.get_by_placeholder("Filter partitions").fill(value)
             page.get_by_role("menuitem").filter(has=page.get_by_text(value, exact=True)).click()
             dialog.get_by_text(f"Launch runs to materialize {asset}").click()  # close the picker
+            # The picker's popover fades out; opening the next dimension's picker before it is
+            # gone leaves two "Filter partitions" inputs on the page.
+            expect(page.get_by_placeholder("Filter partitions")).to_have_count(0)
         dialog.get_by_text("1 partition", exact=True).wait_for()
         dialog.get_by_role("button", name="Launch 1 run").click()
 

@@ -298,7 +298,12 @@ def test_dagster_discovers_converts_and_backtests_from_gcs_like_local(gcs_client
         convert_day(real_raw_root, local_catalog, day, BTC_PERP)
 
     config = _real_config()
-    for algorithm in (AlgorithmSpec(), AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10})):
+    algorithms = (
+        AlgorithmSpec(),
+        AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10}),
+        AlgorithmSpec("VWAP", {"horizon_secs": 120, "intervals": 12}),  # its volume profile comes from the catalog
+    )
+    for algorithm in algorithms:
         local = run_backtest(config, algorithm=algorithm, catalog_root=local_catalog, results_root=tmp_path / "results")
         gcs.READ_STATS.reset()
         remote = run_backtest(config, algorithm=algorithm, catalog_root=catalog, results_root=f"gs://{raw_bucket}/results")
@@ -310,6 +315,38 @@ def test_dagster_discovers_converts_and_backtests_from_gcs_like_local(gcs_client
         catalog_bytes = sum(p.stat().st_size for p in (local_catalog / "data").rglob("2023-04-05*.parquet"))
         print(f"\n{algorithm.name} on a gs:// catalog, 5-minute window: {read.bytes:,} bytes read in {read.requests} requests "
               f"(catalog day files {catalog_bytes:,} bytes)")
+
+
+def test_tca_and_vwap_profile_from_a_gs_catalog_match_the_local_catalog(gcs_client, raw_bucket, real_raw_root, tmp_path):  # noqa: F811
+    import pandas as pd
+
+    from odum_pipeline.algorithms.profiles import catalog_profile
+    from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+    from odum_pipeline.catalog.convert import convert_day
+    from odum_pipeline.instruments.registry import resolve
+    from odum_pipeline.reports.tca import run_tca
+    from odum_pipeline.timestamps import to_ns
+
+    remote_catalog, local_catalog = f"gs://{raw_bucket}/catalog", tmp_path / "catalog"
+    for day in (dt.date(2023, 4, 4), DAY):
+        convert_day(_gcs_source(gcs_client, raw_bucket), remote_catalog, day, BTC_PERP)
+        convert_day(real_raw_root, local_catalog, day, BTC_PERP)
+
+    instrument_id = resolve(BTC_PERP).instrument_id
+    start_ns = to_ns(WINDOW[0]) + 30 * 10**9
+    profiles = [catalog_profile(root, instrument_id, start_ns, 120 * 10**9, 12) for root in (local_catalog, remote_catalog)]
+    assert profiles[0] == profiles[1] and sum(profiles[0].volumes) > 0
+
+    outcome = run_backtest(_real_config("report"), algorithm=AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10}),
+                           catalog_root=local_catalog, results_root=tmp_path / "results", mode="report")
+    gcs.READ_STATS.reset()
+    remote = run_tca(outcome.result_path, remote_catalog)
+    assert gcs.READ_STATS.reset().bytes > 0  # the market data really came from the bucket
+    local = run_tca(outcome.result_path, local_catalog)
+    assert not local.per_parent.empty and local.aggregate["parents"] == 1
+    pd.testing.assert_frame_equal(remote.per_parent, local.per_parent)
+    pd.testing.assert_frame_equal(remote.per_fill, local.per_fill)
+    assert remote.aggregate == local.aggregate
 
 
 @pytest.mark.slow

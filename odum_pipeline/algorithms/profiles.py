@@ -90,9 +90,9 @@ class CatalogTrades:
     """Trade ticks of one instrument in a ``ParquetDataCatalog`` (spans and windows as arrays)."""
 
     def __init__(self, catalog_path: str | Path, instrument_id: str) -> None:
-        from nautilus_trader.persistence.catalog import ParquetDataCatalog
+        from odum_pipeline.catalog.store import open_catalog  # a folder or a gs:// catalog
 
-        self.catalog = ParquetDataCatalog(str(catalog_path))
+        self.catalog = open_catalog(catalog_path)
         self.instrument_id = str(instrument_id)
 
     def spans(self) -> list[tuple[int, int]]:

@@ -139,9 +139,10 @@ def load_market(catalog_root: str | Path, instrument_id: str, start_ns: int, end
     reads only the needed columns and the fixed-point raws are decoded with numpy.
     """
     from nautilus_trader.model.data import OrderBookDepth10, TradeTick
-    from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-    catalog = ParquetDataCatalog(str(catalog_root))
+    from odum_pipeline.catalog.store import open_catalog
+
+    catalog = open_catalog(catalog_root)
     trades = _read_catalog(catalog, TradeTick, instrument_id, start_ns, end_ns, ["price", "size", "ts_init"])
     book = _read_catalog(
         catalog, OrderBookDepth10, instrument_id, start_ns, end_ns, ["bid_price_0", "ask_price_0", "ts_init"]

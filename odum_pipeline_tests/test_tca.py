@@ -249,6 +249,18 @@ def test_compare_ranks_latest_runs_and_flags_significance(tmp_path: Path) -> Non
     assert path == tmp_path / "comparison" / "cfg.html" and "R-normal" in path.read_text()
 
 
+def test_latest_run_is_the_one_created_last_not_the_last_rewritten(tmp_path: Path) -> None:
+    """Writing TCA into an older run's summary.json (or copying runs from GCS) bumps its mtime:
+    the run's own ``created_at`` decides which run is the latest."""
+    for run_id, created, mtime in (("R-first", "2026-01-01T00:00:00Z", 3000), ("R-second", "2026-01-01T00:00:01Z", 2000)):
+        directory = fake_run(tmp_path, run_id, algorithm="TWAP", shortfalls=[1.0])
+        summary = json.loads((directory / "summary.json").read_text())
+        (directory / "summary.json").write_text(json.dumps({**summary, "created_at": created}))
+        os.utime(directory / "summary.json", (mtime, mtime))
+    selected, _ = compare.latest_runs(tmp_path)
+    assert [r.run_id for r in selected["cfg"]] == ["R-second"]
+
+
 def test_compare_with_few_orders_gives_no_ci(tmp_path: Path) -> None:
     fake_run(tmp_path, "R-a", algorithm="TWAP", shortfalls=[1.0, 2.0])
     fake_run(tmp_path, "R-b", algorithm="TWAP", params={"horizon_secs": 30}, shortfalls=[0.0, 0.5])

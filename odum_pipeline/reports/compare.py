@@ -19,6 +19,7 @@ with fewer than ``min_orders`` parent orders no CI is given (and the table says 
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import os
@@ -71,8 +72,7 @@ class RunRecord:
 
     @property
     def config_name(self) -> str:
-        config = self.summary.get("config") or {}
-        return config.get("name") or f"unnamed-{str(config.get('sha256', ''))[:6]}"
+        return config_name(self.summary)
 
     @property
     def config_sha(self) -> str:
@@ -109,6 +109,12 @@ class Comparison:
 # --- finding the runs ----------------------------------------------------------------------------
 
 
+def config_name(summary: dict[str, Any]) -> str:
+    """The config a run belongs to: its name, else ``unnamed-<sha256 prefix>``."""
+    config = summary.get("config") or {}
+    return config.get("name") or f"unnamed-{str(config.get('sha256', ''))[:6]}"
+
+
 def discover_report_runs(results_root: str | Path) -> list[RunRecord]:
     root = Path(results_root) / REPORT_DIR
     records = []
@@ -120,9 +126,23 @@ def discover_report_runs(results_root: str | Path) -> list[RunRecord]:
         if summary.get("mode", "report") != "report":
             continue
         records.append(
-            RunRecord(summary.get("run_id", summary_path.parent.name), summary_path.parent, summary, summary_path.stat().st_mtime)
+            RunRecord(summary.get("run_id", summary_path.parent.name), summary_path.parent, summary, _written_at(summary, summary_path))
         )
     return records
+
+
+def _written_at(summary: dict[str, Any], summary_path: Path) -> float:
+    """When the run was written: its ``created_at``; the file's mtime only for runs that lack one.
+
+    Not the mtime first: writing TCA into ``summary.json`` later, or copying the run from GCS,
+    changes it without making the run any newer."""
+    created = summary.get("created_at")
+    if created:
+        try:
+            return dt.datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return summary_path.stat().st_mtime
 
 
 def latest_runs(results_root: str | Path, config: str | None = None) -> tuple[dict[str, list[RunRecord]], dict[str, list[str]]]:

@@ -145,8 +145,8 @@ def build_reports(instance: DagsterInstance, resources: dict, configs: list[str]
 def run_main(
     instance: DagsterInstance,
     raw_root: Path,
-    catalog_root: Path,
-    results_root: Path,
+    catalog_root: Path | str,
+    results_root: Path | str,
     configs_root: Path,
     algorithms_root: Path,
     *,

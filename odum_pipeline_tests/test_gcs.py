@@ -396,3 +396,62 @@ def test_a_missing_catalog_or_results_bucket_is_a_one_line_error(gcs_client, raw
     assert str(catalog_error.value).startswith("GCS bucket 'no-catalog-bucket' of gs://no-catalog-bucket/catalog does not exist")
     with pytest.raises(gcs.StorageError, match="GCS bucket 'no-results-bucket' of gs://no-results-bucket/r does not exist"):
         run_backtest(_real_config(), catalog_root=real_catalog, results_root="gs://no-results-bucket/r")
+
+
+@pytest.mark.slow
+def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket, real_catalog, tmp_path, capsys):  # noqa: F811
+    import argparse
+
+    from dagster import instance_for_test, materialize
+
+    from odum_pipeline.backtests.assets import backtest_run
+    from odum_pipeline.backtests.config import parse_config
+    from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+    from odum_pipeline.backtests.results import read_summary
+    from odum_pipeline.cli import compare_commands
+    from odum_pipeline.reports.assets import comparison_report
+    from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
+
+    name = "gcs_compare"
+    data = json.loads((REPO_ROOT / "configs" / "real_btc_20230405.json").read_text())
+    config = parse_config({**data, "name": name})
+    local_results, remote_results = tmp_path / "results", f"gs://{gcs_bucket}/results"
+    remote_runs = []
+    for algorithm in (AlgorithmSpec(), AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10})):
+        run_backtest(config, algorithm=algorithm, catalog_root=real_catalog, results_root=local_results, mode="report")
+        remote_runs.append(
+            run_backtest(config, algorithm=algorithm, catalog_root=real_catalog, results_root=remote_results, mode="report")
+        )
+
+    def report(results_root):
+        with instance_for_test() as instance:
+            instance.add_dynamic_partitions("config", [name])
+            resources = {"results": ResultsResource(root=str(results_root)), "catalog": CatalogResource(root=str(real_catalog)),
+                         "configs": ConfigsResource(), "algorithms": AlgorithmsResource()}  # fmt: skip
+            done = materialize([backtest_run, comparison_report], selection=[comparison_report], partition_key=name,
+                               instance=instance, resources=resources)  # fmt: skip
+        assert done.success
+        return done.asset_materializations_for_node("comparison_report")[0].metadata
+
+    def rows(metadata):
+        return sorted(({k: v for k, v in r.data.items() if k != "run_id"} for r in metadata["table"].records), key=str)
+
+    local, remote = report(local_results), report(remote_results)
+    assert len(rows(remote)) == 2 and rows(remote) == rows(local)
+    assert {r.data["run_id"] for r in remote["table"].records} == {o.run_id for o in remote_runs}
+    html = f"{remote_results}/comparison/{name}.html"
+    assert remote["html_report"].value == html
+    fs = gcs.filesystem()
+    assert all(o.run_id in fs.cat_file(html).decode() for o in remote_runs)
+    for outcome in remote_runs:  # the TCA went back to the bucket, next to the run
+        assert fs.exists(f"{outcome.result_path}/tca.parquet")
+        assert read_summary(outcome.result_path)["tca"]["parents"] == 1
+    assert sorted(remote["tca_computed_for"].value) == sorted(o.run_id for o in remote_runs)
+    assert report(remote_results)["tca_computed_for"].value == []  # read back from the bucket, not recomputed
+
+    parser = argparse.ArgumentParser()
+    compare_commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["compare", "--config", name, "--results", remote_results, "--catalog", str(real_catalog)])
+    assert args.handler(args) == 0
+    printed = capsys.readouterr().out
+    assert f"HTML report: {html}" in printed and all(o.run_id in printed for o in remote_runs)

@@ -222,7 +222,7 @@ def load_exec_algorithms(
     fields = config_fields(config_cls)
     kwargs = {name: value for name, value in resolved.items() if name in fields and value is not None}
     if "catalog_path" in fields:
-        kwargs["catalog_path"] = str(catalog_root if catalog_root is not None else settings.catalog_root())
+        kwargs["catalog_path"] = str(catalog_root if catalog_root is not None else settings.catalog_location())
     instance = algorithms[0](config_cls(**kwargs))
     if instance.id.value != entry.name:
         raise AlgorithmRegistryError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from odum_pipeline import settings
+from odum_pipeline.gcs import location
 
 
 def register(commands) -> None:
@@ -12,8 +13,8 @@ def register(commands) -> None:
         "main", help="run the main job: sample data (if no raw data) -> catalog -> backtests, in Dagster"
     )
     main.add_argument("--raw-root", type=Path, default=None)
-    main.add_argument("--catalog", type=Path, default=None)
-    main.add_argument("--results", type=Path, default=None)
+    main.add_argument("--catalog", type=location, default=None, help="folder or gs:// URI")
+    main.add_argument("--results", type=location, default=None, help="folder or gs:// URI")
     main.set_defaults(handler=_main)
 
 
@@ -26,8 +27,8 @@ def _main(args) -> int:
     outcome = run_main(
         instance,
         args.raw_root or settings.raw_root(),
-        args.catalog or settings.catalog_root(),
-        args.results or settings.results_root(),
+        args.catalog or settings.catalog_location(),
+        args.results or settings.results_location(),
         settings.configs_root(),
         settings.algorithms_root(),
     )

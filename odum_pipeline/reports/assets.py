@@ -8,7 +8,8 @@ materialize independently, and each partition's metadata holds just its own tabl
 module does not import the backtest assets (no import cycle).
 
 Each materialization computes TCA for the config's runs lacking a current one, writes
-``<results>/comparison/<config>.html`` and reports the table (Markdown and table metadata, every
+``<results>/comparison/<config>.html`` (a ``gs://`` results root through a local working copy,
+see :mod:`odum_pipeline.reports.results_copy`) and reports the table (Markdown and table metadata, every
 row naming its run id), the charts as PNG inside Markdown and the HTML path.
 """
 
@@ -33,6 +34,7 @@ from odum_pipeline.backtests.partitions import config_partitions
 from odum_pipeline.reports import compare
 from odum_pipeline.reports.charts import png_markdown
 from odum_pipeline.reports.compare_charts import comparison_charts
+from odum_pipeline.reports.results_copy import working_copy
 from odum_pipeline.resources import CatalogResource, ResultsResource
 
 BACKTEST_RUN = AssetKey("backtest_run")
@@ -61,17 +63,18 @@ TABLE_COLUMNS = (
 )
 def comparison_report(context: AssetExecutionContext, results: ResultsResource, catalog: CatalogResource) -> MaterializeResult:
     config_name = context.partition_key
-    comparisons, computed = compare.build_comparisons(results.path, catalog.path, config=config_name)
-    if computed:
-        context.log.info(f"TCA computed for {len(computed)} run(s): {', '.join(computed)}")
-    if not comparisons:
-        context.log.warning(f"no report-mode runs of config {config_name!r} under {results.path}")
-        return MaterializeResult(
-            metadata={"note": MetadataValue.text(f"no report-mode runs of config {config_name!r} under {results.path}")}
-        )
-    comparison = comparisons[0]
-    charts = comparison_charts(comparison, catalog.path)
-    path = compare.write_html(comparison, results.path, charts)
+    with working_copy(results.path, config=config_name) as copy:
+        comparisons, computed = compare.build_comparisons(copy.root, catalog.path, config=config_name)
+        if computed:
+            context.log.info(f"TCA computed for {len(computed)} run(s): {', '.join(computed)}")
+        if not comparisons:
+            context.log.warning(f"no report-mode runs of config {config_name!r} under {results.path}")
+            return MaterializeResult(
+                metadata={"note": MetadataValue.text(f"no report-mode runs of config {config_name!r} under {results.path}")}
+            )
+        comparison = comparisons[0]
+        charts = comparison_charts(comparison, catalog.path)
+        path = copy.location_of(compare.write_html(comparison, copy.root, charts))
     return MaterializeResult(metadata=comparison_metadata(comparison, charts, path, computed))
 
 

@@ -1,0 +1,108 @@
+"""A local working copy of a ``gs://`` results root, for the comparison report.
+
+The comparison (TCA, ranking, charts, HTML) works on report-run folders on local disk. For a
+results root in GCS, :func:`working_copy` downloads what it reads (every run's ``summary.json``;
+the data files only of the runs of the requested config), and on a clean exit uploads what it
+wrote: ``tca.parquet`` before the ``summary.json`` whose ``tca`` section points at it, then the
+HTML reports. Each upload is one object create, so a reader sees the old or the new file whole.
+A local results root is used in place (nothing copied).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from odum_pipeline.gcs import check_remote_root, filesystem, is_remote
+
+REPORT_DIR = "report"
+SUMMARY_FILE = "summary.json"
+#: What the comparison reads of a run (``ticks``, ``positions`` and ``equity_curve`` are not needed).
+RUN_FILES = ("parents.parquet", "orders.parquet", "fills.parquet", "timeline.parquet", "tca.parquet")
+
+
+@dataclass
+class WorkingCopy:
+    """``root``: the local folder to work in; ``location_of`` maps a path in it to where it lives."""
+
+    root: Path
+    remote: str | None = None
+    _snapshot: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def location_of(self, local_path: Path) -> Path | str:
+        if self.remote is None:
+            return local_path
+        return f"{self.remote}/{Path(local_path).relative_to(self.root).as_posix()}"
+
+    def changed_files(self) -> list[Path]:
+        """Files written since the download: data files first, then summaries, then the rest."""
+        changed = [p for p in self.root.rglob("*") if p.is_file() and self._snapshot.get(p) != _stamp(p)]
+        return sorted(changed, key=lambda p: (p.name == SUMMARY_FILE, p.parent.parent.name != REPORT_DIR, str(p)))
+
+
+@contextmanager
+def working_copy(results_root: str | Path, *, config: str | None = None) -> Iterator[WorkingCopy]:
+    """The results root as a local folder (see the module doc); ``config`` limits the data files fetched."""
+    if not is_remote(results_root):
+        yield WorkingCopy(Path(results_root))
+        return
+    remote = str(results_root).rstrip("/")
+    check_remote_root(remote)
+    with tempfile.TemporaryDirectory(prefix="odum-results-") as folder:
+        copy = WorkingCopy(Path(folder), remote)
+        _download(copy, config)
+        copy._snapshot = {p: _stamp(p) for p in copy.root.rglob("*") if p.is_file()}
+        yield copy
+        _upload(copy)
+
+
+def _download(copy: WorkingCopy, config: str | None) -> None:
+    fs = filesystem()
+    summaries = fs.glob(f"{copy.remote}/{REPORT_DIR}/*/{SUMMARY_FILE}")
+    contents = fs.cat(summaries) if summaries else {}
+    wanted = []
+    for remote_path, content in contents.items():
+        run_id = remote_path.rstrip("/").split("/")[-2]
+        local_dir = copy.root / REPORT_DIR / run_id
+        local_dir.mkdir(parents=True, exist_ok=True)
+        (local_dir / SUMMARY_FILE).write_bytes(content)
+        if config is None or _config_name(content) == config:
+            wanted.append(run_id)
+    sources, targets = [], []
+    for run_id in wanted:
+        for name in RUN_FILES:
+            sources.append(f"{copy.remote}/{REPORT_DIR}/{run_id}/{name}")
+            targets.append(str(copy.root / REPORT_DIR / run_id / name))
+    present = set(_strip(p) for p in fs.glob(f"{copy.remote}/{REPORT_DIR}/*/*.parquet"))
+    pairs = [(s, t) for s, t in zip(sources, targets) if _strip(s) in present]
+    if pairs:
+        fs.get([s for s, _ in pairs], [t for _, t in pairs])
+
+
+def _upload(copy: WorkingCopy) -> None:
+    fs = filesystem()
+    for path in copy.changed_files():
+        if not path.name.startswith("."):  # temporary files of an interrupted write
+            fs.put_file(str(path), copy.location_of(path))
+
+
+def _config_name(summary_bytes: bytes) -> str | None:
+    from odum_pipeline.reports.compare import config_name
+
+    try:
+        return config_name(json.loads(summary_bytes))
+    except ValueError:
+        return None
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _strip(path: str) -> str:
+    return path.split("://", 1)[-1]

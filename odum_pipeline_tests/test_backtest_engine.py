@@ -202,17 +202,57 @@ def test_parent_order_fills_at_the_raw_book_walk(real_catalog: Path, tmp_path: P
 
 def walk_raw_asks(at: str, quantity: Decimal) -> Decimal:
     """Average price of buying ``quantity`` through the last raw top-5 snapshot received by ``at``."""
+    return walk(raw_asks(at), quantity)[0]
+
+
+def raw_asks(at: str) -> list[tuple[Decimal, Decimal]]:
+    """(price, size) of the ask levels of the last raw top-5 snapshot received by ``at``."""
     table = pq.read_table(raw_file(dt.date(2023, 4, 5), "book_snapshot_5"))
     received = table.filter(pc.less_equal(table["local_timestamp"], _us(at)))
     last = received.slice(received.num_rows - 1).to_pylist()[0]
-    remaining, cost = quantity, Decimal(0)
-    for level in range(5):
-        price, size = Decimal(str(last[f"asks[{level}].price"])), Decimal(str(last[f"asks[{level}].amount"]))
+    return [(Decimal(str(last[f"asks[{i}].price"])), Decimal(str(last[f"asks[{i}].amount"]))) for i in range(5)]
+
+
+def walk(levels: list[tuple[Decimal, Decimal]], quantity: Decimal) -> tuple[Decimal, list[tuple[Decimal, Decimal]]]:
+    """Average price of buying ``quantity`` through ``levels``, and the levels left afterwards."""
+    remaining, cost, left = quantity, Decimal(0), []
+    for price, size in levels:
         take = min(size, remaining)
         cost, remaining = cost + take * price, remaining - take
-        if not remaining:
-            return cost / quantity
-    raise AssertionError(f"the visible book at {at} holds less than {quantity}")
+        left.append((price, size - take))
+    if remaining:
+        raise AssertionError(f"the visible book holds less than {quantity}")
+    return cost / quantity, left
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("consumption", [False, True])
+def test_liquidity_consumption(real_catalog: Path, tmp_path: Path, consumption: bool) -> None:
+    """Two market buys sent at the same instant: with ``liquidity_consumption`` the second one walks
+    what the first left of the book; without it both fill against the full visible book."""
+    arrival = "2023-04-05T00:00:30Z"
+    levels = raw_asks(arrival)
+    quantity = (sum(size for _, size in levels) / 2).quantize(Decimal("0.001"), rounding="ROUND_DOWN")
+    assert 2 * quantity > levels[0][1]  # together they take more than the best level: the setting matters
+    orders = [{"side": "BUY", "quantity": str(quantity), "arrival": arrival}] * 2
+    config = parse_config(
+        config_for(
+            venue={"liquidity_consumption": consumption},
+            strategy={"submission_mode": "parent_orders", "parent_orders": orders},
+        )
+    )
+    outcome = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path, mode="report")
+    fills = pq.read_table(outcome.result_path / "fills.parquet").to_pandas()
+    entry = fills[~fills["is_close"]]
+    averages = [
+        sum(f["last_px"] * f["last_qty"]) / sum(f["last_qty"])
+        for _, f in sorted(entry.groupby("venue_order_id"), key=lambda item: item[0])
+    ]
+    assert [sum(f["last_qty"]) for _, f in entry.groupby("venue_order_id")] == [quantity, quantity]
+    first, left = walk(levels, quantity)
+    second = walk(left, quantity)[0] if consumption else first
+    assert averages == [first, second]
+    assert (second > first) is consumption
 
 
 @pytest.mark.slow

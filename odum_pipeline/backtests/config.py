@@ -139,6 +139,12 @@ class VenueSection(_Strict):
         description="Matching book: L2_MBP (depth snapshots) or L1_MBP (top of book from trades/quotes).",
     )
     leverage: PositiveDecimal = Field(default=Decimal(1), description="Default leverage of the margin account.")
+    liquidity_consumption: bool = Field(
+        default=False,
+        description="Orders use up the book liquidity they take: a price level's quantity is consumed until fresh "
+        "book data arrives for it (NautilusTrader's liquidity_consumption). Off: every order can fill against the "
+        "full visible book, which flatters many small orders sent between two snapshots.",
+    )
 
 
 class DataCatalogSection(_Strict):

@@ -246,6 +246,7 @@ def _venue_config(config: BacktestConfig) -> BacktestVenueConfig:
         default_leverage=float(venue.leverage),
         book_type=effective_book_type(config).value,
         trade_execution=config.data_catalog.snapshot_mode is not SnapshotMode.BOOK,
+        liquidity_consumption=venue.liquidity_consumption,
     )
 
 

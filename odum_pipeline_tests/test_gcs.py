@@ -398,6 +398,22 @@ def test_a_missing_catalog_or_results_bucket_is_a_one_line_error(gcs_client, raw
         run_backtest(_real_config(), catalog_root=real_catalog, results_root="gs://no-results-bucket/r")
 
 
+def test_working_copy_uploads_tca_before_the_summary_that_names_it(tmp_path):
+    from odum_pipeline.reports.results_copy import WorkingCopy
+
+    run = tmp_path / "report" / "R1"
+    run.mkdir(parents=True)
+    (run / "fills.parquet").write_bytes(b"unchanged")
+    copy = WorkingCopy(tmp_path, "gs://b/results")
+    copy._snapshot = {run / "fills.parquet": (9, (run / "fills.parquet").stat().st_mtime_ns)}
+    (tmp_path / "comparison").mkdir()
+    for path in (tmp_path / "comparison" / "cfg.html", run / "summary.json", run / "tca.parquet"):
+        path.write_text("new")
+    assert [copy.location_of(p) for p in copy.changed_files()] == [
+        "gs://b/results/report/R1/tca.parquet", "gs://b/results/report/R1/summary.json", "gs://b/results/comparison/cfg.html"
+    ]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket, real_catalog, tmp_path, capsys):  # noqa: F811
     import argparse

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from odum_pipeline.gcs import check_remote_root, filesystem, is_remote
+from odum_pipeline.reports.compare import REPORT_DIR, config_name
+from odum_pipeline.reports.tca import SUMMARY_FILE
 
-REPORT_DIR = "report"
-SUMMARY_FILE = "summary.json"
 #: What the comparison reads of a run (``ticks``, ``positions`` and ``equity_curve`` are not needed).
 RUN_FILES = ("parents.parquet", "orders.parquet", "fills.parquet", "timeline.parquet", "tca.parquet")
 
@@ -41,7 +41,7 @@ class WorkingCopy:
     def changed_files(self) -> list[Path]:
         """Files written since the download: data files first, then summaries, then the rest."""
         changed = [p for p in self.root.rglob("*") if p.is_file() and self._snapshot.get(p) != _stamp(p)]
-        return sorted(changed, key=lambda p: (p.name == SUMMARY_FILE, p.parent.parent.name != REPORT_DIR, str(p)))
+        return sorted(changed, key=lambda p: (p.parent.parent.name != REPORT_DIR, p.name == SUMMARY_FILE, str(p)))
 
 
 @contextmanager
@@ -63,24 +63,28 @@ def working_copy(results_root: str | Path, *, config: str | None = None) -> Iter
 def _download(copy: WorkingCopy, config: str | None) -> None:
     fs = filesystem()
     summaries = fs.glob(f"{copy.remote}/{REPORT_DIR}/*/{SUMMARY_FILE}")
-    contents = fs.cat(summaries) if summaries else {}
     wanted = []
-    for remote_path, content in contents.items():
+    for remote_path, content in (fs.cat(summaries) if summaries else {}).items():
         run_id = remote_path.rstrip("/").split("/")[-2]
         local_dir = copy.root / REPORT_DIR / run_id
         local_dir.mkdir(parents=True, exist_ok=True)
         (local_dir / SUMMARY_FILE).write_bytes(content)
         if config is None or _config_name(content) == config:
             wanted.append(run_id)
-    sources, targets = [], []
-    for run_id in wanted:
-        for name in RUN_FILES:
-            sources.append(f"{copy.remote}/{REPORT_DIR}/{run_id}/{name}")
-            targets.append(str(copy.root / REPORT_DIR / run_id / name))
-    present = set(_strip(p) for p in fs.glob(f"{copy.remote}/{REPORT_DIR}/*/*.parquet"))
-    pairs = [(s, t) for s, t in zip(sources, targets) if _strip(s) in present]
+    _download_run_files(fs, copy, wanted)
+
+
+def _download_run_files(fs, copy: WorkingCopy, run_ids: list[str]) -> None:
+    """The :data:`RUN_FILES` the runs have (older runs lack ``parents``/``tca``), in one batch."""
+    present = {_strip(p) for p in fs.glob(f"{copy.remote}/{REPORT_DIR}/*/*.parquet")}
+    pairs = [
+        (f"{copy.remote}/{REPORT_DIR}/{run_id}/{name}", str(copy.root / REPORT_DIR / run_id / name))
+        for run_id in run_ids
+        for name in RUN_FILES
+    ]
+    pairs = [(source, target) for source, target in pairs if _strip(source) in present]
     if pairs:
-        fs.get([s for s, _ in pairs], [t for _, t in pairs])
+        fs.get([source for source, _ in pairs], [target for _, target in pairs])
 
 
 def _upload(copy: WorkingCopy) -> None:
@@ -91,8 +95,6 @@ def _upload(copy: WorkingCopy) -> None:
 
 
 def _config_name(summary_bytes: bytes) -> str | None:
-    from odum_pipeline.reports.compare import config_name
-
     try:
         return config_name(json.loads(summary_bytes))
     except ValueError:

@@ -189,14 +189,18 @@ def test_per_trade_tick_real_window(real_catalog: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_parent_order_fills_at_the_raw_book_walk(real_catalog: Path, tmp_path: Path) -> None:
     arrival = "2023-04-05T00:00:30Z"
-    order = {"side": "BUY", "quantity": 2, "arrival": arrival}
+    levels = raw_asks(arrival)
+    quantity = sum(size for _, size in levels[:3]) - Decimal("0.001")  # a few BTC, into the third level
+    assert quantity > levels[0][1] + levels[1][1]
+    order = {"side": "BUY", "quantity": str(quantity), "arrival": arrival}
     config = parse_config(config_for(strategy={"submission_mode": "parent_orders", "parent_orders": [order]}))
     outcome = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path, mode="report")
     fills = pq.read_table(outcome.result_path / "fills.parquet").to_pandas()
     entry = fills[~fills["is_close"]]
-    assert sum(entry["last_qty"]) == Decimal(2)
-    average = sum(entry["last_px"] * entry["last_qty"]) / Decimal(2)
-    assert average == walk_raw_asks(arrival, Decimal(2))
+    assert sum(entry["last_qty"]) == quantity
+    assert sorted(set(entry["last_px"])) == [price for price, _ in levels[:3]]
+    average = sum(entry["last_px"] * entry["last_qty"]) / quantity
+    assert average == walk_raw_asks(arrival, quantity)
     assert outcome.summary["summary"]["fill_ratio"] == 1.0
 
 

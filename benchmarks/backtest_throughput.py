@@ -43,13 +43,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+import harness
 
 INSTRUMENT_KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -60,15 +59,9 @@ SYNTHETIC_DAY = dt.date(2023, 5, 23)
 SYNTHETIC_START = dt.time(19, 0)
 RATIO_TARGET = 1.25
 MIB = 1024**2
-RESULT_MARK = "@@RESULT@@"
 
 
 # ------------------------------------------------------------------------------ worker side
-
-
-def _peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
 
 def _config_dict(dataset: dict) -> dict:
@@ -157,7 +150,7 @@ def _worker_ours(dataset: dict, results_root: Path) -> dict:
     from odum_pipeline.backtests.config import parse_config
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
 
-    rss_before = _peak_rss_bytes()
+    rss_before = harness.peak_rss_bytes()
     started = time.perf_counter()
     config = parse_config(_config_dict(dataset))
     outcome = run_backtest(
@@ -175,7 +168,7 @@ def _worker_ours(dataset: dict, results_root: Path) -> dict:
         "skipped_rows": summary["skipped_rows"],
         "equity_points": len(outcome.equity_curve),
         "result_path": str(outcome.result_path),
-        "peak_rss": _peak_rss_bytes(),
+        "peak_rss": harness.peak_rss_bytes(),
         "rss_after_imports": rss_before,
     }
 
@@ -218,7 +211,7 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
             self.submitted += 1
 
     instrument_cls = getattr(nautilus_instruments, settings["instrument_class"])
-    rss_before = _peak_rss_bytes()
+    rss_before = harness.peak_rss_bytes()
     started = time.perf_counter()
 
     instrument = instrument_cls.from_dict(settings["instrument"])
@@ -267,7 +260,7 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
         "filled_orders": filled,
         "trades": n_trades,
         "depth": n_depth,
-        "peak_rss": _peak_rss_bytes(),
+        "peak_rss": harness.peak_rss_bytes(),
         "rss_after_imports": rss_before,
     }
 
@@ -300,35 +293,14 @@ _STAGES = [
 
 
 def _worker_profile(dataset: dict, results_root: Path, top: int) -> dict:
-    import cProfile
-    import io
-    import pstats
-
     from odum_pipeline.backtests.config import parse_config
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
 
-    profiler = cProfile.Profile()
-    started = time.perf_counter()
-    profiler.enable()
-    config = parse_config(_config_dict(dataset))
-    run_backtest(config, algorithm=AlgorithmSpec(), catalog_root=dataset["catalog"], results_root=results_root)
-    profiler.disable()
-    seconds = time.perf_counter() - started
-    stream = io.StringIO()
-    stats = pstats.Stats(profiler, stream=stream)
-    stats.sort_stats("cumulative").print_stats(top)
-    stages = []
-    for label, file_suffix, name, *which in _STAGES:
-        column = 2 if which == ["tottime"] else 3
-        matches = [
-            (entry[1], entry[column])
-            for (file, _line, func), entry in stats.stats.items()
-            if func == name and file.endswith(file_suffix)
-        ]
-        calls = max((m[0] for m in matches), default=0)
-        cumulative = max((m[1] for m in matches), default=0.0)
-        stages.append((label, calls, cumulative))
-    return {"seconds": seconds, "top": stream.getvalue(), "stages": stages}
+    def run() -> None:
+        config = parse_config(_config_dict(dataset))
+        run_backtest(config, algorithm=AlgorithmSpec(), catalog_root=dataset["catalog"], results_root=results_root)
+
+    return harness.profiled(run, _STAGES, top)
 
 
 # Features of ours switched off one at a time by monkeypatching inside the worker (no file is
@@ -398,7 +370,7 @@ def _worker_variant(dataset: dict, results_root: Path, variant: str) -> dict:
     started = time.perf_counter()
     config = parse_config(_config_dict(dataset))
     run_backtest(config, algorithm=AlgorithmSpec(), catalog_root=dataset["catalog"], results_root=results_root)
-    return {"seconds": time.perf_counter() - started, "peak_rss": _peak_rss_bytes()}
+    return {"seconds": time.perf_counter() - started, "peak_rss": harness.peak_rss_bytes()}
 
 
 def _run_worker(args: argparse.Namespace) -> None:
@@ -414,33 +386,15 @@ def _run_worker(args: argparse.Namespace) -> None:
         report = _worker_profile(dataset, out, args.top)
     else:
         report = _worker_variant(dataset, out, args.variant)
-    print(RESULT_MARK + json.dumps(report))
+    harness.emit(report)
 
 
 # ------------------------------------------------------------------------------ driver side
 
 
 def _spawn(kind: str, dataset: dict, out: Path | None = None, *extra: str) -> dict:
-    """Run one measurement in a fresh interpreter; it prints its result as JSON."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--dataset", json.dumps(dataset)]
-    if out is not None:
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
-        command += ["--out", str(out)]
-    command += list(extra)
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
-    if completed.returncode != 0:
-        sys.stderr.write(completed.stdout[-5000:] + completed.stderr[-5000:])
-        raise SystemExit(f"{kind} worker ({dataset['name']}) failed with exit code {completed.returncode}")
-    for line in completed.stdout.splitlines():
-        if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK) :])
-    raise SystemExit(f"{kind} worker printed no result:\n{completed.stdout[-5000:]}{completed.stderr[-5000:]}")
-
-
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+    """One measurement in a fresh interpreter (see ``harness``: the driver stays light)."""
+    return harness.spawn(__file__, kind, ["--dataset", json.dumps(dataset), *extra], out=out, cwd=REPO_ROOT)
 
 
 def _datasets(args: argparse.Namespace, workdir: Path) -> list[dict]:
@@ -500,19 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.datasets = {name.strip() for name in args.datasets.split(",") if name.strip()}
 
-    if args.workdir:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        workdir = Path(tempfile.mkdtemp(prefix="odum-bench-backtest-"))
-    try:
+    with harness.workdir(args.workdir, prefix="odum-bench-backtest-", keep=args.keep) as workdir:
         return _benchmark(args, workdir)
-    finally:
-        if args.keep:
-            print(f"\nworkdir kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-            print(f"\nworkdir removed: {workdir}")
 
 
 def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
@@ -575,7 +518,7 @@ def _measure(args: argparse.Namespace, workdir: Path, dataset: dict, prepared: d
           f"(baseline: {base_runs[-1]['filled_orders']:,} orders filled)")
     print(f"{'ours: run_backtest, seconds':<{width}} {ours_s:>14.2f}   ({events / ours_s:,.0f} events/s)")
     print(f"{'baseline: bare BacktestEngine, seconds':<{width}} {base_s:>14.2f}   ({events / base_s:,.0f} events/s)")
-    print(f"{'ratio ours / baseline':<{width}} {ratio:>14.2f}   target <= {RATIO_TARGET:g}   {_verdict(ratio_ok)}")
+    print(f"{'ratio ours / baseline':<{width}} {ratio:>14.2f}   target <= {RATIO_TARGET:g}   {harness.verdict(ratio_ok)}")
     print(f"{'peak RSS, ours':<{width}} {ours_peak / MIB:>10,.0f} MiB   (after imports {ours_runs[0]['rss_after_imports'] / MIB:,.0f} MiB)")
     print(f"{'peak RSS, baseline':<{width}} {base_peak / MIB:>10,.0f} MiB   (after imports {base_runs[0]['rss_after_imports'] / MIB:,.0f} MiB)")
     print("-" * 96)

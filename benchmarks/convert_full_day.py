@@ -28,13 +28,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
+
+import harness
 
 DAY = dt.date(2023, 5, 23)
 INSTRUMENT_KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
@@ -48,22 +45,6 @@ GIB = 1024**3
 
 
 # ------------------------------------------------------------------------------ worker side
-
-
-def _peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
-
-
-def _vm_hwm_bytes() -> int | None:
-    """The peak RSS of this process image (Linux ``VmHWM``); a cross-check of ``ru_maxrss``."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def _worker_generate(raw_root: Path, trades_per_second: float) -> dict:
@@ -84,7 +65,7 @@ def _worker_baseline(raw_files: dict[str, str], out: Path) -> dict:
     import pyarrow.parquet as pq  # only pyarrow: the bare baseline imports nothing of the project
 
     files = {data_type: Path(path) for data_type, path in raw_files.items()}
-    rss_before = _peak_rss_bytes()
+    rss_before = harness.peak_rss_bytes()
     start = time.perf_counter()
     rows = {}
     for data_type, path in files.items():
@@ -98,8 +79,8 @@ def _worker_baseline(raw_files: dict[str, str], out: Path) -> dict:
     return {
         "seconds": seconds,
         "rows": rows,
-        "peak_rss": _peak_rss_bytes(),
-        "vm_hwm": _vm_hwm_bytes(),
+        "peak_rss": harness.peak_rss_bytes(),
+        "vm_hwm": harness.vm_hwm_bytes(),
         "rss_after_imports": rss_before,
     }
 
@@ -109,7 +90,7 @@ def _worker_convert(raw_root: Path, out: Path) -> dict:
     from odum_pipeline.catalog.convert import CATALOG_CLASSES, convert_day
     from odum_pipeline.instruments import resolve
 
-    rss_before = _peak_rss_bytes()
+    rss_before = harness.peak_rss_bytes()
     start = time.perf_counter()
     result = convert_day(raw_root, out, DAY, INSTRUMENT_KEY)
     seconds = time.perf_counter() - start
@@ -118,8 +99,8 @@ def _worker_convert(raw_root: Path, out: Path) -> dict:
         "seconds": seconds,
         "rows": result.rows,
         "directories": {t: str(store.data_directory(out, cls, instrument_id)) for t, cls in CATALOG_CLASSES.items()},
-        "peak_rss": _peak_rss_bytes(),
-        "vm_hwm": _vm_hwm_bytes(),
+        "peak_rss": harness.peak_rss_bytes(),
+        "vm_hwm": harness.vm_hwm_bytes(),
         "rss_after_imports": rss_before,
     }
 
@@ -138,30 +119,9 @@ _STAGES = [
 
 
 def _worker_profile(raw_root: Path, out: Path, top: int) -> dict:
-    import cProfile
-    import io
-    import pstats
-
     from odum_pipeline.catalog.convert import convert_day
 
-    profiler = cProfile.Profile()
-    start = time.perf_counter()
-    profiler.enable()
-    convert_day(raw_root, out, DAY, INSTRUMENT_KEY)
-    profiler.disable()
-    seconds = time.perf_counter() - start
-    stream = io.StringIO()
-    stats = pstats.Stats(profiler, stream=stream)
-    stats.sort_stats("cumulative").print_stats(top)
-    stages = []
-    for label, file_suffix, name in _STAGES:
-        # max, not sum: same-named functions of one file nest (pq.write_table -> ParquetWriter.write_table)
-        cumulative = max(
-            (entry[3] for (file, _line, func), entry in stats.stats.items() if func == name and file.endswith(file_suffix)),
-            default=0.0,
-        )
-        stages.append((label, cumulative))
-    return {"seconds": seconds, "top": stream.getvalue(), "stages": stages}
+    return harness.profiled(lambda: convert_day(raw_root, out, DAY, INSTRUMENT_KEY), _STAGES, top)
 
 
 def _run_worker(args: argparse.Namespace) -> None:
@@ -174,32 +134,15 @@ def _run_worker(args: argparse.Namespace) -> None:
         report = _worker_convert(raw_root, out)
     else:
         report = _worker_profile(raw_root, out, args.top)
-    print("@@RESULT@@" + json.dumps(report))
+    harness.emit(report)
 
 
 # ------------------------------------------------------------------------------ driver side
 
 
 def _spawn(kind: str, raw_root: Path, out: Path, *extra: str) -> dict:
-    """Run one measurement in a fresh interpreter; it prints its result as JSON.
-
-    The driver itself imports only the standard library and pyarrow, and keeps no data: on
-    Linux a child's ``ru_maxrss`` starts from its parent's RSS (fork copies the counter; vfork
-    + exec carries the parent's high-water mark), so a heavy driver would inflate every figure.
-    """
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--raw-root", str(raw_root), "--out", str(out)]
-    command += list(extra)
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        sys.stderr.write(completed.stdout + completed.stderr)
-        raise SystemExit(f"{kind} worker failed with exit code {completed.returncode}")
-    for line in completed.stdout.splitlines():
-        if line.startswith("@@RESULT@@"):
-            return json.loads(line[len("@@RESULT@@") :])
-    raise SystemExit(f"{kind} worker printed no result:\n{completed.stdout}{completed.stderr}")
+    """One measurement in a fresh interpreter (see ``harness``: the driver stays light)."""
+    return harness.spawn(__file__, kind, ["--raw-root", str(raw_root), *extra], out=out)
 
 
 def _parquet_rows(path: Path) -> int:
@@ -221,10 +164,6 @@ def _fmt_bytes(n: float) -> str:
     return f"{n / GIB:.2f} GiB ({n / 1024**2:,.0f} MiB)"
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, help="where to put raw files and outputs (default: a new temp dir)")
@@ -242,20 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         _run_worker(args)
         return 0
 
-    if args.workdir:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        workdir = Path(tempfile.mkdtemp(prefix="odum-bench-convert-"))
-    raw_root = workdir / "raw"
-    try:
-        return _benchmark(args, workdir, raw_root)
-    finally:
-        if args.keep:
-            print(f"\nworkdir kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-            print(f"\nworkdir removed: {workdir}")
+    with harness.workdir(args.workdir, prefix="odum-bench-convert-", keep=args.keep) as workdir:
+        return _benchmark(args, workdir, workdir / "raw")
 
 
 def _benchmark(args: argparse.Namespace, workdir: Path, raw_root: Path) -> int:
@@ -307,10 +234,10 @@ def _benchmark(args: argparse.Namespace, workdir: Path, raw_root: Path) -> int:
     print(f"{'baseline: pyarrow read+write':<{width}} {base_s:>12.2f} s   ({total_rows / base_s:,.0f} rows/s)")
     print(f"{'conversion: convert_day':<{width}} {conv_s:>12.2f} s")
     print(f"{'conversion rows/s':<{width}} {total_rows / conv_s:>14,.0f}")
-    print(f"{'ratio conversion / baseline':<{width}} {ratio:>14.2f}   target <= {RATIO_TARGET:g}      {_verdict(ratio_ok)}")
+    print(f"{'ratio conversion / baseline':<{width}} {ratio:>14.2f}   target <= {RATIO_TARGET:g}      {harness.verdict(ratio_ok)}")
     print(f"{'peak memory (RSS), baseline':<{width}} {base_peak / GIB:>10.2f} GiB   ({base_peak / 1024**2:,.0f} MiB)")
     print(f"{'peak memory (RSS), conversion':<{width}} {conv_peak / GIB:>10.2f} GiB   ({conv_peak / 1024**2:,.0f} MiB)  "
-          f"target < 4 GiB   {_verdict(memory_ok)}")
+          f"target < 4 GiB   {harness.verdict(memory_ok)}")
     print(f"{'catalog rows == raw rows':<{width}} {'yes' if rows_ok else 'NO':>14}")
     print("\n".join(count_lines))
     print("-" * 84)
@@ -332,7 +259,7 @@ def _benchmark(args: argparse.Namespace, workdir: Path, raw_root: Path) -> int:
         total = profile["seconds"]
         print(f"\nconvert_day under cProfile: {total:.2f} s (profiler overhead included)")
         print("stage breakdown (cumulative):")
-        for label, seconds in profile["stages"]:
+        for label, _calls, seconds in profile["stages"]:
             print(f"  {label:<30} {seconds:8.2f} s  {100 * seconds / total:5.1f} %")
         print(f"\ntop {args.top} by cumulative time:")
         print(profile["top"].rstrip())

@@ -18,6 +18,7 @@ from odum_pipeline.backtests.config import (
     config_sha256,
     list_configs,
     load_config,
+    parse_config,
 )
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -199,3 +200,31 @@ def test_model_round_trips_through_json(tmp_path: Path) -> None:
     config = load_config(CONFIGS / "sample_eth_parent_orders.json")
     again = BacktestConfig.model_validate_json(config.model_dump_json())
     assert config_sha256(again) == config_sha256(config)
+
+
+def test_run_overrides_change_a_copy_and_name_bad_parameters() -> None:
+    from odum_pipeline.backtests.overrides import with_overrides
+
+    original = copy.deepcopy(MINIMAL)
+    data = with_overrides(
+        MINIMAL, instrument="BINANCE:SPOT:BTC-USDT", start="2023-04-05T00:01:00Z", snapshot_mode="book",
+        data_source="gcs", mode="report", export_ticks=True, close_positions=False,
+        algorithm="TWAP", params_json='{"horizon_secs": 30}',
+    )  # fmt: skip
+    assert MINIMAL == original  # the document itself is left alone
+    config = parse_config(data)
+    assert config.instrument.id == "BINANCE:SPOT:BTC-USDT"
+    assert config.time_window.start.isoformat() == "2023-04-05T00:01:00+00:00"
+    assert config.time_window.end == parse_config(MINIMAL).time_window.end
+    assert config.data_catalog.snapshot_mode.value == "book"
+    assert (config.environment.data_source.value, config.environment.mode.value) == ("gcs", "report")
+    assert config.environment.export_ticks and not config.strategy.close_positions
+    assert [(a.name, a.params) for a in config.execution.algorithms] == [("TWAP", {"horizon_secs": 30})]
+    assert with_overrides(MINIMAL) == {**MINIMAL, "environment": {}}
+
+    labels = ("--exec_algorithm", "--exec_algorithm_params")
+    for params_json, message in (("{", "--exec_algorithm_params: invalid JSON"), ("[1]", "expected a JSON object")):
+        with pytest.raises(ConfigError, match=message):
+            with_overrides(MINIMAL, algorithm="TWAP", params_json=params_json, labels=labels)
+    with pytest.raises(ConfigError, match="--exec_algorithm_params: needs --exec_algorithm"):
+        with_overrides(MINIMAL, params_json="{}", labels=labels)

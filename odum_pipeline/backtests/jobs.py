@@ -15,7 +15,6 @@ every field-level message becomes the failure's description in the run.
 """
 
 
-import copy
 import json
 from enum import Enum
 from typing import Any
@@ -28,6 +27,7 @@ from odum_pipeline.backtests.algorithm_store import AlgorithmSaveError, save_alg
 from odum_pipeline.backtests.assets import _metadata, _progress_logger
 from odum_pipeline.backtests.config import BacktestConfig, ConfigError, parse_config
 from odum_pipeline.backtests.config_store import publish_config
+from odum_pipeline.backtests.overrides import with_overrides
 from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
 
@@ -185,36 +185,24 @@ class AdhocBacktestRequest(Config):
     algorithm: str | None = Field(
         default=None, description="Run only this algorithm (NORMAL, TWAP, ...). Default: every algorithm the config lists."
     )
-    params_json: str = Field(default="{}", description="JSON object of parameters for `algorithm`.")
+    params_json: str | None = Field(default=None, description="JSON object of parameters for `algorithm`.")
     mode: ModeChoice | None = Field(default=None, description="'fast' (summary only) or 'report' (full results).")
     export_ticks: bool = Field(default=False, description="Export the window's ticks too (report mode).")
 
 
 def adhoc_config(data: dict[str, Any], request: AdhocBacktestRequest) -> BacktestConfig:
     """The config file's content with the request's overrides, validated (``ConfigError`` names the field)."""
-    data = copy.deepcopy(data)
-    window = data.setdefault("time_window", {})
-    if request.start:
-        window["start"] = request.start
-    if request.end:
-        window["end"] = request.end
-    if request.snapshot_mode is not None:
-        data.setdefault("data_catalog", {})["snapshot_mode"] = request.snapshot_mode.value
-    environment = data.setdefault("environment", {})
-    if request.mode is not None:
-        environment["mode"] = request.mode.value
-    if request.export_ticks:
-        environment["export_ticks"] = True
-    try:
-        params = json.loads(request.params_json or "{}")
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"params_json: invalid JSON ({error.msg})") from None
-    if not isinstance(params, dict):
-        raise ConfigError("params_json: expected a JSON object")
-    if request.algorithm:
-        data.setdefault("execution", {})["algorithms"] = [{"name": request.algorithm, "params": params}]
-    elif params:
-        raise ConfigError("params_json: needs `algorithm`")
+    data = with_overrides(
+        data,
+        start=request.start,
+        end=request.end,
+        snapshot_mode=request.snapshot_mode.value if request.snapshot_mode else None,
+        mode=request.mode.value if request.mode else None,
+        export_ticks=request.export_ticks,
+        algorithm=request.algorithm,
+        params_json=request.params_json,
+        labels=("algorithm", "params_json"),
+    )
     data.setdefault("name", request.config_name)
     return parse_config(data, source=f"{request.config_name}.json (with the ad-hoc overrides)")
 

@@ -21,6 +21,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from odum_pipeline import settings  # noqa: E402
 from odum_pipeline.backtests.config import ConfigError, parse_config  # noqa: E402
+from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
 from odum_pipeline.catalog.sources import RawSource, raw_source  # noqa: E402
@@ -75,35 +76,20 @@ def _config_data(args) -> tuple[dict, str | Path]:
 
 def apply_overrides(data: dict, args) -> dict:
     """The flags win over the config file."""
-    if args.instrument:
-        data["instrument"] = {"id": args.instrument}
-    window = data.setdefault("time_window", {})
-    if args.start:
-        window["start"] = args.start.isoformat()
-    if args.end:
-        window["end"] = args.end.isoformat()
-    if args.snapshot_mode:
-        data.setdefault("data_catalog", {})["snapshot_mode"] = args.snapshot_mode
-    environment = data.setdefault("environment", {})
-    if args.data_source:
-        environment["data_source"] = args.data_source
-    if args.fast or args.report:
-        environment["mode"] = "report" if args.report else "fast"
-    if args.export_ticks:
-        environment["export_ticks"] = True
-    if args.no_close_positions:
-        data.setdefault("strategy", {})["close_positions"] = False
-    if args.exec_algorithm:
-        try:
-            params = json.loads(args.exec_algorithm_params or "{}")
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"--exec_algorithm_params is not valid JSON: {error.msg}") from None
-        if not isinstance(params, dict):
-            raise ConfigError("--exec_algorithm_params must be a JSON object")
-        data.setdefault("execution", {})["algorithms"] = [{"name": args.exec_algorithm, "params": params}]
-    elif args.exec_algorithm_params:
-        raise ConfigError("--exec_algorithm_params needs --exec_algorithm")
-    return data
+    return with_overrides(
+        data,
+        instrument=args.instrument,
+        start=args.start.isoformat() if args.start else None,
+        end=args.end.isoformat() if args.end else None,
+        snapshot_mode=args.snapshot_mode,
+        data_source=args.data_source,
+        mode=("report" if args.report else "fast") if args.fast or args.report else None,
+        export_ticks=args.export_ticks,
+        close_positions=False if args.no_close_positions else None,
+        algorithm=args.exec_algorithm,
+        params_json=args.exec_algorithm_params,
+        labels=("--exec_algorithm", "--exec_algorithm_params"),
+    )
 
 
 def _check_dataset(config, dataset: str | None) -> None:

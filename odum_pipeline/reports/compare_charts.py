@@ -3,7 +3,6 @@ filled quantity over time, and the distribution of per-order implementation shor
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,19 +14,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from odum_pipeline.reports import tca  # noqa: E402
+from odum_pipeline.reports.charts import figure_png  # noqa: E402
 
 MAX_LINE_POINTS = 4000
 COLORS = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df", "#bf8700", "#0a3069", "#cf222e", "#6e7781")
-
-
-def _png(figure) -> bytes:
-    try:
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
 
 
 def _times(ns) -> np.ndarray:
@@ -63,7 +53,7 @@ def price_with_fills_png(
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="best")
     figure.autofmt_xdate()
-    return _png(figure)
+    return figure_png(figure)
 
 
 def cumulative_filled_png(fills_by_label: Mapping[str, pd.DataFrame], *, title: str = "Cumulative filled quantity") -> bytes:
@@ -80,7 +70,7 @@ def cumulative_filled_png(fills_by_label: Mapping[str, pd.DataFrame], *, title: 
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="best")
     figure.autofmt_xdate()
-    return _png(figure)
+    return figure_png(figure)
 
 
 def shortfall_distribution_png(
@@ -101,7 +91,7 @@ def shortfall_distribution_png(
     axis.set_title(title, fontsize=9)
     axis.tick_params(labelsize=7)
     axis.grid(alpha=0.3, axis="x")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def comparison_charts(comparison, catalog_root: str | Path | None) -> dict[str, bytes]:

@@ -459,7 +459,10 @@ def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket,
     assert remote["html_report"].value == html
     fs = gcs.filesystem()
     assert all(o.run_id in fs.cat_file(html).decode() for o in remote_runs)
-    for outcome in remote_runs:  # the TCA went back to the bucket, next to the run
+    local_files = {p.name for p in next((local_results / "report").iterdir()).iterdir()}
+    assert "parents.parquet" in local_files
+    for outcome in remote_runs:  # the same files as a local report, and the TCA went back next to them
+        assert {p.rsplit("/", 1)[-1] for p in fs.ls(str(outcome.result_path), detail=False, refresh=True)} == local_files
         assert fs.exists(f"{outcome.result_path}/tca.parquet")
         assert read_summary(outcome.result_path)["tca"]["parents"] == 1
     assert sorted(remote["tca_computed_for"].value) == sorted(o.run_id for o in remote_runs)

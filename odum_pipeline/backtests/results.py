@@ -50,16 +50,25 @@ def write_report(
         return _write_remote_report(str(results_root), run_id, summary, run_data, ticks)
     directory = Path(results_root) / REPORT_DIR / run_id
     directory.mkdir(parents=True, exist_ok=True)
-    _write_parquet(directory / "parents.parquet", run_data.parents)
-    _write_parquet(directory / "orders.parquet", run_data.orders)
-    _write_parquet(directory / "fills.parquet", run_data.fills)
-    _write_parquet(directory / "positions.parquet", run_data.positions)
-    _write_parquet(directory / "equity_curve.parquet", pd.DataFrame([asdict(p) for p in run_data.equity_curve]))
-    _write_parquet(directory / "timeline.parquet", pd.DataFrame([asdict(e) for e in run_data.timeline]))
-    if ticks is not None:
-        _write_parquet(directory / "ticks.parquet", ticks_frame(ticks))
+    for name, frame in _report_frames(run_data, ticks).items():
+        _write_parquet(directory / name, frame)
     _write_json(directory / SUMMARY_FILE, summary)  # last: its presence marks a complete report
     return directory
+
+
+def _report_frames(run_data: RunData, ticks: list | None) -> dict[str, pd.DataFrame]:
+    """The Parquet files of a report-mode run, by file name."""
+    frames = {
+        "parents.parquet": run_data.parents,
+        "orders.parquet": run_data.orders,
+        "fills.parquet": run_data.fills,
+        "positions.parquet": run_data.positions,
+        "equity_curve.parquet": pd.DataFrame([asdict(p) for p in run_data.equity_curve]),
+        "timeline.parquet": pd.DataFrame([asdict(e) for e in run_data.timeline]),
+    }
+    if ticks is not None:
+        frames["ticks.parquet"] = ticks_frame(ticks)
+    return frames
 
 
 def read_summary(result_path: Path | str) -> dict[str, Any]:
@@ -99,16 +108,7 @@ def _json_bytes(payload: dict[str, Any]) -> bytes:
 def _write_remote_report(root: str, run_id: str, summary, run_data: RunData, ticks) -> str:
     fs = _remote_fs(root)
     directory = f"{root.rstrip('/')}/{REPORT_DIR}/{run_id}"
-    frames = {
-        "orders.parquet": run_data.orders,
-        "fills.parquet": run_data.fills,
-        "positions.parquet": run_data.positions,
-        "equity_curve.parquet": pd.DataFrame([asdict(p) for p in run_data.equity_curve]),
-        "timeline.parquet": pd.DataFrame([asdict(e) for e in run_data.timeline]),
-    }
-    if ticks is not None:
-        frames["ticks.parquet"] = ticks_frame(ticks)
-    for name, frame in frames.items():
+    for name, frame in _report_frames(run_data, ticks).items():
         buffer = io.BytesIO()
         pq.write_table(_to_arrow(frame), buffer)
         fs.pipe_file(f"{directory}/{name}", buffer.getvalue())
@@ -124,9 +124,7 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+    return str(value)  # Decimal (exact), datetimes and enums alike
 
 
 def _write_parquet(path: Path, frame: pd.DataFrame) -> None:

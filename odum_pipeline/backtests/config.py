@@ -382,18 +382,28 @@ def _check_parent_orders_in_window(strategy: StrategySection, window: TimeWindow
 
 def load_config(path: str | Path) -> BacktestConfig:
     """Read and validate one JSON config; every failure is a ``ConfigError`` naming the file."""
+    return parse_config(read_document(path), source=Path(path))
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """A config file's JSON object, not yet validated (``ConfigError`` naming the file otherwise)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc})") from None
+    return parse_document(text, path)
+
+
+def parse_document(text: str, source: str | Path) -> dict[str, Any]:
+    """JSON text that must hold one object (a config document); ``source`` names it in errors."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise ConfigError(f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")
-    return parse_config(data, source=path)
+        raise ConfigError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
+    return data
 
 
 def parse_config(data: dict[str, Any], *, source: str | Path = "<config>") -> BacktestConfig:

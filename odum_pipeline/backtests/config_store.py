@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odum_pipeline.backtests.config import BacktestConfig, ConfigError, config_sha256, parse_config
+from odum_pipeline.backtests.config import BacktestConfig, ConfigError, config_sha256, parse_config, parse_document
 
 HISTORY_DIR = ".history"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -51,13 +51,7 @@ def validate_document(name: str, document: str | dict[str, Any]) -> tuple[dict[s
     """The parsed document and its validated config; ``ConfigError`` naming the field otherwise."""
     check_name(name)
     source = f"{name}.json"
-    if isinstance(document, str):
-        try:
-            data = json.loads(document)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{source}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
-    else:
-        data = document
+    data = parse_document(document, source) if isinstance(document, str) else document
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
     if data.get("name") not in (None, name):

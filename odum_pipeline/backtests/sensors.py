@@ -36,7 +36,7 @@ from odum_pipeline.algorithms.registry import AlgorithmRegistryError, discover
 from odum_pipeline.backtests.assets import backtest_run
 from odum_pipeline.backtests.config import ConfigError, list_configs, load_config
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
-from odum_pipeline.backtests.sources import config_version
+from odum_pipeline.backtests.sources import invalid_config_version, valid_config_version
 from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
 
 TRIGGER_TAG = "odum/trigger"
@@ -86,6 +86,21 @@ def backtest_run_key(config: str, algorithm: str, config_ver: str, algorithm_ver
     return f"backtest:{config}|{algorithm}@{config_ver}:{algorithm_ver}"
 
 
+def _read_configs(paths: list[Path]) -> tuple[dict[str, str], dict[str, list[str]], dict[str, ConfigError]]:
+    """Each config file read once: its version, its algorithms (valid ones) or its error (invalid ones)."""
+    versions: dict[str, str] = {}
+    listed: dict[str, list[str]] = {}
+    invalid: dict[str, ConfigError] = {}
+    for path in paths:
+        try:
+            config = load_config(path)
+        except ConfigError as error:
+            versions[path.stem], invalid[path.stem] = invalid_config_version(path), error
+            continue
+        versions[path.stem], listed[path.stem] = valid_config_version(config), config.execution.names()
+    return versions, listed, invalid
+
+
 def plan_sources_tick(
     previous: SourcesCursor,
     configs_root: Path,
@@ -95,23 +110,16 @@ def plan_sources_tick(
 ) -> SourcesPlan:
     """The plain (Dagster-free) decision of one tick."""
     warnings: list[str] = []
-    paths = {path.stem: path for path in list_configs(configs_root)}
-    config_versions = {name: config_version(path) for name, path in paths.items()}
+    config_versions, listed, invalid = _read_configs(list_configs(configs_root))
     try:
         algorithm_versions = {name: entry.version for name, entry in discover(algorithms_root).items()}
     except AlgorithmRegistryError as error:  # e.g. two files declaring one name: keep the last good view
         warnings.append(f"algorithm registry unreadable, algorithms left as they were: {error}")
         algorithm_versions = dict(previous.algorithms)
 
-    listed: dict[str, list[str]] = {}
-    for name, path in paths.items():
-        try:
-            config = load_config(path)
-        except ConfigError as error:
-            if previous.configs.get(name) != config_versions[name]:
-                warnings.append(f"config {name} is invalid, no backtests requested:\n{error}")
-            continue
-        listed[name] = config.execution.names()
+    for name, error in invalid.items():
+        if previous.configs.get(name) != config_versions[name]:
+            warnings.append(f"config {name} is invalid, no backtests requested:\n{error}")
 
     changed_configs = sorted(n for n, v in config_versions.items() if previous.configs.get(n) != v)
     changed_algorithms = sorted(n for n, v in algorithm_versions.items() if previous.algorithms.get(n) != v)

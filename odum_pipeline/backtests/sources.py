@@ -10,7 +10,7 @@ from pathlib import Path
 from dagster import DataVersion, DataVersionsByPartition, observable_source_asset
 
 from odum_pipeline.algorithms.registry import discover
-from odum_pipeline.backtests.config import ConfigError, config_sha256, list_configs
+from odum_pipeline.backtests.config import BacktestConfig, ConfigError, config_sha256, list_configs, load_config
 from odum_pipeline.backtests.partitions import algorithm_partitions, config_partitions
 from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
 
@@ -18,9 +18,17 @@ from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
 def config_version(path: Path) -> str:
     """The config's canonical content hash; an invalid file is versioned by its bytes (and fails at run time)."""
     try:
-        return config_sha256(path)[:16]
+        return valid_config_version(load_config(path))
     except ConfigError:
-        return "invalid-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return invalid_config_version(path)
+
+
+def valid_config_version(config: BacktestConfig) -> str:
+    return config_sha256(config)[:16]
+
+
+def invalid_config_version(path: Path) -> str:
+    return "invalid-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 @observable_source_asset(

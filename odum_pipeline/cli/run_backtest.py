@@ -9,7 +9,6 @@ and its run id and result path printed. The same run through Dagster:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -20,7 +19,7 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from odum_pipeline import settings  # noqa: E402
-from odum_pipeline.backtests.config import ConfigError, parse_config  # noqa: E402
+from odum_pipeline.backtests.config import ConfigError, parse_config, read_document  # noqa: E402
 from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
@@ -62,12 +61,7 @@ def _config_data(args) -> tuple[dict, str | Path]:
         path = Path(args.config)
         if not path.exists() and (settings.configs_root() / f"{args.config}.json").exists():
             path = settings.configs_root() / f"{args.config}.json"
-        try:
-            return json.loads(path.read_text(encoding="utf-8")), path
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot read config file ({error.strerror or error})") from None
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+        return read_document(path), path
     missing = [flag for flag in ("instrument", "start", "end") if getattr(args, flag) is None]
     if missing:
         raise ConfigError(f"without --config, --{', --'.join(missing)} must be given")

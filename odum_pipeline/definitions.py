@@ -20,6 +20,9 @@ from odum_pipeline.resources import (
 )
 
 
+ALL_ASSETS = [raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run, comparison_report]
+
+
 def default_resources() -> dict:
     return {
         "raw_data": RawDataResource(),
@@ -33,7 +36,7 @@ def default_resources() -> dict:
 def build_definitions(resources: dict | None = None) -> Definitions:
     """The project's definitions; tests pass resources pointing at temporary roots."""
     return Definitions(
-        assets=[raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run, comparison_report],
+        assets=ALL_ASSETS,
         jobs=[publish_config_job, save_algorithm_job, adhoc_backtest_job, comparison_reports_job],
         sensors=[raw_files_sensor, backtest_sources_sensor, backtest_automation_sensor],
         schedules=[daily_comparison_reports],

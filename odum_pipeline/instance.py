@@ -15,7 +15,7 @@ INSTANCE_TEMPLATE = settings.PROJECT_ROOT / "dagster.yaml"
 
 def ensure_dagster_home() -> Path:
     """Set DAGSTER_HOME (default ./var/dagster_home), creating it with the project's dagster.yaml."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.var_root() / "dagster_home"))).resolve()
+    home = Path(os.environ.get("DAGSTER_HOME", settings.var_root() / "dagster_home")).resolve()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists() and INSTANCE_TEMPLATE.exists():

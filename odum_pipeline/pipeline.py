@@ -18,6 +18,7 @@ from odum_pipeline.backtests.partitions import (
     algorithm_partitions,
     backtest_partition_key,
     config_partitions,
+    parse_backtest_partition,
 )
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered
 from odum_pipeline.backtests.sensors import new_source_partitions
@@ -26,6 +27,7 @@ from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.layout import discover_raw_files
 from odum_pipeline.catalog.partitions import catalog_partition_key, register_partitions
 from odum_pipeline.catalog.sample import generate_default_sample
+from odum_pipeline.definitions import ALL_ASSETS
 from odum_pipeline.reports.assets import comparison_report
 from odum_pipeline.resources import (
     AlgorithmsResource,
@@ -37,9 +39,6 @@ from odum_pipeline.resources import (
 
 # Keep the console to warnings: the CLI prints its own progress; the instance still records every event.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-ALL_ASSETS = [raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run, comparison_report]
 
 
 def storage_resources(raw_root: Path, catalog_root: Path, results_root: Path, configs_root: Path, algorithms_root: Path) -> dict:
@@ -160,6 +159,6 @@ def run_main(
     resources = storage_resources(raw_root, catalog_root, results_root, configs_root, algorithms_root)
     catalog_partitions_done = build_catalog(instance, resources, log=log)
     backtests_done = run_backtests(instance, resources, log=log)
-    configs_run = sorted({key.split("|", 1)[1] for key in backtests_done})
+    configs_run = sorted({parse_backtest_partition(key)[0] for key in backtests_done})
     reports_done = build_reports(instance, resources, configs_run, log=log)
     return {"catalog_partitions": catalog_partitions_done, "backtests": backtests_done, "reports": reports_done}

@@ -62,10 +62,6 @@ NORMAL_ENTRY = AlgorithmEntry(name=NORMAL, path=None, source_sha256="", version=
 # --- reading a file without running it -----------------------------------------------------------
 
 
-def source_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _literal_assignment(tree: ast.Module, name: str) -> ast.expr | None:
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):

@@ -37,6 +37,7 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline import settings
+from odum_pipeline.algorithms.registry import BUILTIN_VERSION, NORMAL
 from odum_pipeline.catalog.store import open_catalog
 from odum_pipeline.gcs import check_remote_root, is_remote, location
 from odum_pipeline.backtests.config import BacktestConfig, BookType, SnapshotMode, config_sha256
@@ -47,7 +48,6 @@ from odum_pipeline.backtests.strategy import ExecutionBacktestConfig, ExecutionB
 from odum_pipeline.instruments.registry import build_instrument
 from odum_pipeline.timestamps import to_ns
 
-NORMAL = "NORMAL"
 #: The pre-trade throttle is a live-trading safeguard; replaying every trade of a burst exceeds it.
 UNTHROTTLED = "1000000/00:00:01"
 
@@ -62,7 +62,7 @@ class AlgorithmSpec:
 
     name: str = NORMAL
     params: dict[str, Any] = field(default_factory=dict)
-    version: str = "builtin"
+    version: str = BUILTIN_VERSION
     label: str | None = None  # the config's variant label; default the name
 
     @property
@@ -123,7 +123,7 @@ def run_backtest(
         for exec_algorithm in algorithms:
             engine.add_exec_algorithm(exec_algorithm)
         strategy = ExecutionBacktestStrategy(
-            _strategy_config(config, instrument.id, algorithm, algorithms, record_timeline=mode == "report"),
+            _strategy_config(config, instrument.id, algorithm, algorithms, record_tables=mode == "report"),
             progress=_progress_callback(progress, progress_events, engine),
         )
         engine.add_strategy(strategy)
@@ -270,7 +270,7 @@ def _strategy_config(
     algorithm: AlgorithmSpec,
     algorithms: list[ExecAlgorithm],
     *,
-    record_timeline: bool = True,
+    record_tables: bool = True,
 ) -> ExecutionBacktestConfig:
     window = config.time_window
     return ExecutionBacktestConfig(
@@ -283,7 +283,7 @@ def _strategy_config(
         exec_algorithm_params=None if algorithm.is_normal else dict(algorithm.params),
         close_positions=config.strategy.close_positions,
         subscribe_book=config.data_catalog.snapshot_mode is not SnapshotMode.TRADES,
-        record_timeline=record_timeline,
+        record_tables=record_tables,
     )
 
 

@@ -63,7 +63,7 @@ class ExecutionBacktestConfig(StrategyConfig, frozen=True):
     mark_interval_secs: int = 1
     subscribe_trades: bool = True
     subscribe_book: bool = True
-    record_timeline: bool = True  # report mode only: a timeline row per fill costs time on big replays
+    record_tables: bool = True  # report mode only: the parents and timeline rows cost time on big replays
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,6 @@ class ExecutionBacktestStrategy(Strategy):
         self.last_trade_price: Decimal | None = None
         self.equity_curve: list[EquityPoint] = []
         self.timeline: list[TimelineEvent] = []
-        self.parent_order_ids: list[ClientOrderId] = []
         self.fill_count = 0
         self.fees = Decimal(0)  # commissions of every fill, from the OrderFilled events
         self.filled_entry_qty = Decimal(0)  # filled quantity of entry orders (not the close-out)
@@ -181,17 +180,17 @@ class ExecutionBacktestStrategy(Strategy):
 
     def _submit_entry(self, order) -> None:
         self.requested_qty += order.quantity.as_decimal()
-        self.parent_order_ids.append(order.client_order_id)
-        self.parents.append(
-            {
-                "client_order_id": order.client_order_id.value,
-                "side": order.side_string(),
-                "requested_qty": str(order.quantity),
-                "arrival_ns": self.clock.timestamp_ns(),
-                "order_type": order.type_string(),
-                "limit_price": str(order.price) if order.has_price else None,
-            }
-        )
+        if self.config.record_tables:
+            self.parents.append(
+                {
+                    "client_order_id": order.client_order_id.value,
+                    "side": order.side_string(),
+                    "requested_qty": str(order.quantity),
+                    "arrival_ns": self.clock.timestamp_ns(),
+                    "order_type": order.type_string(),
+                    "limit_price": str(order.price) if order.has_price else None,
+                }
+            )
         self.submit_order(order)
 
     def _submit_parent(self, plan: ParentOrderPlan) -> None:
@@ -272,7 +271,7 @@ class ExecutionBacktestStrategy(Strategy):
         order = self.cache.order(event.client_order_id)
         if CLOSE_TAG not in (order.tags or []):
             self.filled_entry_qty += event.last_qty.as_decimal()
-        if self.config.record_timeline:
+        if self.config.record_tables:
             self._record(event.ts_event, "fill", event.client_order_id.value, f"{event.last_qty} @ {event.last_px}")
         self._mark(event.ts_event, "fill")
 

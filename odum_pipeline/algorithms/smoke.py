@@ -84,8 +84,9 @@ def synthetic_market(instrument, start_ns: int, span_secs: int, seed: int = 7):
     return depths, trades
 
 
-def write_catalog(path: Path, instrument, span_secs: int) -> None:
-    """The previous day and ``DAY`` (same clock window) in a ``ParquetDataCatalog``."""
+def write_catalog(path: Path, instrument, span_secs: int) -> tuple[list, list]:
+    """The previous day and ``DAY`` (same clock window) in a ``ParquetDataCatalog``; ``DAY``'s
+    (depths, trades), which the smoke run replays."""
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
     catalog = ParquetDataCatalog(str(path))
@@ -94,6 +95,7 @@ def write_catalog(path: Path, instrument, span_secs: int) -> None:
         depths, trades = synthetic_market(instrument, _day_start_ns(DAY) - offset * 86_400 * NS, span_secs, seed)
         catalog.write_data(trades)
         catalog.write_data(depths)
+    return depths, trades
 
 
 def smoke_run(
@@ -116,9 +118,8 @@ def smoke_run(
     arrival_ns = start_ns + ARRIVAL_OFFSET_SECS * NS
     tmp = tempfile.TemporaryDirectory(dir=workdir)
     catalog_path = Path(tmp.name) / "catalog"
-    write_catalog(catalog_path, instrument, span)
+    depths, trades = write_catalog(catalog_path, instrument, span)
     algorithm = make_algorithm(str(catalog_path))
-    depths, trades = synthetic_market(instrument, start_ns, span, 7)
 
     class Parent(Strategy):
         def on_start(self) -> None:

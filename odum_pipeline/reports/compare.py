@@ -187,7 +187,7 @@ def ensure_tca(records: list[RunRecord], catalog_root: str | Path, *, refresh: b
         if refresh or not tca.has_current_tca(record.path):
             tca.write_tca(record.path, catalog_root)
             computed.append(record.run_id)
-        record.summary = json.loads((record.path / tca.SUMMARY_FILE).read_text())
+            record.summary = json.loads((record.path / tca.SUMMARY_FILE).read_text())
     return computed
 
 
@@ -389,10 +389,7 @@ def _entry_fills(report_dir: Path) -> pd.DataFrame:
     path = report_dir / "fills.parquet"
     if not path.is_file():
         return pd.DataFrame(columns=["ts_event", "side", "last_px", "last_qty"])
-    frame = pd.read_parquet(path)
-    if "is_close" in frame:
-        frame = frame[~frame["is_close"].astype(bool)]
-    return frame.reset_index(drop=True)
+    return tca.entry_fills(pd.read_parquet(path)).reset_index(drop=True)
 
 
 def build_comparisons(

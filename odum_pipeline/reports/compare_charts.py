@@ -106,7 +106,7 @@ def comparison_charts(comparison, catalog_root: str | Path | None) -> dict[str, 
         end = pd.Timestamp(summary["window"]["end"]).value
         try:
             market = tca.load_market(catalog_root, summary["instrument"]["instrument_id"], start, end)
-        except (ValueError, OSError, FileNotFoundError):
+        except (ValueError, OSError):  # no usable market data: the chart is left out
             market = None
         if market is not None:
             charts["Mid price and fills"] = price_with_fills_png(market.book_ts, market.mid, comparison.fills)

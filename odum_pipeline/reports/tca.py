@@ -247,12 +247,16 @@ def _submitted_quantities(timeline: pd.DataFrame | None) -> dict[str, tuple[int,
     return out
 
 
+def entry_fills(fills: pd.DataFrame) -> pd.DataFrame:
+    """The fills of the run's own orders, without the end-of-window close-out fills."""
+    return fills[~fills["is_close"].astype(bool)] if "is_close" in fills else fills
+
+
 def _parents_from_fills(fills: pd.DataFrame | None) -> pd.DataFrame:
     """Without orders: each parent's first fill stands in for its arrival, its fills for its quantity."""
     if fills is None or fills.empty:
         return pd.DataFrame(columns=PARENT_COLUMNS)
-    entry = fills[~fills["is_close"].astype(bool)] if "is_close" in fills else fills
-    grouped = entry.groupby("parent_order_id", sort=False)
+    grouped = entry_fills(fills).groupby("parent_order_id", sort=False)
     return pd.DataFrame(
         {
             "parent_order_id": list(grouped.groups),
@@ -295,8 +299,7 @@ def compute_tca(
 ) -> TcaResult:
     """Per-fill and per-parent TCA and the run's aggregate (definitions in the module docstring)."""
     fills = fills if fills is not None else pd.DataFrame(columns=["ts_event", "parent_order_id", "side", "last_px", "last_qty", "commission"])
-    if "is_close" in fills:
-        fills = fills[~fills["is_close"].astype(bool)]
+    fills = entry_fills(fills)
     fills = fills[fills["parent_order_id"].isin(set(parents["parent_order_id"]))]
     per_fill = _per_fill(fills, market, markout_secs)
     per_parent = _per_parent(parents, per_fill, market, markout_secs, min_interval_secs)

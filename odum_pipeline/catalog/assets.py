@@ -4,7 +4,6 @@ import hashlib
 import time
 from collections import defaultdict
 
-import numpy as np
 import pyarrow.parquet as pq
 
 from dagster import (
@@ -21,9 +20,10 @@ from dagster import (
     observable_source_asset,
 )
 
-from odum_pipeline.catalog.checks import Problem, QualityReport, Severity
+from odum_pipeline.catalog.checks import Problem, QualityReport
 from odum_pipeline.catalog.convert import ConversionError, ConversionResult, convert_day
 from odum_pipeline.gcs import is_remote
+from odum_pipeline.timestamps import ns_to_iso
 from odum_pipeline.catalog.partitions import catalog_partition_key, catalog_partitions, parse_catalog_partition
 from odum_pipeline.resources import CatalogResource, RawDataResource
 
@@ -153,25 +153,27 @@ def _metadata(result: ConversionResult) -> dict:
     for data_type, report in result.reports.items():
         metadata.update(_report_metadata(data_type, report))
         source = result.sources[data_type]
-        metadata[f"{data_type}_source"] = MetadataValue.url(source) if is_remote(source) else MetadataValue.path(source)
+        metadata[f"{data_type}_source"] = _location_value(source)
         metadata[f"{data_type}_source_sha256"] = result.source_sha256[data_type]
         if data_type in result.catalog_files:
-            catalog_file = result.catalog_files[data_type]
-            metadata[f"{data_type}_catalog_file"] = (
-                MetadataValue.url(catalog_file) if is_remote(catalog_file) else MetadataValue.path(catalog_file)
-            )
+            metadata[f"{data_type}_catalog_file"] = _location_value(result.catalog_files[data_type])
     metadata["rows"] = sum(report.rows for report in result.reports.values())
     return metadata
 
 
+def _location_value(location) -> MetadataValue:
+    """A gs:// URI as a link, a local file as a path."""
+    return MetadataValue.url(location) if is_remote(location) else MetadataValue.path(location)
+
+
 def _report_metadata(data_type: str, report: QualityReport) -> dict:
     def iso(ns):
-        return str(np.datetime64(ns, "ns")) + "Z" if ns is not None else "-"
+        return ns_to_iso(ns) if ns is not None else "-"
 
     return {
         f"{data_type}_rows": MetadataValue.int(report.rows),
         f"{data_type}_first_ts": iso(report.first_ts),
         f"{data_type}_last_ts": iso(report.last_ts),
         f"{data_type}_largest_gap_secs": MetadataValue.float(report.largest_gap_ns / 1e9),
-        f"{data_type}_warnings": len([p for p in report.problems if p.severity is Severity.WARN]),
+        f"{data_type}_warnings": len(report.warnings),
     }

@@ -57,9 +57,6 @@ class QualityReport:
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity is Severity.WARN]
 
-    def failed(self, check: str) -> list[Problem]:
-        return [p for p in self.problems if p.check == check]
-
 
 def check_ticks(
     table: pa.Table,

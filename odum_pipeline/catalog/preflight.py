@@ -132,15 +132,16 @@ def missing_catalog_partitions(
 ) -> list[tuple[dt.date, str]]:
     """The (day, instrument) catalog partitions the window needs but the catalog lacks."""
     spec = resolve(instrument_key)
-    needed = required_data_types(snapshot_mode)
-    missing = []
-    for day in window_days(utc(start), utc(end)):
-        for data_type in needed:
-            directory = store.data_directory(location(catalog_root), CATALOG_CLASSES[data_type], spec.instrument_id)
-            if day.isoformat() not in store.days_present(directory):
-                missing.append((day, instrument_key))
-                break
-    return missing
+    root = location(catalog_root)
+    present = [
+        store.days_present(store.data_directory(root, CATALOG_CLASSES[data_type], spec.instrument_id))
+        for data_type in required_data_types(snapshot_mode)
+    ]
+    return [
+        (day, instrument_key)
+        for day in window_days(utc(start), utc(end))
+        if any(day.isoformat() not in days for days in present)
+    ]
 
 
 def _file_coverage(

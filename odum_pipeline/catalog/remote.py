@@ -42,11 +42,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
 
 from odum_pipeline import gcs
-
-MANIFEST_DIR = ".odum-days"
-JOURNAL_DIR = ".odum-journal"
-ROW_GROUP_SIZE = 50_000
-_TMP_MARKER = ".tmp-"
+from odum_pipeline.catalog.store import _TMP_MARKER, JOURNAL_DIR, MANIFEST_DIR, ORPHAN_GRACE_SECS, PARQUET_OPTIONS
 
 
 class RemoteCatalog(ParquetDataCatalog):
@@ -110,7 +106,7 @@ def replace_day(catalog_root: str, day: dt.date, tables: dict) -> dict[str, str 
     return finals
 
 
-def recover(catalog_root: str, orphan_grace_secs: float = 600.0) -> int:
+def recover(catalog_root: str, orphan_grace_secs: float = ORPHAN_GRACE_SECS) -> int:
     gcs.check_remote_root(catalog_root)
     fs = _fs()
     try:
@@ -144,9 +140,7 @@ def _write_temporary(fs, final: str, content: pa.Table | str) -> str:
         fs.pipe_file(temporary, content.encode())
     else:
         buffer = io.BytesIO()
-        pq.write_table(
-            content, buffer, row_group_size=ROW_GROUP_SIZE, compression="snappy", write_statistics=["ts_event", "ts_init"]
-        )
+        pq.write_table(content, buffer, **PARQUET_OPTIONS)
         fs.pipe_file(temporary, buffer.getvalue())
     return temporary
 

@@ -6,12 +6,14 @@ slice the primary with what is left). The profile is, in order of precedence:
 
 - ``profile``: weights passed in (one per interval), e.g. from a desk's own volume curve;
 - from the catalog (``profile_source``): ``historical`` = the same clock intervals on previous days
-  (up to ``lookback_days``) that the catalog covers, no look-ahead; ``realized`` = the volume traded
-  in the horizon itself (real but ex post: recorded with ``look_ahead: true``); ``auto`` =
-  historical when available, else realized. See ``odum_pipeline.algorithms.profiles``.
+  (up to ``lookback_days``) that the catalog covers; ``intraday`` = the same day's volume in the
+  horizon-long stretch before the arrival; ``flat`` = equal weights; ``realized`` = the volume traded
+  in the horizon itself (real but ex post: the run is flagged ``look_ahead`` and not ranked);
+  ``auto`` = historical, else intraday, else flat (never realized: no look-ahead by default).
+  See ``odum_pipeline.algorithms.profiles``.
 
-Never an equal split: without traded volume the order fails loudly. The profile used is recorded
-(``schedule_records``, the cache, the log). Intervals whose weight is zero send nothing.
+The profile used is recorded (``schedule_records``, the cache, the log). Intervals whose weight is
+zero send nothing.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ PARAMETERS = [
      "doc": "Number of equal intervals of the horizon (one slice per interval with volume)."},
     {"name": "profile", "type": "list[float]", "default": None, "min": 0,
      "doc": "Volume weights per interval (one per interval); default: from the catalog's traded volume."},
-    {"name": "profile_source", "type": "str", "default": "auto", "choices": ["auto", "historical", "realized"],
-     "doc": "Catalog profile: previous days' same intervals, the horizon's own volume, or auto."},
+    {"name": "profile_source", "type": "str", "default": "auto",
+     "choices": ["auto", "historical", "intraday", "flat", "realized"],
+     "doc": "Catalog profile: previous days' same intervals, the volume before arrival, equal weights, the "
+            "horizon's own volume (look-ahead: not ranked), or auto (historical, else intraday, else flat)."},
     {"name": "lookback_days", "type": "int", "default": 5, "min": 1, "max": 60,
      "doc": "How many previous days a historical profile may use."},
 ]

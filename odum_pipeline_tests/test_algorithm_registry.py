@@ -98,7 +98,8 @@ def test_load_exec_algorithms_gives_fresh_instances_with_the_registry_id(tmp_pat
     assert twap.config.interval_secs == 15 and twap.config.horizon_secs == 300
     vwap = load_exec_algorithms(entries["VWAP"], {"profile": [1, 2, 3], "intervals": 3}, catalog_root=tmp_path)[0]
     assert vwap.config.profile == [1.0, 2.0, 3.0] and vwap.config.catalog_path == str(tmp_path)
-    assert load_exec_algorithms(entries[NORMAL], {}) == []
+    (normal,) = load_exec_algorithms(entries[NORMAL], {})  # built in: the whole order at once
+    assert normal.id.value == NORMAL
     with pytest.raises(AlgorithmParameterError):
         load_exec_algorithms(entries["TWAP"], {"horizon_secs": -1})
 

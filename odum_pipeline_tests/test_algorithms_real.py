@@ -6,6 +6,8 @@ Child counts, quantities and times are read back from the report's orders.parque
 
 Market slices that exhaust the five visible book levels are completed by ``RESEND`` children at the
 next book update (see ``odum_pipeline.algorithms.base``); the scheduled slices are the others.
+The schedules are checked under the ``optimistic`` market model (no order latency: a slice is sent
+and fills at its scheduled instant); the market model has its own tests (test_market_model.py).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def config(name: str, params: dict, limit_price: str | None = None) -> BacktestC
             "strategy": {"submission_mode": "parent_orders", "parent_orders": [parent], "close_positions": True},
             "execution": {"algorithms": [{"name": name, "params": params}]},
             "environment": {"mode": "report"},
+            "market": {"preset": "optimistic"},
         }
     )
 
@@ -136,11 +139,12 @@ def test_twap_real(run):
 
 
 def test_vwap_real_follows_the_real_volume_profile(run, raw_trades):
-    result = run("VWAP", {"horizon_secs": 300, "intervals": 10})
+    result = run("VWAP", {"horizon_secs": 300, "intervals": 10, "profile_source": "realized"})
     assert result.filled == PARENT
     profile = result.record["profile"]
-    # No earlier day covers 00:00:30-00:05:30 in the real data: the profile is the realized one, flagged
+    # Asked for by name: the horizon's own volume, flagged as look-ahead
     assert profile["source"] == "realized" and profile["look_ahead"] is True
+    assert result.outcome.summary["look_ahead"]["used"] is True
     interval = 30 * NS_PER_SEC
     expected = [raw_volume(raw_trades, ARRIVAL_NS + k * interval, ARRIVAL_NS + (k + 1) * interval) for k in range(10)]
     assert profile["volumes"] == pytest.approx(expected, abs=1e-9)

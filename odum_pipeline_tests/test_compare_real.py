@@ -1,13 +1,12 @@
 """The algorithm comparison on the real Binance BTCUSDT perpetual data (slow): NORMAL vs TWAP in
 report mode through ``run_backtest``, TCA, the ranked table, the HTML, the Dagster asset and the
-CLI; one row's shortfall, fees and fill ratio recomputed independently from its fills.parquet and
-the raw Tardis files (pyarrow)."""
+CLI; one row's Perold implementation shortfall, fees, total cost and fill ratio recomputed
+independently from its fills.parquet and the raw Tardis files (pyarrow)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -83,7 +82,7 @@ def test_every_algorithm_is_listed_with_its_figures(runs, comparison) -> None:
         row = table.loc[label]
         assert row["run_id"] == outcome.run_id
         assert row["parents"] == 2
-        for figure in ("fill_ratio", "implementation_shortfall_bps", "vwap_slippage_bps", "spread_paid_bps",
+        for figure in ("fill_ratio", "total_cost_bps", "implementation_shortfall_bps", "vwap_slippage_bps", "spread_paid_bps",
                        "fees_bps", "markout_1s_bps", "markout_5s_bps", "markout_30s_bps", "participation_rate",
                        "mean_time_to_complete_secs", "net_pnl", "fees", "max_drawdown"):  # fmt: skip
             assert row[figure] is not None and row[figure] == row[figure], (label, figure)
@@ -110,15 +109,19 @@ def test_row_recomputed_from_fills_and_raw_ticks(runs, comparison, real_raw_root
         last = received.slice(received.num_rows - 1).to_pylist()[0]
         return (last["bids[0].price"] + last["asks[0].price"]) / 2
 
-    shortfalls, quantities = [], []
+    deadlines = {"BUY": "2023-04-05T00:02:30Z", "SELL": "2023-04-05T00:05:00Z"}
+    costs, fees_total, scales, quantities = [], 0.0, [], []
     for side, arrival in (("BUY", BUY_ARRIVAL), ("SELL", SELL_ARRIVAL)):
         mine = entry[entry["side"] == side]
-        qty = float(sum(mine["last_qty"], Decimal(0)))
-        avg_px = float(sum(mine["last_px"] * mine["last_qty"], Decimal(0))) / qty
+        px, qty = mine["last_px"].astype(float).to_numpy(), mine["last_qty"].astype(float).to_numpy()
         mid = raw_mid(_ns(arrival))
         sign = 1.0 if side == "BUY" else -1.0
-        shortfalls.append(sign * (avg_px - mid) / mid * 1e4)
-        quantities.append(qty)
+        execution = sign * float((qty * (px - mid)).sum())
+        opportunity = sign * (2.0 - qty.sum()) * (raw_mid(_ns(deadlines[side])) - mid)
+        costs.append(execution + opportunity)
+        fees_total += float(mine["commission"].astype(float).sum())
+        scales.append(2.0 * mid)
+        quantities.append(qty.sum())
         # the interval VWAP from the raw trades (received in [arrival, last fill])
         start_us, end_us = _ns(arrival) // 1000, max(int(mine["ts_event"].max()), _ns(arrival) + 1_000_000_000) // 1000
         window = trades.filter(
@@ -129,11 +132,10 @@ def test_row_recomputed_from_fills_and_raw_ticks(runs, comparison, real_raw_root
         assert per_parent["interval_vwap"] == pytest.approx(vwap, rel=1e-9)
         assert per_parent["market_volume"] == pytest.approx(window["amount"].sum(), rel=1e-9)
         assert per_parent["arrival_mid"] == pytest.approx(mid, rel=1e-12)
-    weighted = sum(s * q for s, q in zip(shortfalls, quantities)) / sum(quantities)
-    assert row["implementation_shortfall_bps"] == pytest.approx(weighted, rel=1e-9)
-    notional = float(sum(entry["last_px"] * entry["last_qty"], Decimal(0)))
-    fees_bps = float(sum(entry["commission"], Decimal(0))) / notional * 1e4
-    assert row["fees_bps"] == pytest.approx(fees_bps, rel=1e-9)
+        assert per_parent["implementation_shortfall_bps"] == pytest.approx(costs[-1] / scales[-1] * 1e4, abs=1e-9)
+    assert row["implementation_shortfall_bps"] == pytest.approx(sum(costs) / sum(scales) * 1e4, abs=1e-9)
+    assert row["fees_bps"] == pytest.approx(fees_total / sum(scales) * 1e4, abs=1e-9)
+    assert row["total_cost_bps"] == pytest.approx((sum(costs) + fees_total) / sum(scales) * 1e4, abs=1e-9)
     assert row["fill_ratio"] == pytest.approx(sum(quantities) / 4.0, rel=1e-9)
 
 
@@ -142,7 +144,7 @@ def test_html_cli_and_dagster_asset(runs, comparison, real_catalog, capsys) -> N
     from odum_pipeline.reports.compare_charts import comparison_charts
 
     charts = comparison_charts(comparison, real_catalog)
-    assert set(charts) == {"Mid price and fills", "Cumulative filled quantity", "Per-order implementation shortfall"}
+    assert set(charts) == {"Mid price and fills", "Cumulative filled quantity", "Per-parent total cost"}
     assert all(png.startswith(b"\x89PNG") for png in charts.values())
     path = compare.write_html(comparison, results, charts)
     text = path.read_text()

@@ -42,6 +42,7 @@ PARENTS = pd.DataFrame(
         "side": ["BUY", "SELL", "BUY"],
         "arrival_ns": [5 * S, 25 * S, 2 * S],
         "requested_qty": [2.0, 1.0, 1.0],
+        "end_ns": [20 * S, 40 * S, 12 * S],  # end marks (deadline or window end): mids 99.0, 102.0, 101.0
     }
 )
 FILLS = pd.DataFrame(
@@ -80,7 +81,35 @@ def test_buy_parent_filled_at_two_prices(result) -> None:
     # spread paid: 100.6 vs mid 100.5 at t=10, 101.2 vs mid 101.0 at t=15; equal quantities
     assert buy["spread_paid_bps"] == pytest.approx((0.1 / 100.5 * 1e4 + 0.2 / 101.0 * 1e4) / 2)
     assert buy["fees"] == pytest.approx(float((Decimal("100.6") + Decimal("101.2")) * FEE))
-    assert buy["fees_bps"] == pytest.approx(4.0)
+    fees = float((Decimal("100.6") + Decimal("101.2")) * FEE)
+    assert buy["fees_bps"] == pytest.approx(fees / (2 * 100.0) * 1e4)  # bps of the arrival value Q·M0
+
+
+def test_perold_cost_and_its_decomposition(result) -> None:
+    """BUY: 2 @ M0 100, fills 100.6 (mid 100.5) and 101.2 (mid 101.0); SELL: 1 @ M0 99, fill 98.8
+    (mid 99.0); NONE: 1 @ M0 100 never filled, mid 101.0 at its end mark."""
+    buy, sell, none = row(result, "P-BUY"), row(result, "P-SELL"), row(result, "P-NONE")
+    buy_fees = (100.6 + 101.2) * 0.0004
+    assert buy["implementation_shortfall_bps"] == pytest.approx((0.6 + 1.2) / 200 * 1e4)
+    assert buy["opportunity_cost_bps"] == 0.0 and buy["impact_cost_bps"] == 0.0
+    assert buy["spread_cost_bps"] == pytest.approx((0.1 + 0.2) / 200 * 1e4)  # paid over each fill's mid
+    assert buy["timing_cost_bps"] == pytest.approx((0.5 + 1.0) / 200 * 1e4)  # the mid drifted up while working
+    assert buy["total_cost_bps"] == pytest.approx((1.8 + buy_fees) / 200 * 1e4)
+    assert sell["implementation_shortfall_bps"] == pytest.approx(0.2 / 99 * 1e4)
+    assert sell["spread_cost_bps"] == pytest.approx(0.2 / 99 * 1e4) and sell["timing_cost_bps"] == 0.0
+    assert none["unfilled_qty"] == 1.0 and none["end_mid"] == 101.0
+    assert none["opportunity_cost_bps"] == pytest.approx(1.0 / 100 * 1e4)  # it rose 1.0 while we did not buy
+    assert none["total_cost_bps"] == none["implementation_shortfall_bps"] == none["opportunity_cost_bps"]
+    for parent in (buy, sell, none):
+        parts = sum(parent[f"{p}_bps"] for p in ("spread_cost", "impact_cost", "timing_cost", "opportunity_cost", "fees"))
+        assert parts == pytest.approx(parent["total_cost_bps"], abs=1e-12)
+    agg = result.aggregate
+    scale = 200 + 99 + 100  # run level: weighted by each parent's arrival value Q·M0
+    total = 1.8 + buy_fees + 0.2 + 98.8 * 0.0004 + 1.0
+    assert agg["total_cost_bps"] == pytest.approx(total / scale * 1e4)
+    assert agg["implementation_shortfall_bps"] == pytest.approx((1.8 + 0.2 + 1.0) / scale * 1e4)
+    assert agg["opportunity_cost_bps"] == pytest.approx(1.0 / scale * 1e4)
+    assert agg["unfilled_qty"] == 1.0
 
 
 def test_buy_markouts_positive_when_the_mid_falls_after_buying(result) -> None:
@@ -118,9 +147,11 @@ def test_unfilled_parent_and_aggregate(result) -> None:
     buy_is, sell_is = 90.0, (99.0 - 98.8) / 99.0 * 1e4
     assert agg["parents"] == 3 and agg["parents_filled"] == 2 and agg["parents_completed"] == 2 and agg["fills"] == 3
     assert agg["fill_ratio"] == pytest.approx(3 / 4)
-    assert agg["implementation_shortfall_bps"] == pytest.approx((2 * buy_is + 1 * sell_is) / 3)
-    assert agg["mean_shortfall_bps"] == pytest.approx((buy_is + sell_is) / 2)
-    assert agg["fees_bps"] == pytest.approx(4.0)
+    assert agg["execution_shortfall_bps"] == pytest.approx((2 * buy_is + 1 * sell_is) / 3)  # filled part only
+    fees = (100.6 + 101.2 + 98.8) * 0.0004
+    assert agg["fees_bps"] == pytest.approx(fees / (200 + 99 + 100) * 1e4)
+    totals = result.per_parent["total_cost_bps"]
+    assert agg["mean_total_cost_bps"] == pytest.approx(totals.mean())
     assert agg["participation_rate"] == pytest.approx((2 * 0.5 + 1 * (1 / 3)) / 3)
     assert agg["mean_time_to_complete_secs"] == pytest.approx((10 + 5) / 2)
     spreads = [0.1 / 100.5 * 1e4, 0.2 / 101.0 * 1e4, sell_is]
@@ -197,15 +228,19 @@ def test_bootstrap_says_when_the_difference_is_not_significant() -> None:
 # --- selecting and ranking runs ------------------------------------------------------------------
 
 
-def fake_run(root: Path, run_id: str, *, algorithm: str, shortfalls, config_sha: str = "a" * 64, params=None, mtime=None) -> Path:
-    """A report directory with a summary, entry fills and a per-parent TCA of the given shortfalls."""
+def fake_run(
+    root: Path, run_id: str, *, algorithm: str, shortfalls, config_sha: str = "a" * 64, params=None, mtime=None,
+    look_ahead: bool = False,
+) -> Path:
+    """A report directory with a summary, entry fills and a per-parent TCA of the given total costs."""
     directory = root / "report" / run_id
     directory.mkdir(parents=True)
     n = len(shortfalls)
     per_parent = pd.DataFrame(
         {
             "parent_order_id": [f"P{i}" for i in range(n)], "side": ["BUY"] * n, "arrival_ns": np.arange(n) * S,
-            "requested_qty": [1.0] * n, "filled_qty": [1.0] * n, "shortfall_bps": shortfalls,
+            "requested_qty": [1.0] * n, "filled_qty": [1.0] * n, "arrival_mid": [100.0] * n,
+            "total_cost_bps": shortfalls,
         }
     )  # fmt: skip
     per_parent.to_parquet(directory / tca.TCA_FILE)
@@ -214,8 +249,9 @@ def fake_run(root: Path, run_id: str, *, algorithm: str, shortfalls, config_sha:
         "run_id": run_id, "mode": "report", "config": {"name": "cfg", "sha256": config_sha},
         "algorithm": {"name": algorithm, "version": "v1", "params": params or {}},
         "summary": {"net_pnl": -1.0, "fees": 0.5, "max_drawdown": 1.0},
-        "tca": {"version": tca.TCA_VERSION, "parents": n, "implementation_shortfall_bps": float(np.mean(shortfalls)),
-                "mean_shortfall_bps": float(np.mean(shortfalls)), "fill_ratio": 1.0},
+        "tca": {"version": tca.TCA_VERSION, "parents": n, "total_cost_bps": float(np.mean(shortfalls)),
+                "mean_total_cost_bps": float(np.mean(shortfalls)), "fill_ratio": 1.0},
+        "look_ahead": {"used": look_ahead, "reasons": ["VWAP: the realized profile"] if look_ahead else []},
     }  # fmt: skip
     (directory / "summary.json").write_text(json.dumps(summary))
     if mtime is not None:
@@ -234,7 +270,7 @@ def test_compare_ranks_latest_runs_and_flags_significance(tmp_path: Path) -> Non
     fake_run(tmp_path, "R-stale-config", algorithm="POV", shortfalls=base - 50, config_sha="b" * 64, mtime=500)
     selected, notes = compare.latest_runs(tmp_path)
     assert {r.run_id for r in selected["cfg"]} == {"R-twap", "R-normal", "R-best"}
-    assert notes["cfg"] == ["1 run(s) of older versions of this config left out."]
+    assert notes["cfg"] == ["1 run(s) of other market setups of this config (other versions, windows or market models) left out."]
     comparison = compare.compare_runs("cfg", selected["cfg"], notes=notes["cfg"])
     table = comparison.table.set_index("algorithm")
     assert list(comparison.table["algorithm"]) == ["VWAP", "TWAP", "NORMAL"] and comparison.best == "VWAP"
@@ -271,3 +307,53 @@ def test_compare_with_few_orders_gives_no_ci(tmp_path: Path) -> None:
     assert comparison.significant is None and comparison.table["significant"].isna().all()
     assert "too few orders" in comparison.table.iloc[1]["diff_vs_best"]
     assert comparison.notes and "no confidence interval" in comparison.notes[0]
+
+
+def with_setup(directory: Path, setup: str) -> None:
+    path = directory / "summary.json"
+    mtime = path.stat().st_mtime
+    summary = json.loads(path.read_text())
+    summary["config"]["setup_sha256"] = setup
+    path.write_text(json.dumps(summary))
+    os.utime(path, (mtime, mtime))  # the run's time stays the one it was written at
+
+
+def test_runs_of_one_market_setup_are_compared_whatever_config_version_ran_them(tmp_path: Path) -> None:
+    """``run-backtest --exec_algorithm`` gives each run its own config hash (the execution section
+    differs) but the same market setup: they are one comparison; another setup is left out."""
+    with_setup(fake_run(tmp_path, "R-normal", algorithm="NORMAL", shortfalls=[3.0, 4.0], config_sha="1" * 64, mtime=10), "S")
+    with_setup(fake_run(tmp_path, "R-twap", algorithm="TWAP", shortfalls=[1.0, 2.0], config_sha="2" * 64, mtime=20), "S")
+    with_setup(fake_run(tmp_path, "R-other", algorithm="POV", shortfalls=[0.0, 0.0], config_sha="3" * 64, mtime=5), "T")
+    selected, notes = compare.latest_runs(tmp_path)
+    assert sorted(r.run_id for r in selected["cfg"]) == ["R-normal", "R-twap"]
+    assert len(notes["cfg"]) == 1 and "1 run(s) of other market setups" in notes["cfg"][0]
+
+
+def test_delta_vs_best_is_the_difference_of_the_ranked_total_costs(tmp_path: Path) -> None:
+    """Parents of different sizes: Δ vs best is weighted by arrival value like the ranking column,
+    so Δ equals the difference of the two rows' total cost and has the ranking's sign."""
+    for run_id, costs in (("R-a", [10.0, 0.0, 0.0]), ("R-b", [0.0, 4.0, 4.0])):
+        directory = fake_run(tmp_path, run_id, algorithm=run_id[-1].upper(), shortfalls=costs)
+        per_parent = tca.read_tca(directory).assign(requested_qty=[5.0, 1.0, 1.0])
+        per_parent.to_parquet(directory / tca.TCA_FILE)
+        summary = json.loads((directory / "summary.json").read_text())
+        summary["tca"]["total_cost_bps"] = float(np.average(costs, weights=[5, 1, 1]))
+        (directory / "summary.json").write_text(json.dumps(summary))
+    selected, _ = compare.latest_runs(tmp_path)
+    comparison = compare.compare_runs("cfg", selected["cfg"], min_orders=1)
+    table = comparison.table.set_index("algorithm")
+    assert list(comparison.table["algorithm"]) == ["B", "A"]  # 8/7 bps against 50/7 bps
+    assert table.loc["A", "diff_vs_best_bps"] == pytest.approx(table.loc["A", "total_cost_bps"] - table.loc["B", "total_cost_bps"])
+    assert table.loc["A", "diff_vs_best_bps"] > 0  # an unweighted mean (10/3 vs 8/3) would agree here, a median not
+
+
+def test_look_ahead_runs_are_listed_apart_unless_asked_for(tmp_path: Path) -> None:
+    fake_run(tmp_path, "R-twap", algorithm="TWAP", shortfalls=[2.0, 2.0])
+    fake_run(tmp_path, "R-vwap", algorithm="VWAP", shortfalls=[0.5, 0.5], look_ahead=True)
+    selected, _ = compare.latest_runs(tmp_path)
+    default = compare.compare_runs("cfg", selected["cfg"])
+    assert list(default.table["algorithm"]) == ["TWAP"] and [r.label for r in default.look_ahead_runs] == ["VWAP"]
+    assert any("Not ranked: VWAP" in note for note in default.notes)
+    assert "Look-ahead runs, not ranked" in compare.render_html(default)
+    included = compare.compare_runs("cfg", selected["cfg"], include_look_ahead=True)
+    assert list(included.table["algorithm"]) == ["VWAP", "TWAP"] and bool(included.table.iloc[0]["look_ahead"])

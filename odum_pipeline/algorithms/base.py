@@ -8,11 +8,12 @@
   price); the slice that completes the order is the primary itself, submitted with what is left
   (its quantity has been reduced by every child spawned), so nothing is ever lost or sent twice;
 - ``run_schedule(primary, slices)``: timed slices on clock alerts (first one immediately);
-- market slices always complete: when an IOC/FOK market slice (child or the primary) is cancelled by
+- market slices keep working: when an IOC/FOK market slice (child or the primary) is cancelled by
   the venue with quantity left (the visible book levels were exhausted), that quantity is re-sent
-  as a market child (tag ``RESEND``) at the next market data update (book depth or trade), up to
-  ``MAX_RESENDS`` times per parent; NautilusTrader's default matching does not consume book
-  liquidity, so the refreshed book serves it;
+  as a market child (tag ``RESEND``) at the next book update (the next trade when the run replays
+  trades only), until the parent's deadline or the window end (the strategy's ``UNTIL:<ns>`` tag),
+  at most ``MAX_RESENDS`` times per parent. What is left then is the parent's unfilled remainder
+  (reported and charged as opportunity cost by the TCA);
 - ``record(primary, payload)``: the schedule actually used, kept on ``schedule_records``, written
   to the cache (key ``odum.algorithm.<ID>.<client order id>``, JSON) and logged.
 
@@ -37,7 +38,8 @@ from odum_pipeline.algorithms.slicing import Slice
 
 CACHE_PREFIX = "odum.algorithm"
 RESEND_TAG = "RESEND"
-MAX_RESENDS = 100
+MAX_RESENDS = 100_000
+UNTIL_TAG = "UNTIL:"
 
 
 class SlicingExecAlgorithm(ExecAlgorithm):
@@ -50,6 +52,7 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         self._shortfalls: dict[str, Decimal] = {}
         self._resends: dict[str, int] = {}
         self._data_subscriptions: set = set()
+        self._book_seen = False
 
     # --- parameters and instrument ---------------------------------------------------------------
 
@@ -142,6 +145,11 @@ class SlicingExecAlgorithm(ExecAlgorithm):
 
     # --- completing market slices ---------------------------------------------------------------
 
+    def on_order_rejected(self, event) -> None:
+        # The venue had no liquidity left for it (every visible level consumed): like an IOC remainder.
+        if "no market" in str(event.reason):
+            self.on_order_canceled(event)
+
     def on_order_canceled(self, event) -> None:
         order = self.cache.order(event.client_order_id)
         if order is None or order.order_type != OrderType.MARKET or order.leaves_qty.as_decimal() <= 0:
@@ -166,6 +174,9 @@ class SlicingExecAlgorithm(ExecAlgorithm):
             quantity = self._shortfalls.pop(key)
             primary = self._order(key)
             count = self._resends.get(key, 0)
+            if primary is not None and self.clock.timestamp_ns() >= until_ns(primary):
+                self.log.info(f"{self.id}: {quantity} of {key} left unexecuted at its deadline / the window end")
+                continue
             if primary is None or count >= MAX_RESENDS:
                 self.log.error(f"{self.id}: {quantity} of {key} left unexecuted after {count} re-sends")
                 continue
@@ -182,11 +193,13 @@ class SlicingExecAlgorithm(ExecAlgorithm):
             self.submit_order(child)
 
     def on_order_book_depth(self, depth) -> None:
+        self._book_seen = True
         if self._shortfalls:
             self._flush_shortfalls()
 
     def on_trade_tick(self, tick) -> None:
-        if self._shortfalls:
+        # With book data, only a book update brings fresh liquidity (consumption resets there).
+        if self._shortfalls and not self._book_seen:
             self._flush_shortfalls()
 
     # --- records ---------------------------------------------------------------------------------
@@ -208,6 +221,15 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         self._shortfalls.clear()
         self._resends.clear()
         self._data_subscriptions.clear()
+        self._book_seen = False
+
+
+def until_ns(order: Order) -> int:
+    """The time after which none of the order's remainder may be sent (its ``UNTIL:`` tag; no tag: never)."""
+    for tag in order.tags or []:
+        if tag.startswith(UNTIL_TAG):
+            return int(tag[len(UNTIL_TAG) :])
+    return 2**63 - 1
 
 
 def slices_payload(slices: list[Slice]) -> list[dict[str, Any]]:

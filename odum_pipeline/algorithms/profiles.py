@@ -5,10 +5,16 @@ The rule (``profile_source``):
 - ``historical``: the same clock intervals on previous days (1..``lookback_days`` back) whose trades
   in the catalog cover the whole horizon; their volumes per interval are summed. Uses only data
   before the order's arrival: no look-ahead.
+- ``intraday``: the same day's volume *before* the arrival: the traded volume per interval of the
+  horizon-long stretch that ends at the arrival (the shape the market showed most recently). No
+  look-ahead.
+- ``flat``: equal weights (TWAP's straight line), when no earlier volume is known. No look-ahead.
 - ``realized``: the traded volume per interval of the execution horizon itself. This is real data but
-  *ex post* (the schedule knows the future volume): the record says ``look_ahead: true`` so a report
-  can flag it as the ideal-VWAP benchmark rather than a tradeable schedule.
-- ``auto`` (default): ``historical`` when any previous day covers the horizon, else ``realized``.
+  *ex post* (the schedule knows the future volume): the record says ``look_ahead: true``, the run is
+  flagged and the comparison leaves it out of the ranking (it is the ideal-VWAP benchmark, not a
+  tradeable schedule). Only when asked for by name.
+- ``auto`` (default): ``historical`` when any previous day covers the horizon, else ``intraday``
+  when the catalog covers the stretch before the arrival, else ``flat``. Never ``realized``.
 
 A horizon is "covered" on a day when the catalog's trade files span it with no gap longer than one
 interval (a quiet market may trade nothing for a few seconds; a missing file is a gap).
@@ -27,7 +33,7 @@ import numpy as np
 from odum_pipeline.algorithms.slicing import NS_PER_SEC, normalize_profile
 
 NS_PER_DAY = 86_400 * NS_PER_SEC
-SOURCES = ("auto", "historical", "realized")
+SOURCES = ("auto", "historical", "intraday", "flat", "realized")
 
 
 class ProfileError(ValueError):
@@ -39,7 +45,7 @@ class VolumeProfile:
     """The profile a VWAP order used, as recorded in the run."""
 
     weights: list[float]
-    source: str  # "given" | "historical" | "realized"
+    source: str  # "given" | "historical" | "intraday" | "flat" | "realized"
     look_ahead: bool
     volumes: list[float] = field(default_factory=list)  # traded volume per interval (base units)
     days: list[str] = field(default_factory=list)  # the days whose volume made the profile
@@ -137,6 +143,8 @@ def catalog_profile(
         ts, sizes = trades.window(day_start, day_start + interval_ns * intervals)
         return interval_volumes(ts, sizes, day_start, interval_ns, intervals)
 
+    if source == "flat":
+        return _flat(intervals, start_ns, interval_ns)
     if source in ("auto", "historical"):
         total = np.zeros(intervals)
         days: list[str] = []
@@ -152,11 +160,30 @@ def catalog_profile(
         if source == "historical":
             raise ProfileError(
                 f"no previous day (1..{lookback_days} back) in the catalog covers the horizon's clock intervals "
-                f"starting {_iso(start_ns)}; use profile_source 'realized' or pass a profile"
+                f"starting {_iso(start_ns)}; use profile_source 'intraday', 'flat' or 'realized', or pass a profile"
             )
+    if source in ("auto", "intraday"):
+        before = start_ns - interval_ns * intervals
+        if covered(spans, before, start_ns, interval_ns):
+            volumes = volumes_from(before)
+            if volumes.sum() > 0:
+                return _profile(volumes, "intraday", False, [_day(before)], start_ns, interval_ns)
+        if source == "intraday":
+            raise ProfileError(
+                f"the catalog's trades do not cover the {horizon_ns / 1e9:g} s before {_iso(start_ns)} "
+                "(an intraday profile uses only volume before the arrival); use profile_source 'flat' or 'auto'"
+            )
+        return _flat(intervals, start_ns, interval_ns)
     if not covered(spans, start_ns, start_ns + horizon_ns, interval_ns):
         raise ProfileError(f"the catalog's trades do not cover the horizon {_iso(start_ns)} + {horizon_ns / 1e9:g} s")
     return _profile(volumes_from(start_ns), "realized", True, [_day(start_ns)], start_ns, interval_ns)
+
+
+def _flat(intervals: int, start_ns: int, interval_ns: int) -> VolumeProfile:
+    return VolumeProfile(
+        weights=normalize_profile([1.0] * intervals), source="flat", look_ahead=False,
+        start_ns=start_ns, interval_ns=interval_ns,
+    )  # fmt: skip
 
 
 def _profile(volumes: np.ndarray, source: str, look_ahead: bool, days, start_ns: int, interval_ns: int) -> VolumeProfile:

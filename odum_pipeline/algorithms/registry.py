@@ -199,13 +199,15 @@ def config_fields(config_cls: type) -> tuple[str, ...]:
 def load_exec_algorithms(
     entry: AlgorithmEntry, params: dict[str, Any] | None = None, *, catalog_root: str | Path | None = None
 ) -> list:
-    """Fresh ``ExecAlgorithm`` instances for one run (``[]`` for NORMAL).
+    """Fresh ``ExecAlgorithm`` instances for one run (the built-in ``Normal`` for NORMAL).
 
     The config gets the resolved parameters (those it has fields for) and, when it has a
     ``catalog_path`` field, the catalog (``catalog_root``, default: settings) to read profiles from.
     """
     if entry.is_builtin:
-        return []
+        from odum_pipeline.algorithms.normal import Normal
+
+        return [Normal()]
     resolved = resolve_params(entry, params)
     module = load_module(entry)
     algorithms, configs = algorithm_classes(module)

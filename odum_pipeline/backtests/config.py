@@ -139,12 +139,93 @@ class VenueSection(_Strict):
         description="Matching book: L2_MBP (depth snapshots) or L1_MBP (top of book from trades/quotes).",
     )
     leverage: PositiveDecimal = Field(default=Decimal(1), description="Default leverage of the margin account.")
-    liquidity_consumption: bool = Field(
-        default=False,
-        description="Orders use up the book liquidity they take: a price level's quantity is consumed until fresh "
-        "book data arrives for it (NautilusTrader's liquidity_consumption). Off: every order can fill against the "
-        "full visible book, which flatters many small orders sent between two snapshots.",
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "liquidity_consumption" in data:
+            raise ValueError("liquidity_consumption: moved to market.liquidity_consumption (see the README's market model)")
+        return data
+
+
+class MarketPreset(str, Enum):
+    OPTIMISTIC = "optimistic"
+    REALISTIC = "realistic"
+    CONSERVATIVE = "conservative"
+
+
+#: What each preset means; a field set explicitly in the config overrides its preset's value.
+#: Latencies are one-way, client to venue: 20 ms is a cloud client in another region than the
+#: venue's matching engine (same-region cloud is 1-5 ms, co-location well under 1 ms).
+MARKET_PRESETS: dict[MarketPreset, dict[str, Any]] = {
+    MarketPreset.OPTIMISTIC: {
+        "order_latency_ms": Decimal(0), "liquidity_consumption": False, "queue_position": False, "impact": False,
+    },
+    MarketPreset.REALISTIC: {
+        "order_latency_ms": Decimal(20), "liquidity_consumption": True, "queue_position": True, "impact": False,
+    },
+    MarketPreset.CONSERVATIVE: {
+        "order_latency_ms": Decimal(50), "liquidity_consumption": True, "queue_position": True, "impact": True,
+    },
+}  # fmt: skip
+
+
+class MarketSection(_Strict):
+    """How the replay treats our orders (see the README's market model); every ``None`` is filled
+    from the preset when the config loads, so the validated config states the effective values."""
+
+    preset: MarketPreset = Field(
+        default=MarketPreset.REALISTIC,
+        description="'optimistic' (NautilusTrader's defaults: no latency, consumption, queue or impact), "
+        "'realistic' (the default) or 'conservative' (slower orders and a market-impact overlay).",
     )
+    order_latency_ms: NonNegativeDecimal | None = Field(
+        default=None,
+        description="One-way latency of order submit/modify/cancel, ms (realistic 20, conservative 50). "
+        "Feed latency comes from the data's receive timestamps.",
+    )
+    liquidity_consumption: bool | None = Field(
+        default=None,
+        description="A fill uses up its price level until fresh book data arrives there (NautilusTrader's "
+        "liquidity_consumption). Off: several orders between two snapshots each take the full book.",
+    )
+    queue_position: bool | None = Field(
+        default=None,
+        description="A resting limit order fills only after the volume ahead of it at its price has traded "
+        "(needs snapshot_mode 'both'; the book is replayed as deltas of consecutive snapshots).",
+    )
+    impact: bool | None = Field(
+        default=None,
+        description="Market-impact overlay: the book our later market orders meet is shifted against us by a "
+        "decaying square-root impact of our own earlier fills, calibrated before the first arrival.",
+    )
+    impact_coefficient: PositiveDecimal = Field(
+        default=Decimal(1), description="Y of the square-root law: impact = Y * sigma_1s * sqrt(Q_eff / v_1s)."
+    )
+    impact_decay_secs: PositiveDecimal = Field(
+        default=Decimal(120), description="Time constant of the exponential decay of our traded quantity, s."
+    )
+    impact_lookback_secs: int = Field(
+        default=3600, ge=10, le=7 * 86400,
+        description="Market data before the first arrival used to calibrate volatility and traded volume, s.",
+    )
+
+    def effective(self, snapshot_mode: SnapshotMode) -> None:
+        """Fill the unset fields from the preset; queue position needs trades that can fill resting orders."""
+        for name, value in MARKET_PRESETS[self.preset].items():
+            if getattr(self, name) is None:
+                if name == "queue_position" and snapshot_mode is not SnapshotMode.BOTH:
+                    value = False
+                setattr(self, name, value)
+        if self.queue_position and snapshot_mode is not SnapshotMode.BOTH:
+            raise ValueError(
+                f"market.queue_position: needs data_catalog.snapshot_mode 'both' (got '{snapshot_mode.value}'): "
+                "only replayed trades can eat through the queue ahead of a resting order"
+            )
+
+    @property
+    def order_latency_ns(self) -> int:
+        return int(Decimal(self.order_latency_ms or 0) * 1_000_000)
 
 
 class DataCatalogSection(_Strict):
@@ -286,6 +367,11 @@ class EnvironmentSection(_Strict):
     mode: RunMode = Field(default=RunMode.FAST, description="'fast' (summary only) or 'report' (full results).")
     export_ticks: bool = Field(default=False, description="Also export the window's ticks (report mode only).")
     log_level: str = Field(default="ERROR", description="NautilusTrader log level (DEBUG, INFO, WARNING, ERROR).")
+    model_risk: bool | None = Field(
+        default=None,
+        description="Also run each algorithm under the other market presets, so the comparison can say whether "
+        "its ranking holds under all three. Default: on for 'parent_orders' configs in report mode.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -312,6 +398,7 @@ class BacktestConfig(_Strict):
     strategy: StrategySection = Field(default_factory=StrategySection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     risk: RiskSection = Field(default_factory=RiskSection)
+    market: MarketSection = Field(default_factory=MarketSection)
     environment: EnvironmentSection = Field(default_factory=EnvironmentSection)
 
     @field_validator("name", mode="before")
@@ -326,12 +413,32 @@ class BacktestConfig(_Strict):
         spec = _instrument_spec(self.instrument.id)
         _check_instrument(self.instrument, spec)
         _fill_venue_defaults(self.venue, spec)
+        self.market.effective(self.data_catalog.snapshot_mode)
         _check_parent_orders_in_window(self.strategy, self.time_window)
         return self
 
     def instrument_spec(self):
         """The registry's ``InstrumentSpec`` of this config's instrument."""
         return _instrument_spec(self.instrument.id)
+
+
+#: Market data replayed after the window end for the close-out: its orders reach the venue one
+#: order latency later, and a big position may need several book updates.
+CLOSE_OUT_GRACE = dt.timedelta(seconds=60)
+
+
+def replay_end(config: BacktestConfig) -> dt.datetime:
+    """The window end, plus the close-out's grace when the position is closed at the end."""
+    end = config.time_window.end
+    return end + CLOSE_OUT_GRACE if config.strategy.close_positions else end
+
+
+def with_market_preset(config: BacktestConfig, preset: MarketPreset) -> BacktestConfig:
+    """The same config under another market preset (its impact coefficients kept): a model-risk variant."""
+    data = config.model_dump(mode="json")
+    keep = ("impact_coefficient", "impact_decay_secs", "impact_lookback_secs")
+    data["market"] = {"preset": preset.value, **{k: data["market"][k] for k in keep}}
+    return BacktestConfig.model_validate(data)
 
 
 def _instrument_spec(key: str):
@@ -464,6 +571,17 @@ def config_sha256(config_or_path: BacktestConfig | str | Path) -> str:
     """sha256 of the canonical content: whitespace, key order and number formatting don't change it."""
     config = config_or_path if isinstance(config_or_path, BacktestConfig) else load_config(config_or_path)
     return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()
+
+
+#: Sections that do not change the market a run meets: runs differing only in them are compared together.
+NON_SETUP_SECTIONS = {"name", "description", "execution", "environment"}
+
+
+def setup_sha256(config: BacktestConfig) -> str:
+    """sha256 of the market setup (instrument, window, parents, venue, market model, data, risk):
+    the comparison key, whichever algorithm a run used and however it was launched."""
+    payload = config.model_dump(mode="json", exclude=NON_SETUP_SECTIONS)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def list_configs(configs_root: str | Path | None = None) -> list[Path]:

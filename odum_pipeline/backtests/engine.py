@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from nautilus_trader.backtest.config import (
     BacktestDataConfig,
     BacktestEngineConfig,
@@ -37,10 +38,13 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline import settings
+from odum_pipeline.algorithms.normal import Normal
 from odum_pipeline.algorithms.registry import BUILTIN_VERSION, NORMAL
+from odum_pipeline.backtests.market_model import MarketModel
 from odum_pipeline.catalog.store import open_catalog
 from odum_pipeline.gcs import check_remote_root, is_remote, location
-from odum_pipeline.backtests.config import BacktestConfig, BookType, SnapshotMode, config_sha256
+from odum_pipeline.backtests.config import BacktestConfig, BookType, SnapshotMode, config_sha256, replay_end
+from odum_pipeline.backtests.look_ahead import look_ahead_of
 from odum_pipeline.backtests.metrics import collect_run_data, summarize
 from odum_pipeline.backtests.results import write_fast, write_report
 from odum_pipeline.backtests.run_id import make_run_id
@@ -89,6 +93,7 @@ def run_backtest(
     progress: Callable[[float], None] | None = None,
     exec_algorithms: Sequence[ExecAlgorithm] | None = None,
     progress_events: Callable[[float, int], None] | None = None,
+    model_risk_of: str | None = None,
 ) -> BacktestOutcome:
     """Run ``config`` with ``algorithm`` over the catalog and write its results.
 
@@ -97,6 +102,9 @@ def run_backtest(
 
     ``exec_algorithms``: fresh ``ExecAlgorithm`` instances to add to the engine (one per run:
     NautilusTrader components cannot be shared between engines). Default: the built-in stand-ins.
+
+    ``model_risk_of``: the market setup (sha256) of the main run this one re-runs under another
+    market preset; recorded as ``summary.model_risk`` so the comparison keeps it apart.
     """
     if mode not in ("fast", "report"):
         raise ValueError(f"mode must be 'fast' or 'report', got {mode!r}")
@@ -114,30 +122,43 @@ def run_backtest(
         list(exec_algorithms) if exec_algorithms is not None else default_exec_algorithms(algorithm, catalog_root)
     )
 
+    if algorithm.is_normal and not any(a.id.value == NORMAL for a in algorithms):
+        algorithms.append(Normal())
+    market = MarketModel.for_run(config, catalog_root, instrument.id)
+
     node_class = RemoteCatalogNode if is_remote(catalog_root) else BacktestNode
-    node = node_class(configs=[_run_config(config, catalog_root, instrument.id)])
+    node = node_class(configs=[_run_config(config, catalog_root, instrument.id, market)])
     try:
         node.build()
         engine = node.get_engine(node.configs[0].id)
         engine.add_instrument(instrument)  # the config's fees, not the catalog's
+        market.add_book_data(engine)
         for exec_algorithm in algorithms:
             engine.add_exec_algorithm(exec_algorithm)
         strategy = ExecutionBacktestStrategy(
             _strategy_config(config, instrument.id, algorithm, algorithms, record_tables=mode == "report"),
             progress=_progress_callback(progress, progress_events, engine),
+            impact_session=market.impact_session,
         )
         engine.add_strategy(strategy)
         node.run()
-        run_data = collect_run_data(engine, strategy, instrument, tables=mode == "report")
+        run_data = collect_run_data(
+            engine, strategy, instrument, tables=mode == "report", impact_shifts=market.impact_shifts()
+        )
         schedules = {a.id.value: dict(a.schedule_records) for a in algorithms if getattr(a, "schedule_records", None)}
     finally:
         node.dispose()
+        market.close()
 
     summary = summarize(
-        run_id=run_id, mode=mode, config=config, config_sha=sha, algorithm=algorithm, run_data=run_data
-    )
+        run_id=run_id, mode=mode, config=config, config_sha=sha, algorithm=algorithm, run_data=run_data,
+        market=market.summary(),
+    )  # fmt: skip
     if schedules:  # e.g. the volume profile a VWAP used: part of what produced the numbers
         summary["algorithm_schedules"] = schedules
+    summary["look_ahead"] = look_ahead_of(schedules, summary["market"])
+    if model_risk_of is not None:
+        summary["model_risk"] = {"of_setup_sha256": model_risk_of, "preset": config.market.preset.value}
     if mode == "fast":
         path = write_fast(results_root, run_id, summary)
     else:
@@ -210,12 +231,17 @@ def effective_book_type(config: BacktestConfig) -> BookType:
     return config.venue.book_type
 
 
-def _run_config(config: BacktestConfig, catalog_root: Path, instrument_id: InstrumentId) -> BacktestRunConfig:
-    start, end = config.time_window.start.isoformat(), config.time_window.end.isoformat()
+def _run_config(
+    config: BacktestConfig, catalog_root: Path, instrument_id: InstrumentId, market: MarketModel
+) -> BacktestRunConfig:
+    start, end = config.time_window.start.isoformat(), replay_end(config).isoformat()
+    data = _data_configs(config, str(catalog_root), instrument_id)
+    if market.replays_deltas:  # the depth snapshots come in as deltas (MarketModel.add_book_data)
+        data = [_no_rows(d) if d.data_cls is OrderBookDepth10 else d for d in data]
     return BacktestRunConfig(
         engine=_engine_config(config, instrument_id),
-        venues=[_venue_config(config)],
-        data=_data_configs(config, str(catalog_root), instrument_id),
+        venues=[_venue_config(config, market)],
+        data=data,
         start=start,
         end=end,
         dispose_on_completion=False,  # the reports are read from the engine after the run
@@ -235,7 +261,7 @@ def _engine_config(config: BacktestConfig, instrument_id: InstrumentId) -> Backt
     )
 
 
-def _venue_config(config: BacktestConfig) -> BacktestVenueConfig:
+def _venue_config(config: BacktestConfig, market: MarketModel) -> BacktestVenueConfig:
     venue = config.venue
     return BacktestVenueConfig(
         name=venue.name,
@@ -246,8 +272,18 @@ def _venue_config(config: BacktestConfig) -> BacktestVenueConfig:
         default_leverage=float(venue.leverage),
         book_type=effective_book_type(config).value,
         trade_execution=config.data_catalog.snapshot_mode is not SnapshotMode.BOOK,
-        liquidity_consumption=venue.liquidity_consumption,
+        **market.venue_options(),
     )
+
+
+def _no_rows(data: BacktestDataConfig) -> BacktestDataConfig:
+    """The same data config over an empty instant before the window: the node still sees the venue's
+    book data type (it checks one exists), the engine gets no snapshot from it."""
+    before = (pd.Timestamp(data.start_time) - pd.Timedelta(1, "ns")).isoformat()
+    return BacktestDataConfig(
+        catalog_path=data.catalog_path, data_cls=data.data_cls, instrument_id=data.instrument_id,
+        start_time=before, end_time=before,
+    )  # fmt: skip
 
 
 def _data_configs(config: BacktestConfig, catalog_path: str, instrument_id: InstrumentId) -> list[BacktestDataConfig]:
@@ -255,7 +291,7 @@ def _data_configs(config: BacktestConfig, catalog_path: str, instrument_id: Inst
     classes = [TradeTick]
     if config.data_catalog.snapshot_mode is not SnapshotMode.TRADES:
         classes.append(OrderBookDepth10)
-    start, end = config.time_window.start.isoformat(), config.time_window.end.isoformat()
+    start, end = config.time_window.start.isoformat(), replay_end(config).isoformat()
     return [
         BacktestDataConfig(
             catalog_path=catalog_path, data_cls=cls, instrument_id=instrument_id, start_time=start, end_time=end
@@ -279,11 +315,12 @@ def _strategy_config(
         window_start_ns=to_ns(window.start),
         window_end_ns=to_ns(window.end),
         parent_orders=tuple(_plan(order) for order in config.strategy.parent_orders),
-        exec_algorithm_id=None if algorithm.is_normal else _exec_algorithm_id(algorithm, algorithms),
-        exec_algorithm_params=None if algorithm.is_normal else dict(algorithm.params),
+        exec_algorithm_id=_exec_algorithm_id(algorithm, algorithms),
+        exec_algorithm_params=dict(algorithm.params),
         close_positions=config.strategy.close_positions,
         subscribe_book=config.data_catalog.snapshot_mode is not SnapshotMode.TRADES,
         record_tables=record_tables,
+        order_latency_ns=config.market.order_latency_ns,
     )
 
 
@@ -301,9 +338,9 @@ def _plan(order) -> ParentOrderPlan:
 
 
 def default_exec_algorithms(algorithm: AlgorithmSpec, catalog_root: Path) -> list[ExecAlgorithm]:
-    """The registry's algorithm of that name from ``algorithms/`` (none for NORMAL)."""
+    """The registry's algorithm of that name from ``algorithms/`` (the built-in ``Normal`` for NORMAL)."""
     if algorithm.is_normal:
-        return []
+        return [Normal()]
     from odum_pipeline.algorithms.registry import AlgorithmRegistryError, get, load_exec_algorithms
 
     try:

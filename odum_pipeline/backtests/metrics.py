@@ -17,6 +17,7 @@ import pandas as pd
 from nautilus_trader.model.enums import OrderStatus
 from nautilus_trader.model.instruments import Instrument
 
+from odum_pipeline.backtests.config import setup_sha256
 from odum_pipeline.backtests.strategy import CLOSE_TAG, EquityPoint, ExecutionBacktestStrategy, TimelineEvent
 
 
@@ -37,11 +38,16 @@ class RunData:
     filled_qty: Decimal = Decimal(0)
 
 
-PARENT_COLUMNS = ["client_order_id", "side", "requested_qty", "arrival_ns", "order_type", "limit_price"]
+PARENT_COLUMNS = ["client_order_id", "side", "requested_qty", "arrival_ns", "order_type", "limit_price", "end_ns"]
 
 
 def collect_run_data(
-    engine, strategy: ExecutionBacktestStrategy, instrument: Instrument, *, tables: bool = True
+    engine,
+    strategy: ExecutionBacktestStrategy,
+    instrument: Instrument,
+    *,
+    tables: bool = True,
+    impact_shifts: dict[str, float] | None = None,
 ) -> RunData:
     """Counts and money from the engine; with ``tables`` (report mode) also the per-row reports,
     which on a long per-trade replay take longer to build than the headline figures need."""
@@ -53,7 +59,9 @@ def collect_run_data(
     empty = pd.DataFrame()
     return RunData(
         orders=_orders_table(trader.generate_orders_report(), orders) if tables else empty,
-        fills=fills_table(trader.generate_fills_report(), orders) if tables else pd.DataFrame(columns=FILL_COLUMNS),
+        fills=fills_table(trader.generate_fills_report(), orders, impact_shifts)
+        if tables
+        else pd.DataFrame(columns=FILL_COLUMNS),
         positions=_positions_table(trader.generate_positions_report()) if tables else empty,
         equity_curve=list(strategy.equity_curve),
         parents=pd.DataFrame(strategy.parents, columns=PARENT_COLUMNS),
@@ -91,8 +99,12 @@ def _parent_of(order) -> str:
     return (order.exec_spawn_id or order.client_order_id).value
 
 
-def fills_table(report: pd.DataFrame, orders) -> pd.DataFrame:
-    """One row per fill event (NautilusTrader's fills report), with exact decimals and the parent id."""
+def fills_table(report: pd.DataFrame, orders, impact_shifts: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per fill event (NautilusTrader's fills report), with exact decimals and the parent id.
+
+    ``impact_px``: the price shift the impact overlay applied to the book the fill's order met
+    (0 without the overlay or for limit orders), what the TCA's impact component adds up."""
+    impact_shifts = impact_shifts or {}
     if report.empty:
         return pd.DataFrame(columns=FILL_COLUMNS)
     by_id = {o.client_order_id.value: o for o in orders}
@@ -114,6 +126,7 @@ def fills_table(report: pd.DataFrame, orders) -> pd.DataFrame:
             "commission_currency": [str(v).split(" ")[-1] for v in frame["commission"]],
             "liquidity_side": frame["liquidity_side"].astype(str),
             "is_close": [CLOSE_TAG in (by_id[c].tags or []) for c in frame["client_order_id"]],
+            "impact_px": [float(impact_shifts.get(str(c), 0.0)) for c in frame["client_order_id"]],
         }
     )
     return table.sort_values(["ts_event", "client_order_id"], kind="stable").reset_index(drop=True)
@@ -122,6 +135,7 @@ def fills_table(report: pd.DataFrame, orders) -> pd.DataFrame:
 FILL_COLUMNS = [
     "ts_event", "ts_init", "client_order_id", "parent_order_id", "venue_order_id", "trade_id", "position_id",
     "side", "order_type", "last_px", "last_qty", "commission", "commission_currency", "liquidity_side", "is_close",
+    "impact_px",
 ]  # fmt: skip
 
 
@@ -181,7 +195,9 @@ def filled_quantities(run_data: RunData, parent_quantity: Decimal) -> tuple[Deci
 # --- the summary ---------------------------------------------------------------------------------
 
 
-def summarize(*, run_id: str, mode: str, config, config_sha: str, algorithm, run_data: RunData) -> dict[str, Any]:
+def summarize(
+    *, run_id: str, mode: str, config, config_sha: str, algorithm, run_data: RunData, market: dict | None = None
+) -> dict[str, Any]:
     money = run_data.money
     drawdown, drawdown_pct = max_drawdown(run_data.equity_curve)
     round_trips, win_rate = round_trip_stats(run_data.closed_position_pnls)
@@ -189,7 +205,7 @@ def summarize(*, run_id: str, mode: str, config, config_sha: str, algorithm, run
     return {
         "run_id": run_id,
         "mode": mode,
-        "config": {"name": config.name, "sha256": config_sha},
+        "config": {"name": config.name, "sha256": config_sha, "setup_sha256": setup_sha256(config)},
         "algorithm": {
             "name": algorithm.name,
             "label": algorithm.label or algorithm.name,
@@ -200,11 +216,13 @@ def summarize(*, run_id: str, mode: str, config, config_sha: str, algorithm, run
         "instrument": {"key": config.instrument.id, "instrument_id": config.instrument_spec().instrument_id},
         "window": {"start": _iso(config.time_window.start), "end": _iso(config.time_window.end)},
         "snapshot_mode": config.data_catalog.snapshot_mode.value,
+        "market": market or {},
         "submission_mode": config.strategy.submission_mode.value,
         "summary": {
             **run_data.counts,
             "requested_qty": float(run_data.requested_qty),
             "filled_qty": float(filled_qty),
+            "unfilled_qty": float(max(run_data.requested_qty - filled_qty, 0)),
             "fill_ratio": fill_ratio,
             "realized_pnl": float(money["realized_pnl"]),
             "unrealized_pnl": float(money["unrealized_pnl"]),

@@ -8,6 +8,7 @@ of it; when the config does not list the algorithm, it runs it with the registry
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,20 @@ from typing import Any
 
 from odum_pipeline.algorithms.gate import ensure_runnable
 from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
-from odum_pipeline.backtests.config import AlgorithmEntry, BacktestConfig
+from odum_pipeline.backtests.config import (
+    AlgorithmEntry,
+    BacktestConfig,
+    MarketPreset,
+    SubmissionMode,
+    setup_sha256,
+    with_market_preset,
+)
+from odum_pipeline.backtests.impact import ImpactCalibrationError
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
 from odum_pipeline.catalog.preflight import missing_catalog_partitions
+
+
+logger = logging.getLogger(__name__)
 
 
 class WindowNotCoveredError(BacktestSetupError):
@@ -89,21 +101,51 @@ def run_partition(
     check_window_covered(config, catalog_root)
     variants = algorithm_variants(config, algorithm_name, algorithms_root)
     ensure_runnable(variants[0].registry_entry)  # only a version that validated may run; it is archived
+    mode = mode or config.environment.mode.value
     outcomes = []
     for variant in variants:
-        outcome = run_backtest(
-            config,
-            algorithm=variant.algorithm,
-            catalog_root=catalog_root,
-            results_root=results_root,
-            mode=mode or config.environment.mode.value,
-            export_ticks=config.environment.export_ticks if export_ticks is None else export_ticks,
-            progress_events=(lambda share, events, label=variant.label: progress(label, share, events))
-            if progress
-            else None,
-            exec_algorithms=load_exec_algorithms(
-                variant.registry_entry, variant.algorithm.params, catalog_root=catalog_root
-            ),
-        )
-        outcomes.append((variant, outcome))
+        for market_config, label, model_risk_of in _market_variants(config, variant.label, mode):
+            try:
+                outcome = run_backtest(
+                    market_config,
+                    algorithm=variant.algorithm,
+                    catalog_root=catalog_root,
+                    results_root=results_root,
+                    mode=mode,
+                    export_ticks=config.environment.export_ticks if export_ticks is None else export_ticks,
+                    progress_events=(lambda share, events, label=label: progress(label, share, events))
+                    if progress
+                    else None,
+                    exec_algorithms=load_exec_algorithms(
+                        variant.registry_entry, variant.algorithm.params, catalog_root=catalog_root
+                    ),
+                    model_risk_of=model_risk_of,
+                )
+            except ImpactCalibrationError as error:
+                if model_risk_of is None:
+                    raise
+                # The main run stands; the comparison says which preset has no run.
+                logger.warning(f"model-risk run {label} skipped: {error}")
+                continue
+            outcomes.append((Variant(label, variant.algorithm, variant.registry_entry), outcome))
     return outcomes
+
+
+def model_risk_enabled(config: BacktestConfig, mode: str) -> bool:
+    """Model-risk runs by default for parent orders in report mode (the comparison needs their TCA)."""
+    if mode != "report":
+        return False
+    if config.environment.model_risk is not None:
+        return config.environment.model_risk
+    return config.strategy.submission_mode is SubmissionMode.PARENT_ORDERS
+
+
+def _market_variants(config: BacktestConfig, label: str, mode: str):
+    """(config, label, model_risk_of) of the main run, then of each other preset when model risk is on."""
+    yield config, label, None
+    if not model_risk_enabled(config, mode):
+        return
+    main_setup = setup_sha256(config)
+    for preset in MarketPreset:
+        if preset is not config.market.preset:
+            yield with_market_preset(config, preset), f"{label} [{preset.value}]", main_setup

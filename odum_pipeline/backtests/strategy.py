@@ -31,6 +31,8 @@ from nautilus_trader.model.identifiers import ClientOrderId, ExecAlgorithmId, In
 from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
+from odum_pipeline.algorithms.base import UNTIL_TAG
+
 ENTRY_TAG = "ENTRY"
 CLOSE_TAG = "CLOSE"
 EQUITY_TIMER = "equity-mark"
@@ -64,6 +66,7 @@ class ExecutionBacktestConfig(StrategyConfig, frozen=True):
     subscribe_trades: bool = True
     subscribe_book: bool = True
     record_tables: bool = True  # report mode only: the parents and timeline rows cost time on big replays
+    order_latency_ns: int = 0  # one-way order latency of the venue's LatencyModel (0: none)
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,13 @@ class TimelineEvent:
 class ExecutionBacktestStrategy(Strategy):
     """Submits the plan's orders through the selected execution algorithm and marks equity."""
 
-    def __init__(self, config: ExecutionBacktestConfig, progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self, config: ExecutionBacktestConfig, progress: ProgressCallback | None = None, impact_session=None
+    ) -> None:
         super().__init__(config)
         self._progress = progress
+        self._impact = impact_session  # backtests.impact.ImpactSession when the impact overlay is on
+        self._latency_alerts = 0
         self._exec_algorithm_id = ExecAlgorithmId(config.exec_algorithm_id) if config.exec_algorithm_id else None
         self.instrument = None
         self.skipped_rows = 0
@@ -115,6 +122,8 @@ class ExecutionBacktestStrategy(Strategy):
         if self.instrument is None:
             raise RuntimeError(f"instrument {self.config.instrument_id} not in the cache")
         self._settlement = self.instrument.get_settlement_currency()
+        if self._impact is not None:
+            self._impact.clock = self.clock
         if self.config.subscribe_trades:
             self.subscribe_trade_ticks(self.config.instrument_id)
         if self.config.subscribe_book:
@@ -166,13 +175,18 @@ class ExecutionBacktestStrategy(Strategy):
             return {}
         return {"exec_algorithm_id": self._exec_algorithm_id, "exec_algorithm_params": self.config.exec_algorithm_params}
 
-    def _submit_market(self, side: OrderSide, quantity: Quantity) -> ClientOrderId:
+    def _entry_tags(self, deadline_ns: int | None = None) -> list[str]:
+        """ENTRY, and when the order's remainder stops being worked: its deadline, else the window end."""
+        until = self.config.window_end_ns if deadline_ns is None else min(deadline_ns, self.config.window_end_ns)
+        return [ENTRY_TAG, f"{UNTIL_TAG}{until}"]
+
+    def _submit_market(self, side: OrderSide, quantity: Quantity, deadline_ns: int | None = None) -> ClientOrderId:
         order = self.order_factory.market(
             self.config.instrument_id,
             side,
             quantity,
             time_in_force=TimeInForce.IOC,
-            tags=[ENTRY_TAG],
+            tags=self._entry_tags(deadline_ns),
             **self._algorithm_kwargs(),
         )
         self._submit_entry(order)
@@ -189,6 +203,7 @@ class ExecutionBacktestStrategy(Strategy):
                     "arrival_ns": self.clock.timestamp_ns(),
                     "order_type": order.type_string(),
                     "limit_price": str(order.price) if order.has_price else None,
+                    "end_ns": _until(order),  # the end mark's time: deadline, else the window end
                 }
             )
         self.submit_order(order)
@@ -199,23 +214,24 @@ class ExecutionBacktestStrategy(Strategy):
         side = OrderSide[plan.side]
         quantity = self.instrument.make_qty(Decimal(plan.quantity))
         if plan.limit_price is None:
-            client_order_id = self._submit_market(side, quantity)
+            client_order_id = self._submit_market(side, quantity, plan.deadline_ns)
         else:
-            client_order_id = self._submit_limit(side, quantity, self.instrument.make_price(Decimal(plan.limit_price)))
+            price = self.instrument.make_price(Decimal(plan.limit_price))
+            client_order_id = self._submit_limit(side, quantity, price, plan.deadline_ns)
         self._record(self.clock.timestamp_ns(), "parent_submitted", client_order_id, f"{plan.side} {plan.quantity}")
         if plan.deadline_ns is not None:
             self.clock.set_time_alert_ns(
                 f"deadline-{client_order_id}", plan.deadline_ns, lambda event: self._cancel_family(client_order_id)
             )
 
-    def _submit_limit(self, side: OrderSide, quantity: Quantity, price: Price) -> ClientOrderId:
+    def _submit_limit(self, side: OrderSide, quantity: Quantity, price: Price, deadline_ns: int | None = None) -> ClientOrderId:
         order = self.order_factory.limit(
             self.config.instrument_id,
             side,
             quantity,
             price,
             time_in_force=TimeInForce.GTC,
-            tags=[ENTRY_TAG],
+            tags=self._entry_tags(deadline_ns),
             **self._algorithm_kwargs(),
         )
         self._submit_entry(order)
@@ -265,7 +281,31 @@ class ExecutionBacktestStrategy(Strategy):
         self._mark(event.ts_event, "timer")
         self._report_progress(event.ts_event)
 
+    # --- order latency ---------------------------------------------------------------------------
+
+    def on_order_submitted(self, event) -> None:
+        self._arrive_after_latency(event.ts_event)
+
+    def on_order_pending_update(self, event) -> None:
+        self._arrive_after_latency(event.ts_event)
+
+    def on_order_pending_cancel(self, event) -> None:
+        self._arrive_after_latency(event.ts_event)
+
+    def _arrive_after_latency(self, sent_ns: int) -> None:
+        """A no-op alert at the command's arrival: the engine then processes the venue's in-flight
+        commands at exactly sent + latency, not at the next market data event after it."""
+        if self.config.order_latency_ns <= 0:
+            return
+        self._latency_alerts += 1
+        self.clock.set_time_alert_ns(
+            f"latency-{self._latency_alerts}", sent_ns + self.config.order_latency_ns, _no_op
+        )
+
     def on_order_filled(self, event: OrderFilled) -> None:
+        if self._impact is not None:
+            signed = event.last_qty.as_double() * (1.0 if event.order_side == OrderSide.BUY else -1.0)
+            self._impact.on_fill(event.ts_event, signed)
         self.fill_count += 1
         self.fees += event.commission.as_decimal()
         order = self.cache.order(event.client_order_id)
@@ -325,3 +365,11 @@ class ExecutionBacktestStrategy(Strategy):
 
     def on_stop(self) -> None:
         self.clock.cancel_timers()
+
+
+def _until(order) -> int:
+    return next(int(t[len(UNTIL_TAG) :]) for t in order.tags if t.startswith(UNTIL_TAG))
+
+
+def _no_op(event) -> None:
+    pass

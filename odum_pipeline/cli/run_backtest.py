@@ -126,6 +126,18 @@ def _progress_bar(label: str, share: float, events: int | None = None) -> None:
     sys.stderr.flush()
 
 
+def market_line(summary: dict) -> str:
+    """What the run's numbers assume, and what it left unfilled."""
+    market = summary.get("market") or {}
+    figures = summary["summary"]
+    flags = [name for name in ("liquidity_consumption", "queue_position", "impact") if market.get(name)]
+    look_ahead = "  LOOK-AHEAD (not ranked)" if (summary.get("look_ahead") or {}).get("used") else ""
+    return (
+        f"market {market.get('preset')}: latency {market.get('order_latency_ms', 0):g} ms, "
+        f"{', '.join(flags) or 'no consumption/queue/impact'}  unfilled {figures.get('unfilled_qty', 0):g}{look_ahead}"
+    )
+
+
 def run(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -153,6 +165,7 @@ def run(argv: list[str] | None = None) -> int:
                     f"  orders {figures['orders']}  fills {figures['fills']}  filled {figures['filled_qty']}"
                     f"  net PnL {figures['net_pnl']:.2f}  fees {figures['fees']:.2f}"
                 )
+                print(f"  {market_line(outcome.summary)}")
         return 0
     except (ValueError, FileNotFoundError) as error:
         print(f"\nerror: {error}", file=sys.stderr)

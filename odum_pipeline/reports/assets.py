@@ -16,8 +16,11 @@ row naming its run id), the charts as PNG inside Markdown and the HTML path.
 
 import warnings
 
+from pydantic import Field
+
 from dagster import (
     AssetDep,
+    Config,
     BetaWarning,
     AssetExecutionContext,
     AssetKey,
@@ -45,12 +48,19 @@ with warnings.catch_warnings():  # beta in Dagster 1.13, and the documented way 
 #: Columns of the table metadata: (key, Dagster column type)
 TABLE_COLUMNS = (
     ("rank", "int"), ("algorithm", "string"), ("run_id", "string"), ("parents", "int"), ("fill_ratio", "float"),
-    ("implementation_shortfall_bps", "float"), ("diff_vs_best_bps", "float"), ("ci_low_bps", "float"),
-    ("ci_high_bps", "float"), ("significant", "bool"), ("vwap_slippage_bps", "float"), ("spread_paid_bps", "float"),
-    ("fees_bps", "float"), ("markout_1s_bps", "float"), ("markout_5s_bps", "float"), ("markout_30s_bps", "float"),
+    ("total_cost_bps", "float"), ("diff_vs_best_bps", "float"), ("ci_low_bps", "float"), ("ci_high_bps", "float"),
+    ("significant", "bool"), ("implementation_shortfall_bps", "float"), ("spread_cost_bps", "float"),
+    ("impact_cost_bps", "float"), ("timing_cost_bps", "float"), ("opportunity_cost_bps", "float"),
+    ("vwap_slippage_bps", "float"), ("spread_paid_bps", "float"), ("fees_bps", "float"), ("markout_1s_bps", "float"), ("markout_5s_bps", "float"), ("markout_30s_bps", "float"),
     ("participation_rate", "float"), ("mean_time_to_complete_secs", "float"), ("net_pnl", "float"),
     ("fees", "float"), ("max_drawdown", "float"),
 )  # fmt: skip
+
+
+class ComparisonReportConfig(Config):
+    include_look_ahead: bool = Field(
+        default=False, description="Rank runs that used information from after their decision times too."
+    )
 
 
 @asset(
@@ -58,13 +68,17 @@ TABLE_COLUMNS = (
     group_name="reports",
     code_version=f"comparison-v1-{compare.tca.TCA_VERSION}",
     deps=[AssetDep(BACKTEST_RUN, partition_mapping=BY_CONFIG)],
-    description="Algorithms of one config ranked by implementation shortfall, with TCA, PnL, risk, "
+    description="Algorithms of one config ranked by total cost (implementation shortfall + fees), with TCA, PnL, risk, "
     "bootstrap confidence intervals, charts and a self-contained HTML report.",
 )
-def comparison_report(context: AssetExecutionContext, results: ResultsResource, catalog: CatalogResource) -> MaterializeResult:
+def comparison_report(
+    context: AssetExecutionContext, config: ComparisonReportConfig, results: ResultsResource, catalog: CatalogResource
+) -> MaterializeResult:
     config_name = context.partition_key
     with working_copy(results.path, config=config_name) as copy:
-        comparisons, computed = compare.build_comparisons(copy.root, catalog.path, config=config_name)
+        comparisons, computed = compare.build_comparisons(
+            copy.root, catalog.path, config=config_name, include_look_ahead=config.include_look_ahead
+        )
         if computed:
             context.log.info(f"TCA computed for {len(computed)} run(s): {', '.join(computed)}")
         if not comparisons:
@@ -81,7 +95,10 @@ def comparison_report(context: AssetExecutionContext, results: ResultsResource, 
 def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_path, computed: list) -> dict:
     notes = "\n\n".join(f"> {note}" for note in comparison.notes)
     metadata = {
-        "comparison": MetadataValue.md(f"### {comparison.config}\n\n{compare.markdown_table(comparison)}\n\n{notes}".strip()),
+        "comparison": MetadataValue.md(
+            f"### {comparison.config}\n\n{compare.setup_line(comparison)}\n\n{compare.markdown_table(comparison)}\n\n"
+            f"{compare.model_risk_markdown(comparison.model_risk)}\n\n{notes}".strip()
+        ),
         "table": MetadataValue.table(
             records=[
                 TableRecord({key: _record_value(row.get(key), kind) for key, kind in TABLE_COLUMNS})
@@ -92,6 +109,11 @@ def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_pat
         "charts": MetadataValue.md("\n\n".join(f"**{title}**\n\n{png_markdown(png, title)}" for title, png in charts.items())),
         "html_report": MetadataValue.path(str(html_path)),
         "best_algorithm": MetadataValue.text(comparison.best or ""),
+        "market_setup": MetadataValue.text(compare.setup_line(comparison)),
+        "model_risk": MetadataValue.md(compare.model_risk_markdown(comparison.model_risk) or "no model-risk runs"),
+        "look_ahead_runs": MetadataValue.json(
+            {r.label: (r.summary.get("look_ahead") or {}).get("reasons", []) for r in comparison.look_ahead_runs}
+        ),
         "ranking_significant": MetadataValue.text(
             {True: "yes", False: "no", None: "not assessed (too few orders)"}[comparison.significant]
         ),
@@ -100,8 +122,8 @@ def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_pat
         "tca_computed_for": MetadataValue.json(computed),
     }
     for row in comparison.rows():  # numeric metadata: Dagster plots these across materializations
-        value = row.get("implementation_shortfall_bps")
-        metadata[f"shortfall_bps/{row['algorithm']}"] = MetadataValue.float(value) if value is not None else MetadataValue.null()
+        value = row.get("total_cost_bps")
+        metadata[f"total_cost_bps/{row['algorithm']}"] = MetadataValue.float(value) if value is not None else MetadataValue.null()
     return metadata
 
 

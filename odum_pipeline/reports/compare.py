@@ -2,18 +2,26 @@
 
 Dagster-free (the ``comparison_report`` asset and ``odum compare`` both call :func:`build_comparisons`).
 
-Which runs: every ``report/<run_id>/summary.json``. Per config name, the config version (sha256)
-of the most recently written run is the one compared (runs of older versions of the config are
-left out and counted in the notes); within it the latest run (by the time its ``summary.json``
-was written: run ids carry the window start, not the run time) per algorithm variant. An
-algorithm's label is ``summary.algorithm.label`` when the engine records one, else its name, with
-its parameters appended when one config ran several parameter sets of the same algorithm.
+Which runs: every ``report/<run_id>/summary.json``. Runs are compared when their *market setup*
+is the same (``summary.config.setup_sha256``: instrument, window, parents, venue, market model,
+data, risk), whichever algorithm they ran and however they were launched (the config's algorithm
+list, ``run-backtest --exec_algorithm``, the ad-hoc job). Per config name, the setup of the most
+recently created run is the one compared (runs of other setups are left out and counted in the
+notes); within it the latest run (by ``created_at``) per algorithm variant. An algorithm's label is
+``summary.algorithm.label`` when the engine records one, else its name, with its parameters
+appended when one config ran several parameter sets of the same algorithm.
 
-Ranking: by the run's quantity-weighted implementation shortfall (bps, positive = cost; lower is
-better). Significance: a bootstrap (numpy, fixed seed, 2000 resamples by default) of the mean
-per-order shortfall difference of each algorithm to the best one, paired order by order when both
-ran the same parent orders (same arrival, side, quantity), else the two samples resampled
-independently. A 95% CI that contains 0 means the ranking against the best is not significant;
+Look-ahead: a run whose summary says it used information from after its decision times
+(``look_ahead.used``, e.g. a VWAP profile of the volume actually traded during the horizon) is not
+ranked by default; it is listed apart, marked, and ``include_look_ahead`` ranks it too.
+
+Ranking: by the run's total cost (``tca.total_cost_bps``: Perold implementation shortfall, with
+the unfilled remainder's opportunity cost, plus fees, in bps of the arrival value; lower is
+better). The "Δ vs best" column is on the same metric: the per-parent total-cost difference to the
+best run, each parent weighted by its arrival value Q·M0 (so Δ is exactly the difference of the two
+rows' total cost), paired parent by parent when both ran the same parent orders (same arrival,
+side, quantity), else the two samples resampled independently. Significance: a bootstrap of that Δ
+(numpy, fixed seed, 2000 resamples by default). A 95% CI that contains 0 means the ranking against the best is not significant;
 with fewer than ``min_orders`` parent orders no CI is given (and the table says so).
 """
 
@@ -46,11 +54,15 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run_id", "run id", "{}"),
     ("parents", "orders", "{}"),
     ("fill_ratio", "fill ratio", "{:.4f}"),
+    ("total_cost_bps", "total cost bps", "{:.3f}"),
+    ("diff_vs_best", "Δ total cost vs best (95% CI)", "{}"),
     ("implementation_shortfall_bps", "IS bps", "{:.3f}"),
-    ("diff_vs_best", "Δ IS vs best (95% CI)", "{}"),
-    ("vwap_slippage_bps", "vs VWAP bps", "{:.3f}"),
-    ("spread_paid_bps", "spread bps", "{:.3f}"),
+    ("spread_cost_bps", "spread", "{:.3f}"),
+    ("impact_cost_bps", "impact", "{:.3f}"),
+    ("timing_cost_bps", "timing", "{:.3f}"),
+    ("opportunity_cost_bps", "opportunity", "{:.3f}"),
     ("fees_bps", "fees bps", "{:.3f}"),
+    ("vwap_slippage_bps", "vs VWAP bps", "{:.3f}"),
     ("markout_1s_bps", "markout 1s", "{:.3f}"),
     ("markout_5s_bps", "markout 5s", "{:.3f}"),
     ("markout_30s_bps", "markout 30s", "{:.3f}"),
@@ -79,6 +91,25 @@ class RunRecord:
         return str((self.summary.get("config") or {}).get("sha256", ""))
 
     @property
+    def setup_sha(self) -> str:
+        """The comparison key (runs written before it was recorded: their config version)."""
+        config = self.summary.get("config") or {}
+        return str(config.get("setup_sha256") or config.get("sha256", ""))
+
+    @property
+    def look_ahead(self) -> bool:
+        return bool((self.summary.get("look_ahead") or {}).get("used"))
+
+    @property
+    def market_preset(self) -> str | None:
+        return (self.summary.get("market") or {}).get("preset")
+
+    @property
+    def model_risk_of(self) -> str | None:
+        """The main setup this run re-ran under another market preset (None: a main run)."""
+        return (self.summary.get("model_risk") or {}).get("of_setup_sha256")
+
+    @property
     def algorithm(self) -> dict[str, Any]:
         return self.summary.get("algorithm") or {}
 
@@ -97,6 +128,9 @@ class Comparison:
     fills: dict[str, pd.DataFrame]  # label -> fills.parquet (entry fills)
     notes: list[str] = field(default_factory=list)
     significant: bool | None = None  # None: too few orders for a CI
+    look_ahead_runs: list[RunRecord] = field(default_factory=list)  # listed apart, not ranked
+    setup: dict[str, Any] = field(default_factory=dict)  # what the runs compared share (see setup_of)
+    model_risk: ModelRisk | None = None  # ranks under each market preset
 
     @property
     def best(self) -> str | None:
@@ -146,24 +180,36 @@ def _written_at(summary: dict[str, Any], summary_path: Path) -> float:
 
 
 def latest_runs(results_root: str | Path, config: str | None = None) -> tuple[dict[str, list[RunRecord]], dict[str, list[str]]]:
-    """Per config name the latest run of each algorithm variant of its newest version, and notes."""
+    """Per config name the latest run of each algorithm variant of its newest market setup, and notes.
+    Model-risk runs (the same config under another market preset) are not part of it: see ``model_risk``."""
     by_config: dict[str, list[RunRecord]] = {}
     for record in discover_report_runs(results_root):
+        if record.model_risk_of is not None:
+            continue
         if config is None or record.config_name == config:
             by_config.setdefault(record.config_name, []).append(record)
     selected, notes = {}, {}
     for name, records in sorted(by_config.items()):
-        newest_sha = max(records, key=lambda r: (r.written_at, r.run_id)).config_sha
-        current = [r for r in records if r.config_sha == newest_sha]
+        newest_setup = max(records, key=lambda r: (r.written_at, r.run_id)).setup_sha
+        current = [r for r in records if r.setup_sha == newest_setup]
         older = len(records) - len(current)
-        notes[name] = [f"{older} run(s) of older versions of this config left out."] if older else []
-        latest: dict[tuple[str, str], RunRecord] = {}
-        for record in sorted(current, key=lambda r: (r.written_at, r.run_id)):
-            latest[record.variant_key] = record
-        chosen = list(latest.values())
-        _assign_labels(chosen)
-        selected[name] = sorted(chosen, key=lambda r: r.label)
+        notes[name] = (
+            [f"{older} run(s) of other market setups of this config (other versions, windows or market models) left out."]
+            if older
+            else []
+        )
+        selected[name] = latest_per_variant(current)
     return selected, notes
+
+
+def latest_per_variant(records: list[RunRecord]) -> list[RunRecord]:
+    """The latest run of each algorithm variant, labelled, sorted by label."""
+    latest: dict[tuple[str, str], RunRecord] = {}
+    for record in sorted(records, key=lambda r: (r.written_at, r.run_id)):
+        latest[record.variant_key] = record
+    chosen = list(latest.values())
+    _assign_labels(chosen)
+    return sorted(chosen, key=lambda r: r.label)
 
 
 def _assign_labels(records: list[RunRecord]) -> None:
@@ -202,30 +248,37 @@ def bootstrap_mean_difference(
     n_resamples: int = N_RESAMPLES,
     seed: int = SEED,
     confidence: float = CONFIDENCE,
+    weights: np.ndarray | None = None,
+    best_weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Percentile bootstrap CI of ``mean(values) - mean(best)``.
+    """Percentile bootstrap CI of ``mean(values) - mean(best)``, weighted means when weights are given.
 
-    ``paired``: the i-th values are the same parent order (the differences are resampled);
-    otherwise each sample is resampled on its own. ``significant`` = the CI excludes 0.
+    ``paired``: the i-th values are the same parent order (the differences are resampled, with the
+    parents' ``weights``); otherwise each sample is resampled on its own (``weights`` and
+    ``best_weights``). With each parent weighted by its arrival value Q·M0 the observed difference is
+    exactly the difference of the two runs' ``total_cost_bps``. ``significant`` = the CI excludes 0.
     """
     values, best = np.asarray(values, dtype=float), np.asarray(best, dtype=float)
+    weights = np.ones_like(values) if weights is None else np.asarray(weights, dtype=float)
+    best_weights = (weights if paired else np.ones_like(best)) if best_weights is None else np.asarray(best_weights, dtype=float)
     rng = np.random.default_rng(seed)
     if paired:
         if values.shape != best.shape:
             raise ValueError("paired bootstrap needs samples of equal length")
-        keep = ~(np.isnan(values) | np.isnan(best))
-        differences = values[keep] - best[keep]
+        keep = ~(np.isnan(values) | np.isnan(best) | np.isnan(weights))
+        differences, kept_weights = values[keep] - best[keep], weights[keep]
         n = len(differences)
         if n == 0:
             raise ValueError("no paired observations")
-        means = _resampled_means(differences, n_resamples, rng)
-        observed = float(differences.mean())
+        means = _resampled_means(differences, n_resamples, rng, kept_weights)
+        observed = _weighted_mean(differences, kept_weights)
     else:
-        values, best = values[~np.isnan(values)], best[~np.isnan(best)]
+        keep_v, keep_b = ~np.isnan(values) & ~np.isnan(weights), ~np.isnan(best) & ~np.isnan(best_weights)
+        values, weights, best, best_weights = values[keep_v], weights[keep_v], best[keep_b], best_weights[keep_b]
         if not len(values) or not len(best):
             raise ValueError("empty sample")
-        means = _resampled_means(values, n_resamples, rng) - _resampled_means(best, n_resamples, rng)
-        observed = float(values.mean() - best.mean())
+        means = _resampled_means(values, n_resamples, rng, weights) - _resampled_means(best, n_resamples, rng, best_weights)
+        observed = _weighted_mean(values, weights) - _weighted_mean(best, best_weights)
         n = min(len(values), len(best))
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
@@ -247,13 +300,19 @@ def bootstrap_mean_difference(
 _BLOCK = 4_000_000
 
 
-def _resampled_means(sample: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+def _weighted_mean(sample: np.ndarray, weights: np.ndarray) -> float:
+    return float(np.sum(sample * weights) / np.sum(weights))
+
+
+def _resampled_means(sample: np.ndarray, n_resamples: int, rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
     n = len(sample)
+    weights = np.ones(n) if weights is None else weights
     rows = max(1, _BLOCK // n)
     blocks = []
     for start in range(0, n_resamples, rows):
         count = min(rows, n_resamples - start)
-        blocks.append(sample[rng.integers(0, n, size=(count, n))].mean(axis=1))
+        index = rng.integers(0, n, size=(count, n))
+        blocks.append((sample[index] * weights[index]).sum(axis=1) / weights[index].sum(axis=1))
     return np.concatenate(blocks)
 
 
@@ -273,6 +332,17 @@ def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
 # --- the comparison ------------------------------------------------------------------------------
 
 
+RANK_METRIC = "total_cost_bps"
+#: Figures of the run's TCA shown per algorithm.
+TCA_FIGURES = (
+    "parents", "fill_ratio", "unfilled_qty", "total_cost_bps", "mean_total_cost_bps", "total_cost",
+    "implementation_shortfall_bps", "spread_cost_bps", "impact_cost_bps", "timing_cost_bps",
+    "opportunity_cost_bps", "fees_bps", "execution_shortfall_bps", "vwap_slippage_bps", "spread_paid_bps",
+    "markout_1s_bps", "markout_5s_bps", "markout_30s_bps", "participation_rate", "mean_time_to_complete_secs",
+)  # fmt: skip
+RUN_FIGURES = ("net_pnl", "realized_pnl", "fees", "max_drawdown", "max_drawdown_pct", "orders", "fills")
+
+
 def compare_runs(
     config: str,
     records: list[RunRecord],
@@ -281,59 +351,66 @@ def compare_runs(
     n_resamples: int = N_RESAMPLES,
     seed: int = SEED,
     min_orders: int = MIN_ORDERS,
+    include_look_ahead: bool = False,
 ) -> Comparison:
     """The ranked table of one config's runs (each run must already have its TCA)."""
     notes = list(notes or [])
+    look_ahead = [] if include_look_ahead else [r for r in records if r.look_ahead]
+    ranked = [r for r in records if r not in look_ahead]
+    if look_ahead:
+        notes.append(
+            f"Not ranked: {', '.join(r.label for r in look_ahead)} used information from after its decision "
+            "times (look-ahead, see each run's summary.look_ahead); `odum compare --include-look-ahead` ranks it too."
+        )
     per_order, fills, rows = {}, {}, []
-    for record in records:
+    for record in ranked:
         per_order[record.label] = _ordered(tca.read_tca(record.path))
         fills[record.label] = _entry_fills(record.path)
-        figures, tca_figures = record.summary.get("summary", {}), record.summary.get("tca", {})
-        rows.append(
-            {
-                "algorithm": record.label,
-                "run_id": record.run_id,
-                "algorithm_version": record.algorithm.get("version"),
-                "parents": tca_figures.get("parents"),
-                "fill_ratio": tca_figures.get("fill_ratio"),
-                "implementation_shortfall_bps": tca_figures.get("implementation_shortfall_bps"),
-                "mean_shortfall_bps": tca_figures.get("mean_shortfall_bps"),
-                "shortfall_cost": tca_figures.get("shortfall_cost"),
-                "vwap_slippage_bps": tca_figures.get("vwap_slippage_bps"),
-                "spread_paid_bps": tca_figures.get("spread_paid_bps"),
-                "fees_bps": tca_figures.get("fees_bps"),
-                "markout_1s_bps": tca_figures.get("markout_1s_bps"),
-                "markout_5s_bps": tca_figures.get("markout_5s_bps"),
-                "markout_30s_bps": tca_figures.get("markout_30s_bps"),
-                "participation_rate": tca_figures.get("participation_rate"),
-                "mean_time_to_complete_secs": tca_figures.get("mean_time_to_complete_secs"),
-                "net_pnl": figures.get("net_pnl"),
-                "realized_pnl": figures.get("realized_pnl"),
-                "fees": figures.get("fees"),
-                "max_drawdown": figures.get("max_drawdown"),
-                "max_drawdown_pct": figures.get("max_drawdown_pct"),
-                "orders": figures.get("orders"),
-                "fills": figures.get("fills"),
-            }
-        )
+        rows.append(_row(record))
     table = pd.DataFrame(rows)
     significant = None
     if not table.empty:
-        ranking = table["implementation_shortfall_bps"].astype(float).fillna(np.inf)
+        ranking = table[RANK_METRIC].astype(float).fillna(np.inf)
         table = table.assign(_key=ranking).sort_values(["_key", "algorithm"], kind="stable").drop(columns="_key")
         table.insert(0, "rank", range(1, len(table) + 1))
         table = table.reset_index(drop=True)
         significant = _add_confidence(table, per_order, notes, n_resamples=n_resamples, seed=seed, min_orders=min_orders)
     return Comparison(
         config=config,
-        config_sha=records[0].config_sha if records else "",
-        runs=records,
+        config_sha=ranked[0].config_sha if ranked else (records[0].config_sha if records else ""),
+        runs=ranked,
         table=table,
         per_order=per_order,
         fills=fills,
         notes=notes,
         significant=significant,
+        look_ahead_runs=look_ahead,
+        setup=setup_of(records[0].summary) if records else {},
     )
+
+
+def _row(record: RunRecord) -> dict[str, Any]:
+    figures, tca_figures = record.summary.get("summary", {}), record.summary.get("tca", {})
+    return {
+        "algorithm": record.label,
+        "run_id": record.run_id,
+        "algorithm_version": record.algorithm.get("version"),
+        "look_ahead": record.look_ahead,
+        **{name: tca_figures.get(name) for name in TCA_FIGURES},
+        **{name: figures.get(name) for name in RUN_FIGURES},
+    }
+
+
+def setup_of(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the compared runs share: instrument, window, market model (the report says which setup it shows)."""
+    config = summary.get("config") or {}
+    return {
+        "config": config.get("name"),
+        "setup_sha256": config.get("setup_sha256") or config.get("sha256"),
+        "instrument": (summary.get("instrument") or {}).get("instrument_id"),
+        "window": summary.get("window"),
+        "market": summary.get("market") or {},
+    }
 
 
 def _add_confidence(table, per_order, notes, *, n_resamples, seed, min_orders) -> bool | None:
@@ -346,19 +423,22 @@ def _add_confidence(table, per_order, notes, *, n_resamples, seed, min_orders) -
             low.append(np.nan), high.append(np.nan), diff.append(0.0), sig.append(None), text.append("best")
             continue
         orders = per_order[label]
-        n = min(orders["shortfall_bps"].notna().sum(), best_orders["shortfall_bps"].notna().sum())
+        paired = _same_orders(orders, best_orders)
+        n = min(orders[RANK_METRIC].notna().sum(), best_orders[RANK_METRIC].notna().sum())
         if n < min_orders:
             low.append(np.nan), high.append(np.nan), sig.append(None)
-            gap = float(np.nanmean(orders["shortfall_bps"]) - np.nanmean(best_orders["shortfall_bps"])) if n else np.nan
+            gap = _mean_gap(orders, best_orders, paired) if n else np.nan
             diff.append(gap)
             text.append(f"{gap:+.3f} (n={n}: too few orders for a CI)")
             continue
         result = bootstrap_mean_difference(
-            orders["shortfall_bps"].to_numpy(dtype=float),
-            best_orders["shortfall_bps"].to_numpy(dtype=float),
-            paired=_same_orders(orders, best_orders),
+            orders[RANK_METRIC].to_numpy(dtype=float),
+            best_orders[RANK_METRIC].to_numpy(dtype=float),
+            paired=paired,
             n_resamples=n_resamples,
             seed=seed,
+            weights=_arrival_values(orders),
+            best_weights=_arrival_values(best_orders),
         )
         any_ci = True
         all_significant &= result["significant"]
@@ -372,7 +452,7 @@ def _add_confidence(table, per_order, notes, *, n_resamples, seed, min_orders) -
         return None
     if not any_ci:
         notes.append(
-            f"Fewer than {min_orders} parent orders per algorithm: the ranking by implementation shortfall "
+            f"Fewer than {min_orders} parent orders per algorithm: the ranking by total cost "
             "has no confidence interval and must not be read as significant."
         )
         return None
@@ -380,9 +460,27 @@ def _add_confidence(table, per_order, notes, *, n_resamples, seed, min_orders) -
     if not_significant:
         notes.append(
             f"Ranking not significant against the best ({best}) for: {', '.join(not_significant)} "
-            f"(the {CONFIDENCE:.0%} bootstrap CI of the mean per-order shortfall difference includes 0)."
+            f"(the {CONFIDENCE:.0%} bootstrap CI of the mean per-parent total-cost difference includes 0)."
         )
     return all_significant and None not in sig[1:]
+
+
+def _arrival_values(orders: pd.DataFrame) -> np.ndarray:
+    """Each parent's weight in its run's total cost: its arrival value Q·M0."""
+    if {"requested_qty", "arrival_mid"} <= set(orders.columns):
+        return (orders["requested_qty"].astype(float) * orders["arrival_mid"].astype(float)).to_numpy()
+    return np.ones(len(orders))
+
+
+def _mean_gap(orders: pd.DataFrame, best: pd.DataFrame, paired: bool) -> float:
+    """Arrival-value-weighted mean per-parent difference (paired when both ran the same parents)."""
+    values, reference = orders[RANK_METRIC].to_numpy(dtype=float), best[RANK_METRIC].to_numpy(dtype=float)
+    weights, best_weights = _arrival_values(orders), _arrival_values(best)
+    if paired:
+        keep = ~(np.isnan(values) | np.isnan(reference))
+        return _weighted_mean(values[keep] - reference[keep], weights[keep])
+    keep_v, keep_b = ~np.isnan(values), ~np.isnan(reference)
+    return _weighted_mean(values[keep_v], weights[keep_v]) - _weighted_mean(reference[keep_b], best_weights[keep_b])
 
 
 def _entry_fills(report_dir: Path) -> pd.DataFrame:
@@ -398,6 +496,7 @@ def build_comparisons(
     *,
     config: str | None = None,
     refresh_tca: bool = False,
+    include_look_ahead: bool = False,
     **kwargs,
 ) -> tuple[list[Comparison], list[str]]:
     """Every config's comparison (TCA computed first where missing); and the run ids whose TCA was computed."""
@@ -405,8 +504,98 @@ def build_comparisons(
     comparisons, computed = [], []
     for name, records in selected.items():
         computed += ensure_tca(records, catalog_root, refresh=refresh_tca)
-        comparisons.append(compare_runs(name, records, notes=notes.get(name), **kwargs))
+        comparison = compare_runs(name, records, notes=notes.get(name), include_look_ahead=include_look_ahead, **kwargs)
+        comparison.model_risk, risk_computed = model_risk(
+            comparison, results_root, catalog_root, include_look_ahead=include_look_ahead
+        )
+        computed += risk_computed
+        comparisons.append(comparison)
     return comparisons, computed
+
+
+# --- model risk: the ranking under each market preset ---------------------------------------------
+
+PRESETS = ("optimistic", "realistic", "conservative")
+
+
+@dataclass
+class ModelRisk:
+    """Per algorithm its rank (and total cost) under each preset, and whether the ranking holds."""
+
+    ranks: dict[str, dict[str, int]]  # preset -> label -> rank
+    costs: dict[str, dict[str, float | None]]  # preset -> label -> total_cost_bps
+    missing: list[str]  # presets without runs
+    verdict: str
+
+    def rows(self) -> list[dict[str, Any]]:
+        labels = sorted({label for ranks in self.ranks.values() for label in ranks})
+        return [
+            {"algorithm": label, **{f"rank_{p}": self.ranks.get(p, {}).get(label) for p in PRESETS},
+             **{f"total_cost_bps_{p}": self.costs.get(p, {}).get(label) for p in PRESETS}}
+            for label in labels
+        ]  # fmt: skip
+
+
+def model_risk(
+    comparison: Comparison, results_root: str | Path, catalog_root: str | Path, *, include_look_ahead: bool = False
+) -> tuple[ModelRisk | None, list[str]]:
+    """The comparison's algorithms ranked by total cost under each market preset: the main runs
+    under the config's own preset, its model-risk runs under the others. Returns the TCA run ids
+    computed on the way."""
+    setup = (comparison.setup or {}).get("setup_sha256")
+    main_preset = ((comparison.setup or {}).get("market") or {}).get("preset")
+    if not setup or not main_preset or comparison.table.empty:
+        return None, []
+    by_preset: dict[str, list[RunRecord]] = {}
+    for record in discover_report_runs(results_root):
+        if record.model_risk_of == setup and record.market_preset:
+            by_preset.setdefault(record.market_preset, []).append(record)
+    computed: list[str] = []
+    ranks = {main_preset: {str(r["algorithm"]): int(r["rank"]) for r in comparison.table.to_dict(orient="records")}}
+    costs = {main_preset: {str(r["algorithm"]): _jsonable(r.get(RANK_METRIC)) for r in comparison.table.to_dict(orient="records")}}
+    for preset, records in by_preset.items():
+        chosen = latest_per_variant(records)
+        computed += ensure_tca(chosen, catalog_root)
+        chosen = [r for r in chosen if include_look_ahead or not r.look_ahead]
+        figures = {r.label: (r.summary.get("tca") or {}).get(RANK_METRIC) for r in chosen}
+        order = sorted(figures, key=lambda label: (np.inf if figures[label] is None else figures[label], label))
+        ranks[preset] = {label: index for index, label in enumerate(order, start=1)}
+        costs[preset] = figures
+    missing = [p for p in PRESETS if p not in ranks]
+    return ModelRisk(ranks, costs, missing, _verdict(ranks, missing)), computed
+
+
+def _verdict(ranks: dict[str, dict[str, int]], missing: list[str]) -> str:
+    presets = [p for p in PRESETS if p in ranks]
+    orders = {p: [label for label, _ in sorted(ranks[p].items(), key=lambda item: item[1])] for p in presets}
+    note = f" (no runs under {', '.join(missing)}: run the config with model risk on)" if missing else ""
+    bests = {orders[p][0] for p in presets if orders[p]}
+    if len(presets) < 2:
+        return f"ranking under one preset only{note}"
+    where = "all three" if not missing else " and ".join(presets)
+    if len({tuple(o) for o in orders.values()}) == 1:
+        return f"ranking stable: {orders[presets[0]][0]} best under {where}, the same order under each{note}"
+    changes = "; ".join(f"{p}: {' > '.join(orders[p])}" for p in presets)
+    if len(bests) == 1:
+        return f"{next(iter(bests))} best under {where}, but lower ranks change: {changes}{note}"
+    return f"ranking changes with the market model: {changes}{note}"
+
+
+def model_risk_markdown(risk: ModelRisk | None) -> str:
+    if risk is None:
+        return ""
+    head = "| algorithm | " + " | ".join(f"rank {p} (total cost bps)" for p in PRESETS) + " |"
+    rule = "|---|" + "---|" * len(PRESETS)
+    body = [
+        f"| {row['algorithm']} | "
+        + " | ".join(
+            "–" if row[f"rank_{p}"] is None else f"{row[f'rank_{p}']} ({_cell(row[f'total_cost_bps_{p}'], '{:.3f}')})"
+            for p in PRESETS
+        )
+        + " |"
+        for row in risk.rows()
+    ]
+    return "\n".join([f"**Model risk**: {risk.verdict}", "", head, rule, *body])
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -474,14 +663,66 @@ def render_html(comparison: Comparison, charts: dict[str, bytes] | None = None) 
 <html lang="en"><head><meta charset="utf-8"><title>Algorithm comparison: {esc(comparison.config)}</title>
 <style>{_CSS}</style></head><body>
 <h1>Execution algorithm comparison: {esc(comparison.config)}</h1>
-<p class="muted">config sha256 {esc(comparison.config_sha)} · ranked by quantity-weighted implementation shortfall
-vs the arrival mid (bps, positive = cost) · Δ IS: mean per-order shortfall difference to the best with its
-{CONFIDENCE:.0%} bootstrap CI · markouts: mid move after each fill, positive = against us · every row names its run id.</p>
+<p class="muted">config sha256 {esc(comparison.config_sha)} · {esc(setup_line(comparison))} · ranked by total cost:
+Perold implementation shortfall vs the arrival mid (with the unfilled remainder's opportunity cost at the end
+mark) plus fees, in bps of the arrival value (positive = cost) · total = spread + impact + timing + opportunity +
+fees · Δ: mean per-parent total-cost difference to the best with its {CONFIDENCE:.0%} bootstrap CI (paired) ·
+markouts: mid move after each fill, positive = against us · every row names its run id.</p>
+{look_ahead_html(comparison)}
 {notes}
 <table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
+{model_risk_html(comparison.model_risk)}
 {images}
 </body></html>
 """
+
+
+def setup_line(comparison: Comparison) -> str:
+    """One line naming the market setup the comparison shows (and what its numbers assume)."""
+    setup = comparison.setup or {}
+    market = setup.get("market") or {}
+    window = setup.get("window") or {}
+    model = (
+        f"market model {market.get('preset', '?')}: order latency {market.get('order_latency_ms', 0):g} ms, "
+        f"liquidity consumption {'on' if market.get('liquidity_consumption') else 'off'}, "
+        f"queue position {'on' if market.get('queue_position') else 'off'}, "
+        f"impact {'on' if market.get('impact') else 'off'}"
+        if market
+        else "market model not recorded (runs before the market model)"
+    )
+    return (
+        f"setup {str(setup.get('setup_sha256', ''))[:12]}: {setup.get('instrument', '?')} "
+        f"{window.get('start', '?')} .. {window.get('end', '?')}; {model}"
+    )
+
+
+def look_ahead_html(comparison: Comparison) -> str:
+    if not comparison.look_ahead_runs:
+        return ""
+    items = "".join(
+        f"<li><b>{html.escape(r.label)}</b> ({html.escape(r.run_id)}): "
+        f"{html.escape('; '.join((r.summary.get('look_ahead') or {}).get('reasons', [])))}</li>"
+        for r in comparison.look_ahead_runs
+    )
+    return f'<div class="note"><b>Look-ahead runs, not ranked:</b><ul>{items}</ul></div>'
+
+
+def model_risk_html(risk: ModelRisk | None) -> str:
+    if risk is None:
+        return ""
+    esc = html.escape
+    head = "<th>algorithm</th>" + "".join(f"<th>rank {p} (total cost bps)</th>" for p in PRESETS)
+    body = "".join(
+        f"<tr><td>{esc(row['algorithm'])}</td>"
+        + "".join(
+            "<td>–</td>" if row[f"rank_{p}"] is None
+            else f"<td>{row[f'rank_{p}']} ({esc(_cell(row[f'total_cost_bps_{p}'], '{:.3f}'))})</td>"
+            for p in PRESETS
+        )
+        + "</tr>"
+        for row in risk.rows()
+    )  # fmt: skip
+    return f'<h2>Model risk</h2><p>{esc(risk.verdict)}</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def html_path(results_root: str | Path, config: str) -> Path:

@@ -1,5 +1,5 @@
 """PNG charts of an algorithm comparison: the market mid with each algorithm's fills, cumulative
-filled quantity over time, and the distribution of per-order implementation shortfall."""
+filled quantity over time, and the distribution of per-parent total cost."""
 
 from __future__ import annotations
 
@@ -73,12 +73,12 @@ def cumulative_filled_png(fills_by_label: Mapping[str, pd.DataFrame], *, title: 
     return figure_png(figure)
 
 
-def shortfall_distribution_png(
-    per_order_by_label: Mapping[str, pd.DataFrame], *, title: str = "Per-order implementation shortfall (bps, + = cost)"
+def cost_distribution_png(
+    per_order_by_label: Mapping[str, pd.DataFrame], *, title: str = "Per-parent total cost (bps, + = cost)"
 ) -> bytes:
-    """A box per algorithm with every order's shortfall as a (jittered) point on it."""
+    """A box per algorithm with every parent's total cost as a (jittered) point on it."""
     labels = list(per_order_by_label)
-    samples = [per_order_by_label[k]["shortfall_bps"].dropna().astype(float).to_numpy() for k in labels]
+    samples = [per_order_by_label[k]["total_cost_bps"].dropna().astype(float).to_numpy() for k in labels]
     figure, axis = plt.subplots(figsize=(8, 0.6 + 0.55 * max(len(labels), 1) + 1.2), dpi=90)
     if any(len(s) for s in samples):
         axis.boxplot([s if len(s) else [np.nan] for s in samples], vert=False, widths=0.5, showfliers=False)
@@ -111,5 +111,5 @@ def comparison_charts(comparison, catalog_root: str | Path | None) -> dict[str, 
         if market is not None:
             charts["Mid price and fills"] = price_with_fills_png(market.book_ts, market.mid, comparison.fills)
     charts["Cumulative filled quantity"] = cumulative_filled_png(comparison.fills)
-    charts["Per-order implementation shortfall"] = shortfall_distribution_png(comparison.per_order)
+    charts["Per-parent total cost"] = cost_distribution_png(comparison.per_order)
     return charts

@@ -16,12 +16,25 @@ and sells alike; ``s = +1`` for a BUY, ``-1`` for a SELL):
   In ``per_trade_tick`` runs every submitted order is its own parent.
   ``arrival`` = the parent's ``ts_init`` (its submission); ``requested_qty`` = the quantity
   submitted (see :func:`parents_from_results`).
-- ``avg_px`` = quantity-weighted mean fill price; ``filled_qty`` = sum of fill quantities.
-- ``arrival_mid`` = ``mid(arrival)``.
-- ``shortfall_bps`` (implementation shortfall, execution part) = ``s * (avg_px - arrival_mid) /
-  arrival_mid * 1e4``; ``shortfall_cost`` = the same in quote currency, ``s * (avg_px -
-  arrival_mid) * filled_qty``. The unfilled remainder's opportunity cost is not included (see
-  ``fill_ratio``).
+- ``avg_px`` = quantity-weighted mean fill price; ``filled_qty`` F = sum of fill quantities;
+  ``requested_qty`` Q; ``unfilled_qty`` = Q - F (what was still unfilled at the end mark).
+- ``arrival_mid`` M0 = ``mid(arrival)``; ``end_mid`` M_end = ``mid(end)`` where ``end`` is the
+  parent's deadline, else the window end (``end_ns`` of ``parents.parquet``).
+
+**Cost (Perold implementation shortfall)**, in quote currency and in bps of Q·M0 (``*_bps``):
+
+- execution cost = s·Σ q_i (p_i − M0); opportunity cost = s·(Q − F)(M_end − M0);
+- ``implementation_shortfall_bps`` = (execution + opportunity) / (Q·M0) · 1e4;
+- ``fees_bps`` = Σ commissions / (Q·M0) · 1e4; ``total_cost_bps`` = IS + fees;
+- its decomposition, which sums exactly to ``total_cost_bps`` (m_i = ``mid(fill_ts)``, I_i = the
+  impact overlay's price shift for the fill's order, 0 without it):
+  ``spread_cost_bps`` = s·Σ q_i (p_i − m_i − I_i) (paying the spread and walking the book),
+  ``impact_cost_bps`` = s·Σ q_i I_i (the price moved by our own earlier trading),
+  ``timing_cost_bps`` = s·Σ q_i (m_i − M0) (the market's drift while working),
+  ``opportunity_cost_bps``, ``fees_bps``.
+- ``shortfall_bps`` (execution price of the filled part vs the arrival mid) =
+  ``s * (avg_px - arrival_mid) / arrival_mid * 1e4``, kept for reference: it ignores what was not filled.
+
 - **Execution interval** = ``[arrival, end]`` with ``end = max(last fill, arrival +
   min_interval_secs)`` (inclusive both ends; default floor 1 s). Arrival-to-completion (not first
   to last fill) so that an algorithm's delay before its first slice counts; the floor keeps the
@@ -34,8 +47,6 @@ and sells alike; ``s = +1`` for a BUY, ``-1`` for a SELL):
 - ``spread_paid_bps`` per fill = ``s * (fill_px - mid(fill_ts)) / mid(fill_ts) * 1e4`` (half the
   spread for a top-of-book taker fill, more when walking the book, negative when earning it);
   per parent and per run: quantity-weighted mean over fills.
-- ``fees_bps`` = ``sum(commission) / sum(fill_px * fill_qty) * 1e4`` (commissions in the quote
-  currency; rebates negative).
 - ``markout_<h>s_bps`` per fill = ``-s * (mid(fill_ts + h) - mid(fill_ts)) / mid(fill_ts) * 1e4``:
   the mid's move h seconds after the fill, positive when it moved against the position we just
   took (fell after a buy, rose after a sell: adverse selection). NaN when the market data ends
@@ -43,9 +54,10 @@ and sells alike; ``s = +1`` for a BUY, ``-1`` for a SELL):
 - ``fill_ratio`` = ``filled_qty / requested_qty``; ``time_to_complete_secs`` = last fill - arrival
   (NaN without fills); ``completed`` = ``filled_qty >= requested_qty``.
 
-Aggregates are quantity-weighted (by filled quantity) where it makes sense: shortfall, VWAP
-slippage, spread paid, markouts, participation; fees are a ratio of sums; ``mean_shortfall_bps``
-(the unweighted per-order mean) is what the comparison bootstraps.
+Aggregates: the cost figures (IS, opportunity, fees, total and its parts) are weighted by each
+parent's Q·M0 (a ratio of sums); VWAP slippage, spread paid, markouts and participation by filled
+quantity. ``mean_total_cost_bps`` (the unweighted per-parent mean) is what the comparison's
+bootstrap resamples.
 """
 
 from __future__ import annotations
@@ -64,7 +76,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-TCA_VERSION = "tca-v1"
+TCA_VERSION = "tca-v2"
 TCA_FILE = "tca.parquet"
 SUMMARY_FILE = "summary.json"
 MARKOUT_SECS: tuple[int, ...] = (1, 5, 30)
@@ -195,7 +207,7 @@ def _decode_column(table: pa.Table, name: str, kind: str) -> np.ndarray:
 # --- parents from a run's results ----------------------------------------------------------------
 
 
-PARENT_COLUMNS = ["parent_order_id", "side", "arrival_ns", "requested_qty"]
+PARENT_COLUMNS = ["parent_order_id", "side", "arrival_ns", "requested_qty", "end_ns"]
 
 
 def parents_from_results(orders: pd.DataFrame, timeline: pd.DataFrame | None = None, fills: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -310,6 +322,7 @@ def _per_fill(fills: pd.DataFrame, market: Market, markout_secs: Sequence[int]) 
     ts = fills["ts_event"].astype(np.int64).to_numpy()
     px, qty = _to_float(fills["last_px"]), _to_float(fills["last_qty"])
     commission = _to_float(fills["commission"]) if "commission" in fills else np.zeros(len(fills))
+    impact_px = _to_float(fills["impact_px"]) if "impact_px" in fills else np.zeros(len(fills))
     sign = _side_sign(fills["side"]) if len(fills) else np.empty(0)
     mid = market.mid_at(ts)
     frame = pd.DataFrame(
@@ -322,6 +335,7 @@ def _per_fill(fills: pd.DataFrame, market: Market, markout_secs: Sequence[int]) 
             "qty": qty,
             "notional": px * qty,
             "commission": commission,
+            "impact_px": impact_px,
             "mid": mid,
             "spread_paid_bps": sign * (px - mid) / mid * BPS,
         }
@@ -370,6 +384,7 @@ def _per_parent(parents, per_fill, market, markout_secs, min_interval_secs) -> p
         out["arrival_mid"] = market.mid_at(arrival)
         out["shortfall_bps"] = sign * (avg_px - out["arrival_mid"]) / out["arrival_mid"] * BPS
         out["shortfall_cost"] = sign * (avg_px - out["arrival_mid"]) * filled
+        _add_costs(out, parents, per_fill, market, sign, filled, notional, commission)
         out["first_fill_ns"] = first_fill.astype("Int64")
         out["last_fill_ns"] = last_fill.astype("Int64")
         out["time_to_complete_secs"] = (last_fill.astype(float) - arrival) / NS
@@ -383,12 +398,51 @@ def _per_parent(parents, per_fill, market, markout_secs, min_interval_secs) -> p
         out["vwap_slippage_bps"] = sign * (avg_px - out["interval_vwap"]) / out["interval_vwap"] * BPS
         out["participation_rate"] = np.where(has_fill & (volume > 0), filled / np.where(volume > 0, volume, 1.0), np.nan)
         out["spread_paid_bps"] = by_id(_weighted(per_fill["spread_paid_bps"], per_fill["qty"], keys)).to_numpy()
-        out["fees"] = commission
-        out["fees_bps"] = np.where(notional > 0, commission / np.where(notional > 0, notional, 1.0) * BPS, np.nan)
         for h in markout_secs:
             column = f"markout_{h}s_bps"
             out[column] = by_id(_weighted(per_fill[column], per_fill["qty"], keys)).to_numpy()
     return out
+
+
+COST_PARTS = ("spread_cost", "impact_cost", "timing_cost", "opportunity_cost", "fees")
+
+
+def _add_costs(out, parents, per_fill, market, sign, filled, notional, commission) -> None:
+    """Perold implementation shortfall, fees and the decomposition (module docstring), per parent."""
+    keys = per_fill["parent_order_id"]
+    by_id = lambda values: out["parent_order_id"].map(values.groupby(keys).sum()).fillna(0.0).to_numpy()  # noqa: E731
+    fill_sign, qty = per_fill["sign"].to_numpy(), per_fill["qty"].to_numpy()
+    m0 = out["arrival_mid"].to_numpy()
+    m0_of_fill = keys.map(dict(zip(out["parent_order_id"], m0))).to_numpy(dtype=float)
+    requested = out["requested_qty"].to_numpy(dtype=float)
+    end_ns = _end_times(parents, out)
+    out["end_ns"] = end_ns
+    out["end_mid"] = market.mid_at(end_ns)
+    out["unfilled_qty"] = np.maximum(requested - filled, 0.0)
+    out["execution_cost"] = sign * (notional - filled * m0)
+    out["opportunity_cost"] = sign * out["unfilled_qty"] * (out["end_mid"] - m0)
+    out["fees"] = commission
+    impact = pd.Series(fill_sign * qty * per_fill["impact_px"].to_numpy(), index=per_fill.index)
+    timing = pd.Series(fill_sign * qty * (per_fill["mid"].to_numpy() - m0_of_fill), index=per_fill.index)
+    out["impact_cost"] = by_id(impact)
+    out["timing_cost"] = by_id(timing)
+    out["spread_cost"] = out["execution_cost"] - out["impact_cost"] - out["timing_cost"]
+    out["total_cost"] = out["execution_cost"] + out["opportunity_cost"] + out["fees"]
+    scale = requested * m0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_bps = lambda column: np.where(scale > 0, out[column].to_numpy() / scale * BPS, np.nan)  # noqa: E731
+        out["implementation_shortfall_bps"] = np.where(
+            scale > 0, (out["execution_cost"] + out["opportunity_cost"]).to_numpy() / scale * BPS, np.nan
+        )
+        for column in (*COST_PARTS, "total_cost"):
+            out[f"{column}_bps"] = per_bps(column)
+
+
+def _end_times(parents: pd.DataFrame, out: pd.DataFrame) -> np.ndarray:
+    """Each parent's end mark time: ``end_ns`` when recorded, else its arrival (no later mark known)."""
+    if "end_ns" in parents and parents["end_ns"].notna().all():
+        return parents["end_ns"].astype(np.int64).to_numpy()
+    return out["arrival_ns"].to_numpy(dtype=np.int64)
 
 
 def _wmean(values, weights) -> float | None:
@@ -404,12 +458,20 @@ def _finite(value) -> float | None:
     return value if np.isfinite(value) else None
 
 
+def _ratio_bps(numerator, denominator) -> float | None:
+    numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    valid = ~np.isnan(numerator) & ~np.isnan(denominator) & (denominator > 0)
+    total = float(np.sum(denominator[valid]))
+    return float(np.sum(numerator[valid]) / total * BPS) if total > 0 else None
+
+
 def aggregate_tca(per_parent: pd.DataFrame, per_fill: pd.DataFrame, markout_secs: Sequence[int] = MARKOUT_SECS) -> dict[str, Any]:
-    """The run's TCA figures (JSON-ready: NaN becomes None)."""
+    """The run's TCA figures (JSON-ready: NaN becomes None); costs weighted by each parent's Q·M0."""
     filled = per_parent["filled_qty"].to_numpy(dtype=float)
     requested = float(per_parent["requested_qty"].sum())
     notional = float(per_fill["notional"].sum())
-    shortfall = per_parent["shortfall_bps"].to_numpy(dtype=float)
+    scale = per_parent["requested_qty"].to_numpy(dtype=float) * per_parent["arrival_mid"].to_numpy(dtype=float)
+    total = per_parent["total_cost_bps"].to_numpy(dtype=float)
     times = per_parent["time_to_complete_secs"].to_numpy(dtype=float)
     aggregate: dict[str, Any] = {
         "version": TCA_VERSION,
@@ -419,20 +481,25 @@ def aggregate_tca(per_parent: pd.DataFrame, per_fill: pd.DataFrame, markout_secs
         "fills": int(len(per_fill)),
         "requested_qty": requested,
         "filled_qty": float(filled.sum()),
+        "unfilled_qty": float(per_parent["unfilled_qty"].sum()),
         "fill_ratio": float(filled.sum() / requested) if requested else None,
         "notional": notional,
-        "implementation_shortfall_bps": _wmean(shortfall, filled),
-        "mean_shortfall_bps": _finite(np.nanmean(shortfall)) if (~np.isnan(shortfall)).any() else None,
-        "shortfall_cost": float(np.nansum(per_parent["shortfall_cost"].to_numpy(dtype=float))),
+        "arrival_value": float(np.nansum(scale)),
+        "implementation_shortfall_bps": _ratio_bps(per_parent["execution_cost"] + per_parent["opportunity_cost"], scale),
+        "total_cost_bps": _ratio_bps(per_parent["total_cost"], scale),
+        "mean_total_cost_bps": _finite(np.nanmean(total)) if (~np.isnan(total)).any() else None,
+        "total_cost": float(np.nansum(per_parent["total_cost"].to_numpy(dtype=float))),
+        "execution_shortfall_bps": _wmean(per_parent["shortfall_bps"], filled),
         "vwap_slippage_bps": _wmean(per_parent["vwap_slippage_bps"], filled),
         "participation_rate": _wmean(per_parent["participation_rate"], filled),
         "spread_paid_bps": _wmean(per_fill["spread_paid_bps"], per_fill["qty"]),
         "fees": float(per_fill["commission"].sum()),
-        "fees_bps": float(per_fill["commission"].sum() / notional * BPS) if notional else None,
         "mean_time_to_complete_secs": _finite(np.nanmean(times)) if (~np.isnan(times)).any() else None,
         "median_time_to_complete_secs": _finite(np.nanmedian(times)) if (~np.isnan(times)).any() else None,
         "markout_secs": list(markout_secs),
     }
+    for part in COST_PARTS:
+        aggregate[f"{part}_bps"] = _ratio_bps(per_parent[part], scale)
     for h in markout_secs:
         aggregate[f"markout_{h}s_bps"] = _wmean(per_fill[f"markout_{h}s_bps"], per_fill["qty"])
     return aggregate
@@ -459,14 +526,20 @@ def read_run(report_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def recorded_parents(parents: pd.DataFrame) -> pd.DataFrame:
-    """The parents as the strategy recorded them at submission (``parents.parquet``)."""
+def recorded_parents(parents: pd.DataFrame, window_end_ns: int | None = None) -> pd.DataFrame:
+    """The parents as the strategy recorded them at submission (``parents.parquet``); runs written
+    before ``end_ns`` was recorded take the window end as every parent's end mark."""
+    if "end_ns" in parents and parents["end_ns"].notna().all():
+        end_ns = parents["end_ns"].astype(np.int64).to_numpy()
+    else:
+        end_ns = np.full(len(parents), window_end_ns if window_end_ns is not None else 0, dtype=np.int64)
     return pd.DataFrame(
         {
             "parent_order_id": parents["client_order_id"].astype(str).to_numpy(),
             "side": parents["side"].astype(str).str.upper().to_numpy(),
             "arrival_ns": parents["arrival_ns"].astype(np.int64).to_numpy(),
             "requested_qty": [float(Decimal(str(q))) for q in parents["requested_qty"]],
+            "end_ns": end_ns,
         }
     ).sort_values(["arrival_ns", "parent_order_id"], kind="stable").reset_index(drop=True)
 
@@ -475,14 +548,16 @@ def run_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> TcaRe
     """TCA of one report-mode run against the catalog's market data (nothing written)."""
     run = read_run(report_dir)
     fills = run["fills"]
+    window_end_ns = _window_end_ns(run["summary"])
     if len(run["parents"]):
-        parents = recorded_parents(run["parents"])
+        parents = recorded_parents(run["parents"], window_end_ns)
     else:  # runs written before parents.parquet existed
         parents = parents_from_results(run["orders"], run["timeline"], fills)
+        parents["end_ns"] = window_end_ns if window_end_ns is not None else parents["arrival_ns"]
     instrument_id = run["summary"]["instrument"]["instrument_id"]
     if parents.empty:
         return compute_tca(parents, fills, Market.from_arrays([], []), **kwargs)
-    times = [int(parents["arrival_ns"].min()), int(parents["arrival_ns"].max())]
+    times = [int(parents["arrival_ns"].min()), int(parents["arrival_ns"].max()), int(parents["end_ns"].max())]
     if len(fills):
         times += [int(fills["ts_event"].min()), int(fills["ts_event"].max())]
     horizon = max(kwargs.get("markout_secs", MARKOUT_SECS), default=0)
@@ -490,6 +565,11 @@ def run_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> TcaRe
     end = max(times) + int((max(horizon, kwargs.get("min_interval_secs", MIN_INTERVAL_SECS)) + 1) * NS)
     market = load_market(catalog_root, instrument_id, start, end)
     return compute_tca(parents, fills, market, **kwargs)
+
+
+def _window_end_ns(summary: dict[str, Any]) -> int | None:
+    end = (summary.get("window") or {}).get("end")
+    return int(pd.Timestamp(end).value) if end else None
 
 
 def has_current_tca(report_dir: str | Path) -> bool:

@@ -1,0 +1,138 @@
+"""Depth snapshots replayed as book deltas, so that NautilusTrader's queue position works.
+
+NautilusTrader's matching engine forgets every queue position at each ``OrderBookDepth10`` (a
+depth snapshot replaces the whole book), and snapshots arrive every few tens of milliseconds, so
+with snapshots ``queue_position=True`` fills a resting order as soon as a trade prints at its price.
+Fed as ``OrderBookDeltas`` it keeps them: only the first batch is a snapshot (CLEAR + ADDs), then
+each snapshot becomes the difference to the previous one:
+
+- a price present in both with another size: UPDATE; a new price: ADD;
+- a price gone from inside the new snapshot's visible range: DELETE; a price gone because it merely
+  scrolled out of the 5 visible levels is kept (a DELETE would reset the queue of an order resting
+  there to zero: the level still exists, we just no longer see it). Such a deeper level is deleted
+  as soon as a later snapshot shows the range it lies in without it;
+- a snapshot equal to the previous one still yields one batch (an UPDATE of its best level with the
+  same size), so there is exactly one batch per snapshot, with the snapshot's timestamps.
+
+Two consequences of NautilusTrader's queue model (measured, see DESIGN.md): an UPDATE that shrinks
+a level does not shrink the queue ahead (pessimistic), and trades through the price count once the
+level is deleted.
+
+Actors and algorithms subscribe to depth snapshots (``on_order_book_depth``): :class:`DepthRelay`
+publishes the original snapshot on the depth topic when its batch of deltas has been processed,
+so they see the same snapshots at the same times as with a snapshot replay.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.config import ActorConfig
+from nautilus_trader.model.data import BookOrder, OrderBookDelta, OrderBookDeltas, OrderBookDepth10
+from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
+from nautilus_trader.model.identifiers import InstrumentId
+
+F_LAST = RecordFlag.F_LAST
+F_SNAPSHOT = RecordFlag.F_SNAPSHOT
+
+
+def _levels(orders) -> dict[int, BookOrder]:
+    """Visible levels of one side, price raw -> BookOrder (padding levels have no side or size)."""
+    return {o.price.raw: o for o in orders if o.side != OrderSide.NO_ORDER_SIDE and o.size.raw > 0}
+
+
+def _side_deltas(previous: dict[int, BookOrder], current: dict[int, BookOrder], side: OrderSide) -> list[tuple]:
+    """(action, BookOrder) turning ``previous`` into ``current`` on one side (see the module docstring)."""
+    out = []
+    if current:
+        worst = min(current) if side == OrderSide.BUY else max(current)
+        visible = (lambda p: p >= worst) if side == OrderSide.BUY else (lambda p: p <= worst)
+    else:
+        visible = lambda p: True  # noqa: E731 (an empty side: nothing is left on it)
+    for price, order in previous.items():
+        if price not in current and visible(price):
+            out.append((BookAction.DELETE, order))
+    for price, order in current.items():
+        old = previous.get(price)
+        if old is None:
+            out.append((BookAction.ADD, order))
+        elif old.size.raw != order.size.raw:
+            out.append((BookAction.UPDATE, order))
+    return out
+
+
+class DepthToDeltas:
+    """Turns a time-ordered stream of depth snapshots of one instrument into delta batches."""
+
+    def __init__(self) -> None:
+        self._bids: dict[int, BookOrder] = {}
+        self._asks: dict[int, BookOrder] = {}
+        self._started = False
+
+    def convert(self, depth: OrderBookDepth10) -> OrderBookDeltas:
+        bids, asks = _levels(depth.bids), _levels(depth.asks)
+        iid, ts_event, ts_init, seq = depth.instrument_id, depth.ts_event, depth.ts_init, depth.sequence
+        if not self._started:
+            self._started = True
+            actions = [(BookAction.ADD, o) for o in (*bids.values(), *asks.values())]
+            flags = F_SNAPSHOT
+            deltas = [OrderBookDelta.clear(iid, seq, ts_event, ts_init)]
+        else:
+            actions = _side_deltas(self._bids, bids, OrderSide.BUY) + _side_deltas(self._asks, asks, OrderSide.SELL)
+            flags = 0
+            deltas = []
+            if not actions:
+                best = next(iter(bids.values()), None) or next(iter(asks.values()), None)
+                actions = [(BookAction.UPDATE, best)] if best is not None else []
+        self._bids = self._keep_deep(self._bids, bids, OrderSide.BUY)
+        self._asks = self._keep_deep(self._asks, asks, OrderSide.SELL)
+        deltas += [OrderBookDelta(iid, action, order, flags, seq, ts_event, ts_init) for action, order in actions]
+        if not deltas:  # an empty first snapshot: a bare CLEAR
+            deltas = [OrderBookDelta.clear(iid, seq, ts_event, ts_init)]
+        last = deltas[-1]
+        deltas[-1] = OrderBookDelta(
+            iid, last.action, last.order if last.action != BookAction.CLEAR else None, last.flags | F_LAST,
+            last.sequence, last.ts_event, last.ts_init,
+        )  # fmt: skip
+        return OrderBookDeltas(iid, deltas)
+
+    @staticmethod
+    def _keep_deep(previous: dict[int, BookOrder], current: dict[int, BookOrder], side: OrderSide) -> dict[int, BookOrder]:
+        """The book as the matching engine holds it after the batch: current levels plus the deeper,
+        scrolled-out levels that were not deleted."""
+        if not current:
+            return {}
+        worst = min(current) if side == OrderSide.BUY else max(current)
+        deeper = {p: o for p, o in previous.items() if (p < worst if side == OrderSide.BUY else p > worst)}
+        return {**deeper, **current}
+
+
+def depth_to_deltas(snapshots: Iterable[OrderBookDepth10]) -> list[OrderBookDeltas]:
+    """One delta batch per snapshot, in order (snapshots of one instrument, sorted by ``ts_init``)."""
+    converter = DepthToDeltas()
+    return [converter.convert(depth) for depth in snapshots]
+
+
+class DepthRelayConfig(ActorConfig, frozen=True, kw_only=True):
+    instrument_id: InstrumentId
+    component_id: str = "DepthRelay"
+
+
+class DepthRelay(Actor):
+    """Publishes each original depth snapshot once its batch of deltas has been processed."""
+
+    def __init__(self, config: DepthRelayConfig, snapshots: list[OrderBookDepth10]) -> None:
+        super().__init__(config)
+        self._pending = deque(snapshots)
+        self._topic = f"data.book.depth.{config.instrument_id.venue}.{config.instrument_id.symbol.topic()}"
+
+    def on_start(self) -> None:
+        self.subscribe_order_book_deltas(self.config.instrument_id, managed=False)
+
+    def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
+        while self._pending and self._pending[0].ts_init < deltas.ts_init:
+            self._pending.popleft()  # before the replayed range (the engine starts at the window)
+        if self._pending and self._pending[0].ts_init == deltas.ts_init:
+            self.msgbus.publish(self._topic, self._pending.popleft())

@@ -242,7 +242,7 @@ def _venue_config(config: BacktestConfig) -> BacktestVenueConfig:
         oms_type=venue.oms_type.value,
         account_type=venue.account_type.value,
         base_currency=venue.base_currency,
-        starting_balances=[f"{venue.starting_balance} {venue.base_currency}"],
+        starting_balances=[f"{amount} {code}" for code, amount in venue.starting_balances.items()],
         default_leverage=float(venue.leverage),
         book_type=effective_book_type(config).value,
         trade_execution=config.data_catalog.snapshot_mode is not SnapshotMode.BOOK,

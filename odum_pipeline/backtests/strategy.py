@@ -297,17 +297,30 @@ class ExecutionBacktestStrategy(Strategy):
     def balance(self) -> Decimal:
         if self._account is None:
             self._account = self.portfolio.account(self.config.instrument_id.venue)
-        return self._account.balance_total(self._settlement).as_decimal()
+        money = self._account.balance_total(self._settlement)
+        return Decimal(0) if money is None else money.as_decimal()
+
+    def holdings_value(self) -> Decimal:
+        """A multi-currency (spot cash) account's worth in the quote currency: quote balance plus the
+        base balance at the mark (which already holds the open position's unrealized PnL)."""
+        account = self._account
+        base = account.balance_total(self.instrument.base_currency)
+        mark = self.mark_price()
+        value = self.balance()
+        if base is not None and mark is not None:
+            value += base.as_decimal() * mark
+        return value
 
     def _mark(self, ts: int, reason: str) -> None:
         positions = self.cache.positions_open(instrument_id=self.config.instrument_id)
         balance, unrealized = self.balance(), self.unrealized_pnl(positions)
+        multi_currency = self._account.base_currency is None
         self.equity_curve.append(
             EquityPoint(
                 ts=ts,
                 balance=balance,
                 unrealized_pnl=unrealized,
-                equity=balance + unrealized,
+                equity=self.holdings_value() if multi_currency else balance + unrealized,
                 mark_price=self.mark_price(),
                 position_qty=sum((p.signed_decimal_qty() for p in positions), Decimal(0)),
                 reason=reason,

@@ -51,3 +51,18 @@ def format_money(amount: float | Decimal | None, code: str) -> str:
     if amount is None:
         return f"n/a {code}"
     return f"{Decimal(str(amount)):,.{display_decimals(code)}f} {code.upper()}"
+
+
+def summary_money_line(summary: dict) -> str:
+    """A run summary's money in one line, each figure with its currency: net PnL, fees, and the
+    PnL valued in the quote currency when the account's currency is another (inverse contracts)."""
+    figures = summary["summary"]
+    currency = summary.get("currency") or "?"
+    block = summary.get("currencies") or {}
+    fee_currency = block.get("fee_currency", currency)
+    parts = [f"net PnL {format_money(figures.get('net_pnl'), currency)}", f"fees {format_money(figures.get('fees'), fee_currency)}"]
+    quote = block.get("quote_currency")
+    valued = block.get("net_pnl_quote")
+    if quote and valued is not None and quote != currency:
+        parts.append(f"net PnL in {quote} at the end mark {format_money(valued, quote)}")
+    return "  ".join(parts)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odum_pipeline.instruments.currencies import format_money
 from odum_pipeline.reports import tca
 
 REPORT_DIR = "report"
@@ -56,9 +57,9 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("markout_30s_bps", "markout 30s", "{:.3f}"),
     ("participation_rate", "participation", "{:.4f}"),
     ("mean_time_to_complete_secs", "time to complete s", "{:.1f}"),
-    ("net_pnl", "net PnL", "{:.2f}"),
-    ("fees", "fees", "{:.2f}"),
-    ("max_drawdown", "max drawdown", "{:.2f}"),
+    ("net_pnl_text", "net PnL", "{}"),  # money with its currency, at its precision (instruments.currencies)
+    ("fees_text", "fees", "{}"),
+    ("max_drawdown_text", "max drawdown", "{}"),
 )
 
 
@@ -314,6 +315,7 @@ def compare_runs(
                 "max_drawdown_pct": figures.get("max_drawdown_pct"),
                 "orders": figures.get("orders"),
                 "fills": figures.get("fills"),
+                **_money_texts(record.summary),
             }
         )
     table = pd.DataFrame(rows)
@@ -410,6 +412,25 @@ def build_comparisons(
 
 
 # --- rendering -----------------------------------------------------------------------------------
+
+
+def _money_texts(summary: dict[str, Any]) -> dict[str, Any]:
+    """The money columns as text with their currency (``-0.00023230 BTC``); runs before currencies
+    were recorded are in their settlement currency, which the summary did not name."""
+    figures, currency = summary.get("summary", {}), summary.get("currency")
+    fee_currency = (summary.get("currencies") or {}).get("fee_currency", currency)
+
+    def text(value, code):
+        if value is None:
+            return None
+        return format_money(value, code) if code else f"{value:.2f}"
+
+    return {
+        "currency": currency,
+        "net_pnl_text": text(figures.get("net_pnl"), currency),
+        "fees_text": text(figures.get("fees"), fee_currency),
+        "max_drawdown_text": text(figures.get("max_drawdown"), currency),
+    }
 
 
 def _cell(value: Any, fmt: str) -> str:

@@ -103,7 +103,9 @@ def _metadata(outcomes) -> dict:
         }
     )
     if primary.equity_curve:
-        png = equity_curve_png(primary.equity_curve, title=f"{variant.label}: equity")
+        currency = primary.summary.get("currency")
+        title = f"{variant.label}: equity" + (f" ({currency})" if currency else "")
+        png = equity_curve_png(primary.equity_curve, title=title)
         metadata["equity_curve"] = MetadataValue.md(png_markdown(png, "equity curve"))
     if len(outcomes) > 1:
         rows = [

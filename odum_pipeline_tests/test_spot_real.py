@@ -164,6 +164,12 @@ def test_parent_orders_cross_midnight_on_a_cash_account(pipeline, algorithm):
     assert summary["identity_holds"] is True
     assert Decimal(block["net_pnl_quote"]) == expected["USDT"]
 
+    # equity marks the traded inventory only (not the 10 ETH held from the start), in USDT
+    curve = pd.read_parquet(Path(metadata["result_path"].value) / "equity_curve.parquet")
+    assert Decimal(curve["equity"].iloc[0]) == 100000
+    assert Decimal(curve["equity"].iloc[-1]) == 100000 + expected["USDT"]
+    assert summary["summary"]["max_drawdown"] < 0.01 * 100000
+
     # Dagster metadata says which currency its money is in
     assert metadata["currency"].value == "USDT"
     assert "USDT" in metadata["money"].value and metadata["identity_holds"].value is True

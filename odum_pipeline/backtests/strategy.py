@@ -301,15 +301,15 @@ class ExecutionBacktestStrategy(Strategy):
         return Decimal(0) if money is None else money.as_decimal()
 
     def holdings_value(self) -> Decimal:
-        """A multi-currency (spot cash) account's worth in the quote currency: quote balance plus the
-        base balance at the mark (which already holds the open position's unrealized PnL)."""
+        """A multi-currency (spot cash) account's equity in the quote currency: the quote balance plus
+        the base currency traded since the start at the mark (like a margin account's balance plus
+        unrealized PnL: the inventory held from the start is not the algorithm's risk)."""
         account = self._account
-        base = account.balance_total(self.instrument.base_currency)
+        currency = self.instrument.base_currency
+        base, start = account.balance_total(currency), account.starting_balances().get(currency)
         mark = self.mark_price()
-        value = self.balance()
-        if base is not None and mark is not None:
-            value += base.as_decimal() * mark
-        return value
+        traded = (base.as_decimal() if base else Decimal(0)) - (start.as_decimal() if start else Decimal(0))
+        return self.balance() + (traded * mark if mark is not None else Decimal(0))
 
     def _mark(self, ts: int, reason: str) -> None:
         positions = self.cache.positions_open(instrument_id=self.config.instrument_id)

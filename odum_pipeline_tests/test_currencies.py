@@ -127,3 +127,13 @@ def test_cli_prints_inverse_money_in_btc_with_eight_decimals(tmp_path, capsys):
     assert match, money
     assert len(match.group(2)) == len(match.group(4)) == 8
     assert Decimal(match.group(3)) > 0  # the fee of 5000 USD at 5 bps is about 0.0000926 BTC, not 0.00
+
+
+def test_odum_venues_says_which_account_and_size_unit_each_instrument_uses(capsys):
+    from odum_pipeline.cli.main import run
+
+    assert run(["venues"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert lines[SPOT].endswith("cash USDT+BTC, sizes in BTC")
+    assert lines[INVERSE].endswith("margin BTC, sizes in USD")
+    assert lines[PERP].endswith("margin USDT, sizes in BTC")

@@ -137,3 +137,4 @@ def test_odum_venues_says_which_account_and_size_unit_each_instrument_uses(capsy
     assert lines[SPOT].endswith("cash USDT+BTC, sizes in BTC")
     assert lines[INVERSE].endswith("margin BTC, sizes in USD")
     assert lines[PERP].endswith("margin USDT, sizes in BTC")
+

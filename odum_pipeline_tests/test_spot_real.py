@@ -25,6 +25,8 @@ from nautilus_trader.model.enums import AggressorSide, BookType
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline.backtests.assets import backtest_run
+from odum_pipeline.backtests.config import parse_config
+from odum_pipeline.backtests.engine import BacktestSetupError, run_backtest
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
 from odum_pipeline.catalog.layout import BOOK, TRADES, raw_path
 from odum_pipeline.pipeline import build_catalog, materialize_partition, storage_resources
@@ -173,3 +175,23 @@ def test_parent_orders_cross_midnight_on_a_cash_account(pipeline, algorithm):
     # Dagster metadata says which currency its money is in
     assert metadata["currency"].value == "USDT"
     assert "USDT" in metadata["money"].value and metadata["identity_holds"].value is True
+
+
+def test_a_run_that_runs_out_of_money_is_an_error_naming_the_balances(pipeline, tmp_path):
+    """NautilusTrader only logs it and stops the replay: with no USDT, the close-out of a SELL cannot
+    pay for buying back what was sold plus both fees (its risk check passes: the fee is not in it)."""
+    root, _, _ = pipeline
+
+    def run(usdt: int):
+        config = parse_config({
+            "instrument": {"id": KEY}, "venue": {"starting_balances": {"USDT": usdt, "ETH": 5}},
+            "time_window": {"start": "2024-08-08T23:58:00Z", "end": "2024-08-09T00:01:00Z"},
+            "strategy": {"submission_mode": "parent_orders",
+                         "parent_orders": [{"side": "SELL", "quantity": "2", "arrival": "2024-08-08T23:59:00Z"}]},
+        })  # fmt: skip
+        return run_backtest(config, catalog_root=root / "catalog", results_root=tmp_path)
+
+    with pytest.raises(BacktestSetupError, match=r"venue.starting_balances: the account \(0 USDT, 5 ETH\) ran out of money"):
+        run(0)
+    summary = run(100).summary
+    assert summary["identity_holds"] is True and summary["summary"]["fills"] >= 2

@@ -29,6 +29,7 @@ from nautilus_trader.backtest.config import (
     BacktestVenueConfig,
 )
 from nautilus_trader.backtest.node import BacktestNode
+from nautilus_trader.common.component import is_backtest_force_stop
 from nautilus_trader.config import LoggingConfig, RiskEngineConfig
 from nautilus_trader.execution.algorithm import ExecAlgorithm
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
@@ -128,6 +129,7 @@ def run_backtest(
         )
         engine.add_strategy(strategy)
         node.run()
+        _require_complete_replay(config)
         run_data = collect_run_data(engine, strategy, instrument, tables=mode == "report")
         schedules = {a.id.value: dict(a.schedule_records) for a in algorithms if getattr(a, "schedule_records", None)}
     finally:
@@ -144,6 +146,17 @@ def run_backtest(
         ticks = _window_ticks(catalog_root, config, instrument.id) if export_ticks else None
         path = write_report(results_root, run_id, summary, run_data, ticks=ticks)
     return BacktestOutcome(run_id=run_id, result_path=path, summary=summary, equity_curve=run_data.equity_curve)
+
+
+def _require_complete_replay(config: BacktestConfig) -> None:
+    """NautilusTrader stops a replay, logging only, when an account balance would go negative."""
+    if is_backtest_force_stop():
+        balances = ", ".join(f"{amount} {code}" for code, amount in config.venue.starting_balances.items())
+        raise BacktestSetupError(
+            f"venue.starting_balances: the account ({balances}) ran out of money and NautilusTrader stopped the "
+            "replay early (a balance would have gone negative, e.g. a spot close-out buying back what was sold "
+            "plus fees); raise the balance"
+        )
 
 
 def _progress_callback(progress, progress_events, engine):

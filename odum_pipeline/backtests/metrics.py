@@ -4,6 +4,9 @@ Exactness: every money figure is a ``Decimal`` taken from NautilusTrader's ``Mon
 (fixed-point), never from floats, so ``final_balance == starting_balance + realized_pnl`` holds
 to the last digit: realized PnL is the sum of ``Position.realized_pnl`` over the positions and
 their snapshots (NautilusTrader nets commissions into it), the final balance is the account's.
+Per currency (``AccountCurrencies``), every balance's change is checked against what the fills
+imply; that is the identity on a spot (multi-currency cash) account, where a fill exchanges the
+base against the quote currency.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def run_backtests(instance: DagsterInstance, resources: dict, *, log: Callable[[
             metadata = result.asset_materializations_for_node("backtest_run")[0].metadata
             log(
                 f"[{index}/{len(pairs)}] backtest_run {key}: ok  run id {metadata['run_id'].value}  "
-                f"net PnL {metadata['net_pnl'].value:.2f}  filled {metadata['filled_qty'].value:g}"
+                f"{metadata['money'].value if 'money' in metadata else ''}  filled {metadata['filled_qty'].value:g}"
             )
             done.append(str(key))
         else:

@@ -18,7 +18,6 @@ import pytest
 from nautilus_trader.model.identifiers import InstrumentId
 
 from odum_pipeline.backtests.config import BookType, load_config, parse_config
-from odum_pipeline.backtests.market_model import MarketModel
 from odum_pipeline.backtests.engine import (
     AlgorithmSpec,
     BacktestSetupError,
@@ -118,12 +117,13 @@ def test_max_drawdown_and_round_trips() -> None:
 )
 def test_snapshot_modes_map_to_venue_and_data(mode, book_type, trade_execution, data) -> None:
     config = parse_config(config_for(data_catalog={"snapshot_mode": mode}))
-    venue = _venue_config(config, MarketModel(config, "/tmp/catalog", InstrumentId.from_str(resolve(KEY).instrument_id)))
+    venue = _venue_config(config)
     assert effective_book_type(config) is BookType[book_type]
     assert (venue.book_type, venue.trade_execution) == (book_type, trade_execution)
     data_configs = _data_configs(config, "/tmp/catalog", InstrumentId.from_str(resolve(KEY).instrument_id))
     assert [d.data_type.__name__ for d in data_configs] == data
-    assert all(d.start_time == "2023-04-05T00:00:00+00:00" and d.end_time == "2023-04-05T00:06:00+00:00" for d in data_configs)
+    # the window, plus a minute past its end for the close-out (close_positions is on by default)
+    assert all(d.start_time == "2023-04-05T00:00:00+00:00" and d.end_time == "2023-04-05T00:07:00+00:00" for d in data_configs)
 
 
 def test_missing_catalog_instrument_is_a_clear_error(tmp_path: Path) -> None:

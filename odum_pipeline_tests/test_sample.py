@@ -14,6 +14,7 @@ from odum_pipeline.catalog.checks import check_ticks
 from odum_pipeline_tests.conftest import REAL_DATA
 from odum_pipeline.catalog.layout import BOOK, BOOK_DEPTH, TRADES, discover_raw_files
 from odum_pipeline.catalog.readers import read_raw
+from odum_pipeline.instruments.registry import list_instruments, resolve
 from odum_pipeline.catalog.sample import (
     DEFAULT_SAMPLE,
     INSTRUMENTS,
@@ -69,6 +70,13 @@ def test_same_arguments_give_byte_identical_files(tmp_path):
     assert a.trades_path.read_bytes() != c.trades_path.read_bytes()  # an explicit seed changes the data
 
 
+def test_every_registry_instrument_has_its_grids():
+    for spec in list_instruments():
+        synthetic = INSTRUMENTS[spec.key]
+        assert Decimal(repr(synthetic.tick)) == Decimal(spec.price_increment)
+        assert Decimal(repr(synthetic.lot)) == Decimal(spec.size_increment)  # inverse: contracts (USD)
+
+
 def test_unknown_instrument_key_raises_naming_it(tmp_path):
     with pytest.raises(ValueError, match="BINANCE:SPOT:DOGE-USDT"):
         generate_day(tmp_path, DAY, "BINANCE:SPOT:DOGE-USDT")
@@ -116,16 +124,16 @@ def test_nautilus_schema_and_same_data_as_tardis(tmp_path):
         assert ta.select(common).equals(tb.select(common))
 
 
-@pytest.mark.parametrize("key", [BTC, ETH, SPOT])
+@pytest.mark.parametrize("key", sorted(INSTRUMENTS))  # every registry instrument, spot and inverse
 def test_project_quality_checks_pass(tmp_path, key):
     files = _day(tmp_path, key, schema="nautilus", unknown_side_share=0.005)
-    spec = INSTRUMENTS[key]
+    spec = resolve(key)  # the registry's grids, not the generator's copy of them
     for data_type, path in ((TRADES, files.trades_path), (BOOK, files.book_path)):
         report = check_ticks(
             read_raw(path, data_type),
             data_type,
-            price_precision=_precision(spec.tick),
-            size_precision=_precision(spec.lot),
+            price_precision=spec.price_precision,
+            size_precision=spec.size_precision,
         )
         assert not report.errors, report.errors
 
@@ -133,7 +141,7 @@ def test_project_quality_checks_pass(tmp_path, key):
 # ------------------------------------------------------------------------------- invariants
 
 
-@pytest.mark.parametrize("key", [BTC, SPOT])
+@pytest.mark.parametrize("key", sorted(INSTRUMENTS))
 def test_invariants(tmp_path, key):
     spec = INSTRUMENTS[key]
     files = _day(tmp_path, key)

@@ -357,3 +357,25 @@ def test_look_ahead_runs_are_listed_apart_unless_asked_for(tmp_path: Path) -> No
     assert "Look-ahead runs, not ranked" in compare.render_html(default)
     included = compare.compare_runs("cfg", selected["cfg"], include_look_ahead=True)
     assert list(included.table["algorithm"]) == ["VWAP", "TWAP"] and bool(included.table.iloc[0]["look_ahead"])
+
+
+def test_inverse_contracts_are_costed_in_their_quote_value() -> None:
+    """1000 USD contracts bought at mid 50,000: 600 @ 50,100 and 300 @ 50,200, 100 left unfilled with the
+    mid at 50,400 at the end mark; fees in BTC. Every cost in USD, in bps of the 1000 USD arrival value."""
+    market = Market.from_arrays([0, 10 * S, 20 * S], [50_000.0, 50_150.0, 50_400.0])
+    parents = pd.DataFrame({"parent_order_id": ["P"], "side": ["BUY"], "arrival_ns": [S], "requested_qty": [1000.0],
+                            "end_ns": [30 * S]})  # fmt: skip
+    fills = pd.DataFrame(
+        [
+            {**fill(11, "P", "P-E1", "BUY", "50100", "600"), "commission": Decimal(600) / Decimal(50100) * FEE},
+            {**fill(12, "P", "P-E2", "BUY", "50200", "300"), "commission": Decimal(300) / Decimal(50200) * FEE},
+        ]
+    )
+    row = compute_tca(parents, fills, market, inverse=True).per_parent.iloc[0]
+    execution = 600 * (1 - 50_000 / 50_100) + 300 * (1 - 50_000 / 50_200)  # USD
+    opportunity = 100 * (1 - 50_000 / 50_400)
+    fees = 900 * 0.0004
+    assert row["arrival_value"] == 1000.0 and row["unfilled_qty"] == 100.0
+    assert row["implementation_shortfall_bps"] == pytest.approx((execution + opportunity) / 1000 * 1e4, rel=1e-12)
+    assert row["fees_bps"] == pytest.approx(fees / 1000 * 1e4, rel=1e-9)
+    assert row["total_cost_bps"] == pytest.approx((execution + opportunity + fees) / 1000 * 1e4, rel=1e-9)

@@ -19,6 +19,7 @@ from odum_pipeline.backtests.partitions import backtest_partitions, parse_backte
 from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import tick_catalog
+from odum_pipeline.instruments.currencies import format_money, summary_money_line
 from odum_pipeline.reports.charts import equity_curve_png, png_markdown
 from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
 
@@ -98,12 +99,38 @@ def _metadata(outcomes) -> dict:
             "algorithm_params": MetadataValue.json(primary.summary["algorithm"]["params"]),
             "config_sha256": primary.summary["config"]["sha256"],
             "identity_holds": bool(primary.summary.get("identity_holds")),
+            **_money_metadata(primary.summary),
         }
     )
     if primary.equity_curve:
-        png = equity_curve_png(primary.equity_curve, title=f"{variant.label}: equity")
+        currency = primary.summary.get("currency")
+        title = f"{variant.label}: equity" + (f" ({currency})" if currency else "")
+        png = equity_curve_png(primary.equity_curve, title=title)
         metadata["equity_curve"] = MetadataValue.md(png_markdown(png, "equity curve"))
     if len(outcomes) > 1:
-        rows = [f"| {v.label} | {o.run_id} | {o.summary['summary']['net_pnl']:.2f} |" for v, o in outcomes]
+        rows = [
+            f"| {v.label} | {o.run_id} | {format_money(o.summary['summary']['net_pnl'], o.summary.get('currency', ''))} |"
+            for v, o in outcomes
+        ]
         metadata["variants"] = MetadataValue.md("| variant | run id | net PnL |\n|---|---|---|\n" + "\n".join(rows))
     return metadata
+
+
+def _money_metadata(summary: dict) -> dict:
+    """The currency of the money figures above, the money line as text, and each currency's balances."""
+    if "currency" not in summary:
+        return {}
+    block = summary["currencies"]
+    balances = "\n".join(
+        f"| {code} | {b['starting']} | {b['final']} | {b['change']} | {b['identity_holds']} |"
+        for code, b in block["balances"].items()
+    )
+    return {
+        "currency": summary["currency"],
+        "fee_currency": block["fee_currency"],
+        "money": MetadataValue.text(summary_money_line(summary)),
+        "balances": MetadataValue.md(
+            "| currency | starting | final | change | identity holds |\n|---|---|---|---|---|\n" + balances
+        ),
+    }
+

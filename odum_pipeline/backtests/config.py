@@ -123,10 +123,20 @@ class VenueSection(_Strict):
         default=None, description="MARGIN or CASH. Default: MARGIN for derivatives, CASH for spot."
     )
     base_currency: str | None = Field(
-        default=None, description="Account currency. Default: the instrument's settlement currency."
+        default=None,
+        description="Account currency. Default: the instrument's settlement currency; none (a multi-currency "
+        "account) for spot on a CASH account, which holds both the base and the quote currency.",
     )
-    starting_balance: PositiveDecimal = Field(
-        default=Decimal(1_000_000), description="Starting balance in the base currency."
+    starting_balance: PositiveDecimal | None = Field(
+        default=None,
+        description="Starting balance of the account currency (the quote currency on a multi-currency account): "
+        "shorthand for that entry of starting_balances. Default: that currency's default.",
+    )
+    starting_balances: dict[str, NonNegativeDecimal] | None = Field(
+        default=None,
+        description="Starting balance per currency, e.g. {'USDT': 1000000, 'BTC': 0}. Default: the account "
+        "currency (and on a multi-currency account also the base currency) at its default "
+        "(1,000,000 USDT/USD, 20 BTC, 400 ETH).",
     )
     maker_fee: CanonicalDecimal | None = Field(
         default=None, description="Maker fee rate (0.0002 = 2 bps; negative = rebate). Default: the registry's."
@@ -413,8 +423,10 @@ class BacktestConfig(_Strict):
         spec = _instrument_spec(self.instrument.id)
         _check_instrument(self.instrument, spec)
         _fill_venue_defaults(self.venue, spec)
+        _fill_starting_balances(self.venue, spec)
         self.market.effective(self.data_catalog.snapshot_mode)
         _check_parent_orders_in_window(self.strategy, self.time_window)
+        _check_sell_inventory(self.strategy, self.venue, spec)
         return self
 
     def instrument_spec(self):
@@ -467,12 +479,70 @@ def _fill_venue_defaults(venue: VenueSection, spec) -> None:
     if venue.account_type is None:
         is_spot = str(spec.instrument_type).upper() == "SPOT"
         venue.account_type = AccountType.CASH if is_spot else AccountType.MARGIN
-    if venue.base_currency is None:
+    multi_currency = venue.account_type is AccountType.CASH and spec.instrument_class == "CurrencyPair"
+    if multi_currency and venue.base_currency is not None:
+        raise ValueError(
+            f"venue.base_currency: must be null for a spot pair on a CASH account (it holds {spec.base} and "
+            f"{spec.quote}, a multi-currency account); got {venue.base_currency!r}"
+        )
+    if venue.base_currency is None and not multi_currency:
         venue.base_currency = spec.settlement
     if venue.maker_fee is None:
         venue.maker_fee = Decimal(str(spec.maker_fee))
     if venue.taker_fee is None:
         venue.taker_fee = Decimal(str(spec.taker_fee))
+
+
+def account_currency(venue: VenueSection, spec) -> str:
+    """The currency of the single-currency figures: the account's base currency, else the quote."""
+    return venue.base_currency or spec.quote
+
+
+def _fill_starting_balances(venue: VenueSection, spec) -> None:
+    """Resolve ``starting_balance`` (shorthand) and ``starting_balances`` into one consistent pair."""
+    from odum_pipeline.instruments.currencies import default_starting_balance
+
+    main = account_currency(venue, spec)
+    given = {code.strip().upper(): amount for code, amount in (venue.starting_balances or {}).items()}
+    allowed = [main] if venue.base_currency else list(dict.fromkeys([spec.quote, spec.base]))
+    for code in given:
+        if code not in allowed:
+            raise ValueError(
+                f"venue.starting_balances.{code}: not a currency of this account; expected {', '.join(allowed)}"
+            )
+    if venue.starting_balance is not None:
+        if main in given and given[main] != venue.starting_balance:
+            raise ValueError(
+                f"venue.starting_balance: {venue.starting_balance} contradicts venue.starting_balances.{main} "
+                f"({given[main]}); give one of them"
+            )
+        given[main] = venue.starting_balance
+    for code in allowed:
+        if code not in given:
+            given[code] = default_starting_balance(code)
+    if given[main] <= 0 and venue.base_currency:
+        raise ValueError(f"venue.starting_balances.{main}: must be positive on a single-currency account")
+    if not any(amount > 0 for amount in given.values()):
+        raise ValueError("venue.starting_balances: at least one balance must be positive")
+    venue.starting_balances = {code: given[code] for code in allowed}
+    venue.starting_balance = given[main] if given[main] > 0 else None
+
+
+def _check_sell_inventory(strategy: StrategySection, venue: VenueSection, spec) -> None:
+    """On a multi-currency (spot cash) account a SELL needs the base currency it sells."""
+    if venue.base_currency is not None or strategy.submission_mode is not SubmissionMode.PARENT_ORDERS:
+        return
+    held = venue.starting_balances.get(spec.base, Decimal(0))
+    sold = Decimal(0)
+    for index, order in enumerate(strategy.parent_orders):
+        if order.side is not OrderSide.SELL:
+            continue
+        sold += order.quantity
+        if sold > held:
+            raise ValueError(
+                f"strategy.parent_orders[{index}].quantity: SELL parents total {sold} {spec.base}, more than the "
+                f"account holds (venue.starting_balances.{spec.base} = {held}); raise that balance or sell less"
+            )
 
 
 def _check_parent_orders_in_window(strategy: StrategySection, window: TimeWindowSection) -> None:
@@ -533,7 +603,7 @@ def format_validation_error(source: str | Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-_FIELD_PREFIX = re.compile(r"[a-z_]+(\[\d+\])?(\.[a-z_]+(\[\d+\])?)*")
+_FIELD_PREFIX = re.compile(r"[a-z_]+(\[\d+\])?(\.[A-Za-z_]+(\[\d+\])?)*")
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -30,6 +30,7 @@ from nautilus_trader.backtest.config import (
     BacktestVenueConfig,
 )
 from nautilus_trader.backtest.node import BacktestNode
+from nautilus_trader.common.component import is_backtest_force_stop
 from nautilus_trader.config import LoggingConfig, RiskEngineConfig
 from nautilus_trader.execution.algorithm import ExecAlgorithm
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
@@ -142,6 +143,7 @@ def run_backtest(
         )
         engine.add_strategy(strategy)
         node.run()
+        _require_complete_replay(config)
         run_data = collect_run_data(
             engine, strategy, instrument, tables=mode == "report", impact_shifts=market.impact_shifts()
         )
@@ -165,6 +167,17 @@ def run_backtest(
         ticks = _window_ticks(catalog_root, config, instrument.id) if export_ticks else None
         path = write_report(results_root, run_id, summary, run_data, ticks=ticks)
     return BacktestOutcome(run_id=run_id, result_path=path, summary=summary, equity_curve=run_data.equity_curve)
+
+
+def _require_complete_replay(config: BacktestConfig) -> None:
+    """NautilusTrader stops a replay, logging only, when an account balance would go negative."""
+    if is_backtest_force_stop():
+        balances = ", ".join(f"{amount} {code}" for code, amount in config.venue.starting_balances.items())
+        raise BacktestSetupError(
+            f"venue.starting_balances: the account ({balances}) ran out of money and NautilusTrader stopped the "
+            "replay early (a balance would have gone negative, e.g. a spot close-out buying back what was sold "
+            "plus fees); raise the balance"
+        )
 
 
 def _progress_callback(progress, progress_events, engine):
@@ -261,14 +274,16 @@ def _engine_config(config: BacktestConfig, instrument_id: InstrumentId) -> Backt
     )
 
 
-def _venue_config(config: BacktestConfig, market: MarketModel) -> BacktestVenueConfig:
+def _venue_config(config: BacktestConfig, market: MarketModel | None = None) -> BacktestVenueConfig:
+    """The venue of the run; ``market`` (default: the config's market model, no catalog attached)."""
+    market = market or MarketModel(config, "", InstrumentId.from_str(config.instrument_spec().instrument_id))
     venue = config.venue
     return BacktestVenueConfig(
         name=venue.name,
         oms_type=venue.oms_type.value,
         account_type=venue.account_type.value,
         base_currency=venue.base_currency,
-        starting_balances=[f"{venue.starting_balance} {venue.base_currency}"],
+        starting_balances=[f"{amount} {code}" for code, amount in venue.starting_balances.items()],
         default_leverage=float(venue.leverage),
         book_type=effective_book_type(config).value,
         trade_execution=config.data_catalog.snapshot_mode is not SnapshotMode.BOOK,

@@ -4,6 +4,9 @@ Exactness: every money figure is a ``Decimal`` taken from NautilusTrader's ``Mon
 (fixed-point), never from floats, so ``final_balance == starting_balance + realized_pnl`` holds
 to the last digit: realized PnL is the sum of ``Position.realized_pnl`` over the positions and
 their snapshots (NautilusTrader nets commissions into it), the final balance is the account's.
+Per currency (``AccountCurrencies``), every balance's change is checked against what the fills
+imply; that is the identity on a spot (multi-currency cash) account, where a fill exchanges the
+base against the quote currency.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from nautilus_trader.model.enums import OrderStatus
+from nautilus_trader.model.enums import AccountType, OrderSide, OrderStatus
+from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.instruments import Instrument
 
 from odum_pipeline.backtests.config import setup_sha256
@@ -36,6 +40,7 @@ class RunData:
     closed_position_pnls: list[Decimal] = field(default_factory=list)
     requested_qty: Decimal = Decimal(0)
     filled_qty: Decimal = Decimal(0)
+    currencies: "AccountCurrencies | None" = None
 
 
 PARENT_COLUMNS = ["client_order_id", "side", "requested_qty", "arrival_ns", "order_type", "limit_price", "end_ns"]
@@ -55,8 +60,9 @@ def collect_run_data(
     orders = cache.orders(instrument_id=instrument.id)
     positions = cache.positions(instrument_id=instrument.id) + cache.position_snapshots()
     account = engine.portfolio.account(instrument.id.venue)
-    currency = instrument.get_settlement_currency()
+    currency = instrument.get_settlement_currency()  # the account's currency, or the quote on a spot cash account
     empty = pd.DataFrame()
+    realized_pnl = sum((p.realized_pnl.as_decimal() for p in positions if p.realized_pnl), Decimal(0))
     return RunData(
         orders=_orders_table(trader.generate_orders_report(), orders) if tables else empty,
         fills=fills_table(trader.generate_fills_report(), orders, impact_shifts)
@@ -70,13 +76,16 @@ def collect_run_data(
         money={
             "starting_balance": account.starting_balances()[currency].as_decimal(),
             "final_balance": account.balance_total(currency).as_decimal(),
-            "realized_pnl": sum((p.realized_pnl.as_decimal() for p in positions if p.realized_pnl), Decimal(0)),
+            "realized_pnl": realized_pnl,
             "unrealized_pnl": strategy.unrealized_pnl(),
             "fees": strategy.fees,
         },
         closed_position_pnls=[p.realized_pnl.as_decimal() for p in positions if p.is_closed],
         requested_qty=strategy.requested_qty,
         filled_qty=strategy.filled_entry_qty,
+        currencies=account_currencies(
+            account, orders, instrument, mark_price=strategy.mark_price(), realized_pnl=realized_pnl
+        ),
     )
 
 
@@ -165,6 +174,133 @@ def _stringify_objects(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# --- money per currency --------------------------------------------------------------------------
+
+
+@dataclass
+class AccountCurrencies:
+    """The account's balances per currency, what the fills say they should be, and the end mark.
+
+    ``expected_change`` is computed from the fill events alone: on a CASH account each fill moves
+    the base currency by its quantity and the quote currency by its notional, and its commission
+    leaves the currency it was charged in; on a MARGIN account the settlement currency moves by the
+    realized PnL (net of commissions).
+    """
+
+    account_currency: str  # the currency of the single-currency figures (starting_balance, net_pnl...)
+    quote_currency: str
+    base_currency: str
+    fee_currency: str
+    is_cash: bool
+    mark_price: Decimal | None
+    starting: dict[str, Decimal]
+    final: dict[str, Decimal]
+    expected_change: dict[str, Decimal]
+    fees: dict[str, Decimal]
+
+    def codes(self) -> list[str]:
+        return sorted(set(self.starting) | set(self.final) | set(self.expected_change))
+
+    def change(self, code: str) -> Decimal:
+        return self.final.get(code, Decimal(0)) - self.starting.get(code, Decimal(0))
+
+    def identity_holds(self, code: str) -> bool:
+        return self.change(code) == self.expected_change.get(code, Decimal(0))
+
+    def rate_to_quote(self, code: str) -> Decimal | None:
+        """Value of one unit of ``code`` in the quote currency at the end mark."""
+        if code == self.quote_currency:
+            return Decimal(1)
+        if code == self.base_currency and self.mark_price is not None:
+            return self.mark_price
+        return None
+
+    def pnl_in_quote(self, unrealized: Decimal) -> Decimal | None:
+        """Every balance change valued in the quote currency at the end mark (plus, on a margin
+        account, the open position's unrealized PnL: a cash account holds it as base currency)."""
+        total = Decimal(0)
+        for code in self.codes():
+            rate = self.rate_to_quote(code)
+            if rate is None:
+                return None
+            total += self.change(code) * rate
+        if not self.is_cash:
+            rate = self.rate_to_quote(self.account_currency)
+            if rate is None:
+                return None
+            total += unrealized * rate
+        return total
+
+
+def account_currencies(
+    account, orders, instrument: Instrument, *, mark_price: Decimal | None, realized_pnl: Decimal
+) -> AccountCurrencies:
+    is_cash = account.type == AccountType.CASH
+    settlement = instrument.get_settlement_currency().code
+    fills = [event for order in orders for event in order.events if isinstance(event, OrderFilled)]
+    fees: dict[str, Decimal] = {}
+    for fill in fills:
+        code = fill.commission.currency.code
+        fees[code] = fees.get(code, Decimal(0)) + fill.commission.as_decimal()
+    if is_cash:
+        expected = _cash_flows(fills, instrument)
+    else:
+        expected = {settlement: realized_pnl}
+    base_currency = account.base_currency
+    return AccountCurrencies(
+        account_currency=base_currency.code if base_currency is not None else instrument.quote_currency.code,
+        quote_currency=instrument.quote_currency.code,
+        base_currency=instrument.base_currency.code,
+        fee_currency=(instrument.base_currency if instrument.is_inverse else instrument.quote_currency).code,
+        is_cash=is_cash,
+        mark_price=mark_price,
+        starting={c.code: m.as_decimal() for c, m in account.starting_balances().items()},
+        final={c.code: m.as_decimal() for c, m in account.balances_total().items()},
+        expected_change=expected,
+        fees=fees,
+    )
+
+
+def _cash_flows(fills, instrument: Instrument) -> dict[str, Decimal]:
+    """Balance changes the fills imply on a cash account: base +-qty, quote -+notional, minus fees."""
+    base, quote = instrument.base_currency.code, instrument.quote_currency.code
+    flows = {base: Decimal(0), quote: Decimal(0)}
+    for fill in fills:
+        sign = 1 if fill.order_side == OrderSide.BUY else -1
+        quantity = fill.last_qty.as_decimal()
+        notional = instrument.notional_value(fill.last_qty, fill.last_px).as_decimal()
+        flows[base] += sign * quantity
+        flows[quote] -= sign * notional
+        code = fill.commission.currency.code
+        flows[code] = flows.get(code, Decimal(0)) - fill.commission.as_decimal()
+    return flows
+
+
+def currency_block(currencies: AccountCurrencies, unrealized: Decimal) -> dict[str, Any]:
+    """The summary's per-currency figures: exact decimals as strings, one identity per currency."""
+    pnl_quote = currencies.pnl_in_quote(unrealized)
+    return {
+        "account_currency": currencies.account_currency,
+        "quote_currency": currencies.quote_currency,
+        "base_currency": currencies.base_currency,
+        "fee_currency": currencies.fee_currency,
+        "account_type": "CASH" if currencies.is_cash else "MARGIN",
+        "end_mark_price": None if currencies.mark_price is None else str(currencies.mark_price),
+        "net_pnl_quote": None if pnl_quote is None else str(pnl_quote),
+        "fees": {code: str(amount) for code, amount in sorted(currencies.fees.items())},
+        "balances": {
+            code: {
+                "starting": str(currencies.starting.get(code, Decimal(0))),
+                "final": str(currencies.final.get(code, Decimal(0))),
+                "change": str(currencies.change(code)),
+                "expected_change": str(currencies.expected_change.get(code, Decimal(0))),
+                "identity_holds": currencies.identity_holds(code),
+            }
+            for code in currencies.codes()
+        },
+    }
+
+
 # --- equity and round trips ----------------------------------------------------------------------
 
 
@@ -236,8 +372,26 @@ def summarize(
             "win_rate": win_rate,
         },
         "exact": {key: str(value) for key, value in money.items()},
-        "identity_holds": money["final_balance"] == money["starting_balance"] + money["realized_pnl"],
+        "identity_holds": _identity_holds(run_data),
+        **_money_keys(run_data),
     }
+
+
+def _identity_holds(run_data: RunData) -> bool:
+    """Every currency's balance change equals what the fills imply (see ``AccountCurrencies``)."""
+    currencies = run_data.currencies
+    if currencies is None:
+        money = run_data.money
+        return money["final_balance"] == money["starting_balance"] + money["realized_pnl"]
+    return all(currencies.identity_holds(code) for code in currencies.codes())
+
+
+def _money_keys(run_data: RunData) -> dict[str, Any]:
+    """``currency`` (of every single-currency money figure in ``summary``) and the per-currency block."""
+    if run_data.currencies is None:
+        return {}
+    currencies = currency_block(run_data.currencies, run_data.money["unrealized_pnl"])
+    return {"currency": run_data.currencies.account_currency, "currencies": currencies}
 
 
 def _iso(instant: dt.datetime) -> str:

@@ -337,17 +337,30 @@ class ExecutionBacktestStrategy(Strategy):
     def balance(self) -> Decimal:
         if self._account is None:
             self._account = self.portfolio.account(self.config.instrument_id.venue)
-        return self._account.balance_total(self._settlement).as_decimal()
+        money = self._account.balance_total(self._settlement)
+        return Decimal(0) if money is None else money.as_decimal()
+
+    def holdings_value(self) -> Decimal:
+        """A multi-currency (spot cash) account's equity in the quote currency: the quote balance plus
+        the base currency traded since the start at the mark (like a margin account's balance plus
+        unrealized PnL: the inventory held from the start is not the algorithm's risk)."""
+        account = self._account
+        currency = self.instrument.base_currency
+        base, start = account.balance_total(currency), account.starting_balances().get(currency)
+        mark = self.mark_price()
+        traded = (base.as_decimal() if base else Decimal(0)) - (start.as_decimal() if start else Decimal(0))
+        return self.balance() + (traded * mark if mark is not None else Decimal(0))
 
     def _mark(self, ts: int, reason: str) -> None:
         positions = self.cache.positions_open(instrument_id=self.config.instrument_id)
         balance, unrealized = self.balance(), self.unrealized_pnl(positions)
+        multi_currency = self._account.base_currency is None
         self.equity_curve.append(
             EquityPoint(
                 ts=ts,
                 balance=balance,
                 unrealized_pnl=unrealized,
-                equity=balance + unrealized,
+                equity=self.holdings_value() if multi_currency else balance + unrealized,
                 mark_price=self.mark_price(),
                 position_qty=sum((p.signed_decimal_qty() for p in positions), Decimal(0)),
                 reason=reason,

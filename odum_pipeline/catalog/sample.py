@@ -81,7 +81,48 @@ class InstrumentSpec:
     depth_lots: float  # mean resting size per level, in lots
 
 
+#: Tardis exchange ids of the registry's (venue, type).
+_TARDIS_EXCHANGES = {
+    ("BINANCE-FUTURES", "PERPETUAL"): "binance-futures",
+    ("BINANCE", "SPOT"): "binance",
+    ("BYBIT", "PERPETUAL"): "bybit",
+    ("BYBIT", "SPOT"): "bybit-spot",
+    ("OKX", "PERPETUAL"): "okex-swap",
+    ("OKX", "SPOT"): "okex",
+    ("DERIBIT", "PERPETUAL"): "deribit",
+}
+
+#: Per base currency: price level, fills per second, mean trade and mean level size in base units.
+_BASE_MARKETS = {"BTC": (27000.0, 30.0, 0.025, 0.4), "ETH": (1800.0, 15.0, 0.6, 6.0)}
+
+
+def _registry_instrument(spec) -> InstrumentSpec:
+    """Synthetic parameters of a registry instrument: prices on its tick grid, sizes on its lot grid
+    (inverse sizes in contracts of the quote currency, so trade and level sizes are base x price)."""
+    price, rate, trade_base, depth_base = _BASE_MARKETS[spec.base]
+    lot = float(spec.size_increment)
+    unit = price if spec.is_inverse else 1.0  # an inverse lot is quote currency: base size x price
+    return InstrumentSpec(
+        _TARDIS_EXCHANGES[(spec.venue, spec.instrument_type)],
+        spec.raw_symbol,
+        float(spec.price_increment),
+        lot,
+        price,
+        rate,
+        max(1.0, round(trade_base * unit / lot)),
+        max(4.0, round(depth_base * unit / lot)),
+    )
+
+
+def _all_instruments() -> dict[str, InstrumentSpec]:
+    from odum_pipeline.instruments.registry import list_instruments
+
+    return {spec.key: _registry_instrument(spec) for spec in list_instruments()}
+
+
+#: Every registry instrument; the first three keep their hand-tuned parameters (and their data).
 INSTRUMENTS: dict[str, InstrumentSpec] = {
+    **_all_instruments(),
     "BINANCE-FUTURES:PERPETUAL:BTC-USDT": InstrumentSpec("binance-futures", "BTCUSDT", 0.1, 0.001, 27000.0, 30.0, 25, 400),
     "BINANCE-FUTURES:PERPETUAL:ETH-USDT": InstrumentSpec("binance-futures", "ETHUSDT", 0.01, 0.001, 1800.0, 15.0, 600, 6000),
     "BINANCE:SPOT:BTC-USDT": InstrumentSpec("binance", "BTCUSDT", 0.01, 0.00001, 27000.0, 20.0, 1500, 20000),

@@ -26,6 +26,7 @@ from odum_pipeline.catalog.convert import convert_day  # noqa: E402
 from odum_pipeline.catalog.sources import RawSource, raw_source  # noqa: E402
 from odum_pipeline.cli.arguments import iso_datetime  # noqa: E402
 from odum_pipeline.gcs import location  # noqa: E402
+from odum_pipeline.instruments.currencies import summary_money_line  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,10 +162,8 @@ def run(argv: list[str] | None = None) -> int:
                 figures = outcome.summary["summary"]
                 print(f"{variant.label}: run id {outcome.run_id}")
                 print(f"  result: {outcome.result_path}")
-                print(
-                    f"  orders {figures['orders']}  fills {figures['fills']}  filled {figures['filled_qty']}"
-                    f"  net PnL {figures['net_pnl']:.2f}  fees {figures['fees']:.2f}"
-                )
+                print(f"  orders {figures['orders']}  fills {figures['fills']}  filled {figures['filled_qty']}")
+                print(f"  {summary_money_line(outcome.summary)}")
                 print(f"  {market_line(outcome.summary)}")
         return 0
     except (ValueError, FileNotFoundError) as error:

@@ -19,7 +19,15 @@ def _venues(args) -> int:
         for spec in list_instruments(venue, args.instrument_type):
             print(
                 f"  {spec.key:<40} {spec.instrument_id:<26} {spec.instrument_class:<16} "
-                f"tick {spec.price_increment:<8} lot {spec.size_increment:<8} "
-                f"maker {spec.maker_fee} taker {spec.taker_fee}"
+                f"tick {spec.price_increment:<10} lot {spec.size_increment:<10} "
+                f"maker {spec.maker_fee:<6} taker {spec.taker_fee:<7} {_account(spec)}"
             )
     return 0
+
+
+def _account(spec) -> str:
+    """The default account a backtest of ``spec`` runs on, and the unit of its quantities."""
+    if spec.instrument_class == "CurrencyPair":
+        return f"cash {spec.quote}+{spec.base}, sizes in {spec.base}"
+    unit = spec.quote if spec.is_inverse else spec.base
+    return f"margin {spec.settlement}, sizes in {unit}"

@@ -53,7 +53,7 @@ TABLE_COLUMNS = (
     ("impact_cost_bps", "float"), ("timing_cost_bps", "float"), ("opportunity_cost_bps", "float"),
     ("vwap_slippage_bps", "float"), ("spread_paid_bps", "float"), ("fees_bps", "float"), ("markout_1s_bps", "float"), ("markout_5s_bps", "float"), ("markout_30s_bps", "float"),
     ("participation_rate", "float"), ("mean_time_to_complete_secs", "float"), ("net_pnl", "float"),
-    ("fees", "float"), ("max_drawdown", "float"),
+    ("fees", "float"), ("max_drawdown", "float"), ("currency", "string"),
 )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odum_pipeline.instruments.currencies import format_money
 from odum_pipeline.reports import tca
 
 REPORT_DIR = "report"
@@ -68,9 +69,9 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("markout_30s_bps", "markout 30s", "{:.3f}"),
     ("participation_rate", "participation", "{:.4f}"),
     ("mean_time_to_complete_secs", "time to complete s", "{:.1f}"),
-    ("net_pnl", "net PnL", "{:.2f}"),
-    ("fees", "fees", "{:.2f}"),
-    ("max_drawdown", "max drawdown", "{:.2f}"),
+    ("net_pnl_text", "net PnL", "{}"),  # money with its currency, at its precision (instruments.currencies)
+    ("fees_text", "fees", "{}"),
+    ("max_drawdown_text", "max drawdown", "{}"),
 )
 
 
@@ -398,6 +399,7 @@ def _row(record: RunRecord) -> dict[str, Any]:
         "look_ahead": record.look_ahead,
         **{name: tca_figures.get(name) for name in TCA_FIGURES},
         **{name: figures.get(name) for name in RUN_FIGURES},
+        **_money_texts(record.summary),
     }
 
 
@@ -467,6 +469,8 @@ def _add_confidence(table, per_order, notes, *, n_resamples, seed, min_orders) -
 
 def _arrival_values(orders: pd.DataFrame) -> np.ndarray:
     """Each parent's weight in its run's total cost: its arrival value Q·M0."""
+    if "arrival_value" in orders.columns:
+        return orders["arrival_value"].astype(float).to_numpy()
     if {"requested_qty", "arrival_mid"} <= set(orders.columns):
         return (orders["requested_qty"].astype(float) * orders["arrival_mid"].astype(float)).to_numpy()
     return np.ones(len(orders))
@@ -599,6 +603,25 @@ def model_risk_markdown(risk: ModelRisk | None) -> str:
 
 
 # --- rendering -----------------------------------------------------------------------------------
+
+
+def _money_texts(summary: dict[str, Any]) -> dict[str, Any]:
+    """The money columns as text with their currency (``-0.00023230 BTC``); runs before currencies
+    were recorded are in their settlement currency, which the summary did not name."""
+    figures, currency = summary.get("summary", {}), summary.get("currency")
+    fee_currency = (summary.get("currencies") or {}).get("fee_currency", currency)
+
+    def text(value, code):
+        if value is None:
+            return None
+        return format_money(value, code) if code else f"{value:.2f}"
+
+    return {
+        "currency": currency,
+        "net_pnl_text": text(figures.get("net_pnl"), currency),
+        "fees_text": text(figures.get("fees"), fee_currency),
+        "max_drawdown_text": text(figures.get("max_drawdown"), currency),
+    }
 
 
 def _cell(value: Any, fmt: str) -> str:

@@ -308,13 +308,15 @@ def compute_tca(
     *,
     markout_secs: Sequence[int] = MARKOUT_SECS,
     min_interval_secs: float = MIN_INTERVAL_SECS,
+    inverse: bool = False,
 ) -> TcaResult:
-    """Per-fill and per-parent TCA and the run's aggregate (definitions in the module docstring)."""
+    """Per-fill and per-parent TCA and the run's aggregate (definitions in the module docstring);
+    ``inverse``: the instrument is an inverse contract (see ``_add_costs``)."""
     fills = fills if fills is not None else pd.DataFrame(columns=["ts_event", "parent_order_id", "side", "last_px", "last_qty", "commission"])
     fills = entry_fills(fills)
     fills = fills[fills["parent_order_id"].isin(set(parents["parent_order_id"]))]
     per_fill = _per_fill(fills, market, markout_secs)
-    per_parent = _per_parent(parents, per_fill, market, markout_secs, min_interval_secs)
+    per_parent = _per_parent(parents, per_fill, market, markout_secs, min_interval_secs, inverse)
     return TcaResult(per_parent, per_fill, aggregate_tca(per_parent, per_fill, markout_secs))
 
 
@@ -354,7 +356,7 @@ def _weighted(values: pd.Series, weights: pd.Series, keys: pd.Series) -> pd.Seri
     return (num / den.where(den > 0)).astype(float)
 
 
-def _per_parent(parents, per_fill, market, markout_secs, min_interval_secs) -> pd.DataFrame:
+def _per_parent(parents, per_fill, market, markout_secs, min_interval_secs, inverse: bool = False) -> pd.DataFrame:
     parents = parents.reset_index(drop=True)
     out = pd.DataFrame(
         {
@@ -384,7 +386,7 @@ def _per_parent(parents, per_fill, market, markout_secs, min_interval_secs) -> p
         out["arrival_mid"] = market.mid_at(arrival)
         out["shortfall_bps"] = sign * (avg_px - out["arrival_mid"]) / out["arrival_mid"] * BPS
         out["shortfall_cost"] = sign * (avg_px - out["arrival_mid"]) * filled
-        _add_costs(out, parents, per_fill, market, sign, filled, notional, commission)
+        _add_costs(out, parents, per_fill, market, sign, filled, inverse)
         out["first_fill_ns"] = first_fill.astype("Int64")
         out["last_fill_ns"] = last_fill.astype("Int64")
         out["time_to_complete_secs"] = (last_fill.astype(float) - arrival) / NS
@@ -407,11 +409,19 @@ def _per_parent(parents, per_fill, market, markout_secs, min_interval_secs) -> p
 COST_PARTS = ("spread_cost", "impact_cost", "timing_cost", "opportunity_cost", "fees")
 
 
-def _add_costs(out, parents, per_fill, market, sign, filled, notional, commission) -> None:
-    """Perold implementation shortfall, fees and the decomposition (module docstring), per parent."""
+def _add_costs(out, parents, per_fill, market, sign, filled, inverse: bool = False) -> None:
+    """Perold implementation shortfall, fees and the decomposition (module docstring), per parent.
+
+    Inverse contracts (sizes in quote units, e.g. USD contracts, fees in the base currency) are
+    costed in their base-equivalent quantity q / p and fees valued at the fill price, so every
+    cost is in the quote currency and the arrival value Q·M0 is the contracts' quote value Q."""
     keys = per_fill["parent_order_id"]
-    by_id = lambda values: out["parent_order_id"].map(values.groupby(keys).sum()).fillna(0.0).to_numpy()  # noqa: E731
-    fill_sign, qty = per_fill["sign"].to_numpy(), per_fill["qty"].to_numpy()
+    by_id = lambda values: out["parent_order_id"].map(  # noqa: E731
+        pd.Series(values, index=per_fill.index).groupby(keys).sum()
+    ).fillna(0.0).to_numpy()
+    fill_sign, px = per_fill["sign"].to_numpy(), per_fill["px"].to_numpy()
+    qty = per_fill["qty"].to_numpy() / px if inverse else per_fill["qty"].to_numpy()
+    fees = per_fill["commission"].to_numpy() * px if inverse else per_fill["commission"].to_numpy()
     m0 = out["arrival_mid"].to_numpy()
     m0_of_fill = keys.map(dict(zip(out["parent_order_id"], m0))).to_numpy(dtype=float)
     requested = out["requested_qty"].to_numpy(dtype=float)
@@ -419,16 +429,16 @@ def _add_costs(out, parents, per_fill, market, sign, filled, notional, commissio
     out["end_ns"] = end_ns
     out["end_mid"] = market.mid_at(end_ns)
     out["unfilled_qty"] = np.maximum(requested - filled, 0.0)
-    out["execution_cost"] = sign * (notional - filled * m0)
-    out["opportunity_cost"] = sign * out["unfilled_qty"] * (out["end_mid"] - m0)
-    out["fees"] = commission
-    impact = pd.Series(fill_sign * qty * per_fill["impact_px"].to_numpy(), index=per_fill.index)
-    timing = pd.Series(fill_sign * qty * (per_fill["mid"].to_numpy() - m0_of_fill), index=per_fill.index)
-    out["impact_cost"] = by_id(impact)
-    out["timing_cost"] = by_id(timing)
+    unfilled = out["unfilled_qty"] / out["end_mid"] if inverse else out["unfilled_qty"]
+    out["execution_cost"] = by_id(fill_sign * qty * (px - m0_of_fill))
+    out["opportunity_cost"] = sign * unfilled * (out["end_mid"] - m0)
+    out["fees"] = by_id(fees)
+    out["impact_cost"] = by_id(fill_sign * qty * per_fill["impact_px"].to_numpy())
+    out["timing_cost"] = by_id(fill_sign * qty * (per_fill["mid"].to_numpy() - m0_of_fill))
     out["spread_cost"] = out["execution_cost"] - out["impact_cost"] - out["timing_cost"]
     out["total_cost"] = out["execution_cost"] + out["opportunity_cost"] + out["fees"]
-    scale = requested * m0
+    scale = requested if inverse else requested * m0
+    out["arrival_value"] = scale
     with np.errstate(invalid="ignore", divide="ignore"):
         per_bps = lambda column: np.where(scale > 0, out[column].to_numpy() / scale * BPS, np.nan)  # noqa: E731
         out["implementation_shortfall_bps"] = np.where(
@@ -470,7 +480,7 @@ def aggregate_tca(per_parent: pd.DataFrame, per_fill: pd.DataFrame, markout_secs
     filled = per_parent["filled_qty"].to_numpy(dtype=float)
     requested = float(per_parent["requested_qty"].sum())
     notional = float(per_fill["notional"].sum())
-    scale = per_parent["requested_qty"].to_numpy(dtype=float) * per_parent["arrival_mid"].to_numpy(dtype=float)
+    scale = per_parent["arrival_value"].to_numpy(dtype=float)
     total = per_parent["total_cost_bps"].to_numpy(dtype=float)
     times = per_parent["time_to_complete_secs"].to_numpy(dtype=float)
     aggregate: dict[str, Any] = {
@@ -555,6 +565,7 @@ def run_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> TcaRe
         parents = parents_from_results(run["orders"], run["timeline"], fills)
         parents["end_ns"] = window_end_ns if window_end_ns is not None else parents["arrival_ns"]
     instrument_id = run["summary"]["instrument"]["instrument_id"]
+    kwargs.setdefault("inverse", _is_inverse(run["summary"]))
     if parents.empty:
         return compute_tca(parents, fills, Market.from_arrays([], []), **kwargs)
     times = [int(parents["arrival_ns"].min()), int(parents["arrival_ns"].max()), int(parents["end_ns"].max())]
@@ -565,6 +576,15 @@ def run_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> TcaRe
     end = max(times) + int((max(horizon, kwargs.get("min_interval_secs", MIN_INTERVAL_SECS)) + 1) * NS)
     market = load_market(catalog_root, instrument_id, start, end)
     return compute_tca(parents, fills, market, **kwargs)
+
+
+def _is_inverse(summary: dict[str, Any]) -> bool:
+    from odum_pipeline.instruments.registry import UnknownInstrumentError, resolve
+
+    try:
+        return bool(resolve((summary.get("instrument") or {}).get("key", "")).is_inverse)
+    except UnknownInstrumentError:
+        return False
 
 
 def _window_end_ns(summary: dict[str, Any]) -> int | None:

@@ -10,6 +10,8 @@ slice the primary with what is left). The profile is, in order of precedence:
   in the horizon itself (real but ex post: recorded with ``look_ahead: true``); ``auto`` =
   historical when available, else realized. See ``odum_pipeline.algorithms.profiles``.
 
+``placement`` passive/adaptive rests the slices at the near touch (``odum_pipeline.algorithms.placement``).
+
 Never an equal split: without traded volume the order fails loudly. The profile used is recorded
 (``schedule_records``, the cache, the log). Intervals whose weight is zero send nothing.
 """
@@ -34,6 +36,10 @@ PARAMETERS = [
      "doc": "Catalog profile: previous days' same intervals, the horizon's own volume, or auto."},
     {"name": "lookback_days", "type": "int", "default": 5, "min": 1, "max": 60,
      "doc": "How many previous days a historical profile may use."},
+    {"name": "placement", "type": "str", "default": "aggressive", "choices": ["aggressive", "passive", "adaptive"],
+     "doc": "aggressive: cross the spread; passive: rest at the near touch; adaptive: passive, crossing when behind."},
+    {"name": "catch_up_pct", "type": "float", "default": 10.0, "min": 0, "max": 100,
+     "doc": "adaptive: cross when the fills lag the released schedule by more than this % of the parent."},
 ]
 
 
@@ -44,6 +50,8 @@ class VWAPConfig(ExecAlgorithmConfig, frozen=True):
     profile: list[float] | None = None
     profile_source: str = "auto"
     lookback_days: int = 5
+    placement: str = "aggressive"
+    catch_up_pct: float = 10.0
     catalog_path: str | None = None  # where the volume profile is read from (set by the registry)
 
 
@@ -74,5 +82,6 @@ class VWAP(SlicingExecAlgorithm):
         else:
             raise ValueError("VWAP: no 'profile' given and no catalog_path to compute one from real volume")
         slices = vwap_schedule(start, order.quantity.as_decimal(), params["horizon_secs"], profile.weights, increment, min_qty)
+        self.start_placement(order, params)
         self.record(order, {"params": params, "profile": profile.as_dict(), "slices": slices_payload(slices)})
         self.run_schedule(order, slices)

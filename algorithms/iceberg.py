@@ -53,6 +53,9 @@ class ICEBERG(SlicingExecAlgorithm):
         self._clips[order.client_order_id.value] = (clip, increment, min_qty)
         self._show_next(order)
 
+    def places_passively(self) -> bool:
+        return True  # a market parent's clips rest at the touch
+
     def _show_next(self, primary) -> None:
         key = primary.client_order_id.value
         clip, increment, min_qty = self._clips[key]

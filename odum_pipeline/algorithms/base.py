@@ -407,6 +407,17 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         self.cache.add(f"{CACHE_PREFIX}.{self.id.value}.{key}", text.encode("utf-8"))
         self.log.info(f"schedule {text}")
 
+    def on_start(self) -> None:
+        """Passive placement needs the book from the first order on: subscribing when the first
+        parent arrives would replace the data engine's managed book with an empty one."""
+        if self.places_passively():
+            for instrument in self.cache.instruments():
+                self._subscribe_market_data(instrument.id)
+
+    def places_passively(self) -> bool:
+        """Whether children may rest at the touch (then the book is followed from the start)."""
+        return getattr(self.config, "placement", AGGRESSIVE) != AGGRESSIVE
+
     def on_stop(self) -> None:
         self.clock.cancel_timers()
 

@@ -10,6 +10,7 @@ positive = cost).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -75,11 +76,12 @@ def frontier_png(result: Frontier, *, title: str = TITLE) -> bytes:
         efficient["std_cost_bps"], efficient["mean_cost_bps"], s=90, marker="*", color="#1a7f37", zorder=3,
         label="efficient",
     )  # fmt: skip
-    for label, x, y in zip(points["label"], points["std_cost_bps"], points["mean_cost_bps"]):
-        axis.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    for (x, y), group in points.groupby(["std_cost_bps", "mean_cost_bps"], sort=False):
+        axis.annotate("\n".join(group["label"]), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
     axis.set_xlabel("risk: std of per-parent cost (bps)", fontsize=8)
     axis.set_ylabel("mean cost per parent (bps, + = cost)", fontsize=8)
-    axis.set_title(f"{title} (efficient: {', '.join(result.efficient) or 'none'})", fontsize=9)
+    efficient_labels = textwrap.fill(f"efficient: {', '.join(result.efficient) or 'none'}", 110)
+    axis.set_title(f"{title}\n{efficient_labels}", fontsize=8)
     axis.tick_params(labelsize=7)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="best")

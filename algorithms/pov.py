@@ -100,6 +100,9 @@ class POV(SlicingExecAlgorithm):
             self._states.pop(key, None)
             return
         params, remaining = state["params"], self.unreleased(primary)
+        if remaining <= 0:  # everything handed over (passive/adaptive): nothing left to decide
+            self._states.pop(key, None)
+            return
         at_horizon = event.ts_event >= state["deadline"]
         quantity, carry = pov_slice(
             state["volume"],

@@ -146,3 +146,44 @@ def test_a_sweep_of_three_horizons_runs_three_partitions_ranked_with_a_frontier(
     assert all(v in frontier for v in variants) and "yes" in frontier
     assert "Cost/risk frontier" in metadata["charts"].value
     assert "efficient variants:" in metadata["comparison"].value
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("TWAP", {"horizon_secs": 300, "interval_secs": 60, "placement": "passive"}),
+        ("POV", {"horizon_secs": 300, "placement": "adaptive"}),
+        ("IS", {"horizon_secs": 120, "intervals": 4, "placement": "adaptive", "risk_aversion": 1e-4}),
+        ("ICEBERG", {"display_qty": 0.1}),
+    ],
+)
+def test_placed_parents_never_overfill_and_stop_at_their_deadline(real_catalog, entries, tmp_path, name, params):  # noqa: F811
+    import pandas as pd
+
+    from odum_pipeline.algorithms.registry import load_exec_algorithms, resolve_params
+    from odum_pipeline.backtests.config import BacktestConfig
+    from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+
+    parent = {"side": "SELL", "quantity": "3", "arrival": "2023-04-05T00:00:30Z", "deadline": "2023-04-05T00:01:40Z"}
+    config = BacktestConfig.model_validate(
+        {
+            "instrument": {"id": BTC_PERP},
+            "time_window": {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:04:00Z"},
+            "strategy": {"submission_mode": "parent_orders", "parent_orders": [parent]},
+            "execution": {"algorithms": [{"name": name, "params": params}]},
+            "environment": {"mode": "report"},
+        }
+    )
+    entry = entries[name]
+    outcome = run_backtest(
+        config, algorithm=AlgorithmSpec(name, resolve_params(entry, params), entry.version), catalog_root=real_catalog,
+        results_root=tmp_path, mode="report", exec_algorithms=load_exec_algorithms(entry, params, catalog_root=real_catalog),
+    )  # fmt: skip
+    orders = pd.read_parquet(outcome.result_path / "orders.parquet")
+    fills = pd.read_parquet(outcome.result_path / "fills.parquet")
+    entry_orders = orders[~orders["tags"].astype(str).str.contains("CLOSE")]
+    filled = sum((Decimal(str(q)) for q in fills.loc[~fills["is_close"], "last_qty"]), Decimal(0))
+    deadline = ARRIVAL_NS + 70 * NS_PER_SEC
+    assert 0 < filled <= Decimal("3")
+    assert (entry_orders["ts_init"] <= deadline).all()  # nothing sent after the deadline
+    assert (fills.loc[~fills["is_close"], "ts_event"] <= deadline + NS_PER_SEC).all()

@@ -61,6 +61,7 @@ class Working:
     released: Decimal = Decimal(0)  # scheduled quantity handed over so far
     cross: Decimal = Decimal(0)  # to cross at the next rebalance
     final: bool = False  # the last slice was released: adaptive crosses whatever is left
+    finished: bool = False  # filled, or stopped by its owner (deadline, window end): nothing more is sent
     events: list = field(default_factory=list)  # releases and crosses, for the record
     counts: dict = field(default_factory=dict)  # how many children rested, crossed, were rejected
 
@@ -150,7 +151,7 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         working = self._working.get(primary.client_order_id.value)
         if working is None:
             return primary.quantity.as_decimal()
-        return working.total - working.released
+        return Decimal(0) if working.finished else working.total - working.released
 
     # --- passive and adaptive placement -----------------------------------------------------------
 
@@ -167,7 +168,7 @@ class SlicingExecAlgorithm(ExecAlgorithm):
     def release(self, primary: Order, quantity: Decimal, *, final: bool = False) -> bool:
         key = primary.client_order_id.value
         working = self._working.get(key)
-        if working is None or primary.is_closed:
+        if working is None or working.finished or primary.is_closed:
             return True
         filled = self._family_filled(key)
         before = working.released
@@ -193,16 +194,19 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         """Bring the working children in line with what is released: cancel the resting child when it
         must change (then wait for the cancel), cross what is owed, rest the rest at the touch."""
         working, primary = self._working.get(key), self._order(key)
-        if working is None:
+        if working is None or working.finished:
             return
         if primary is None or primary.is_closed:
-            self._working.pop(key, None)
+            working.finished = True
             return
         children = self._children(key)
         resting = [o for o in children if not o.is_closed and PASSIVE_TAG in (o.tags or [])]
         if any(o.is_pending_cancel for o in resting):
             return  # the replacement waits for the cancel
         filled = sum((o.filled_qty.as_decimal() for o in children), Decimal(0))
+        if filled >= working.total:  # done: stop following the book for it
+            working.finished = True
+            return
         in_flight = sum((o.leaves_qty.as_decimal() for o in children if not o.is_closed), Decimal(0))
         in_flight += self._shortfalls.get(key, Decimal(0))
         outstanding = working.released - filled - in_flight
@@ -299,11 +303,13 @@ class SlicingExecAlgorithm(ExecAlgorithm):
             self._rebalance(key)
         elif PASSIVE_TAG in (order.tags or []) or CROSS_TAG in (order.tags or []):
             if order.order_type == OrderType.LIMIT:  # cancelled by its owner (deadline, window end): stop
-                self._working.pop(key, None)
+                self._working[key].finished = True
                 self._queues.pop(key, None)
 
     def _reprice_all(self, instrument_id) -> None:
-        for key in list(self._working):
+        for key, working in list(self._working.items()):
+            if working.finished:
+                continue
             primary = self._order(key)
             if primary is not None and primary.instrument_id == instrument_id:
                 self._rebalance(key)

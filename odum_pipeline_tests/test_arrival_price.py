@@ -188,3 +188,26 @@ def test_frontier_marks_the_variants_no_other_beats_on_both_mean_and_spread():
     png = frontier_charts(per_order)["Cost/risk frontier"]
     assert png.startswith(b"\x89PNG")
     assert frontier_charts({"A": costs(1)}) == {} and frontier_notes({"A": costs(1)}) == []
+
+
+def test_the_sources_sensor_plans_one_backtest_per_sweep_variant(tmp_path):
+    import json
+    import shutil
+
+    from odum_pipeline.backtests.sensors import SourcesCursor, plan_sources_tick
+
+    configs, algorithms = tmp_path / "configs", tmp_path / "algorithms"
+    configs.mkdir()
+    shutil.copytree(REPO_ROOT / "algorithms", algorithms)
+    (configs / "swept.json").write_text(json.dumps(sweep_config({"name": "TWAP", "sweep": {"horizon_secs": [60, 30]}})))
+    first = plan_sources_tick(SourcesCursor(), configs, algorithms, set(), set())
+    variants = ["TWAP[horizon_secs=30]", "TWAP[horizon_secs=60]"]
+    assert first.backtests == [("swept", "NORMAL")] + [("swept", v) for v in variants]
+    assert set(variants) <= set(first.new_algorithms) and "TWAP" in first.new_algorithms
+    # an edited TWAP requests exactly the config's TWAP variants again
+    twap = algorithms / "twap.py"
+    twap.write_text(twap.read_text() + "\n# edited\n")
+    known = set(first.new_algorithms)
+    second = plan_sources_tick(first.cursor, configs, algorithms, {"swept"}, known)
+    assert second.changed_algorithms == ["TWAP"] and second.backtests == [("swept", v) for v in variants]
+    assert second.new_algorithms == []

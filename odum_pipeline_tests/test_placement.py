@@ -141,6 +141,6 @@ def test_passive_pov_rests_each_participation_slice():
 def test_every_placement_passes_the_validation_smoke_run(placement):
     from odum_pipeline.algorithms.validation import validate_file
 
-    for name in ("twap.py", "implementation_shortfall.py"):
+    for name in ("twap.py", "is.py"):
         report = validate_file(REPO_ROOT / "algorithms" / name, params={"placement": placement})
         assert report.ok, report.summary()

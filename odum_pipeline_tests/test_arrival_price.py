@@ -211,3 +211,14 @@ def test_the_sources_sensor_plans_one_backtest_per_sweep_variant(tmp_path):
     second = plan_sources_tick(first.cursor, configs, algorithms, {"swept"}, known)
     assert second.changed_algorithms == ["TWAP"] and second.backtests == [("swept", v) for v in variants]
     assert second.new_algorithms == []
+
+
+def test_placement_parameters_are_declared_identically_by_every_placement_algorithm():
+    from odum_pipeline.algorithms.placement import PLACEMENT_PARAMETERS
+    from odum_pipeline.algorithms.schema import describe, validate_schema
+
+    expected = describe(validate_schema(PLACEMENT_PARAMETERS))
+    entries = discover(REPO_ROOT / "algorithms")
+    for name in ("TWAP", "VWAP", "POV", "IS"):
+        declared = [p for p in entries[name].schema() if p["name"] in ("placement", "catch_up_pct")]
+        assert declared == expected, name

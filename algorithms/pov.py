@@ -6,6 +6,9 @@ trade ticks observed since its last decision, capped at ``max_slice``, floored t
 until the order is done. At ``horizon_secs`` what is left is sent at once when
 ``complete_at_horizon`` (the parent completes by the horizon), else it is left unexecuted.
 Market primaries give market children; a limit primary gives limit children at its price.
+``placement`` passive/adaptive rests each slice at the near touch (leftovers roll into the next
+one); adaptive crosses what the parent lags behind the released slices by more than
+``catch_up_pct`` %, and everything left at the horizon (``odum_pipeline.algorithms.placement``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ PARAMETERS = [
      "doc": "Seconds after arrival at which participation stops."},
     {"name": "complete_at_horizon", "type": "bool", "default": True,
      "doc": "Send what is left at the horizon (else leave it unexecuted)."},
+    {"name": "placement", "type": "str", "default": "aggressive", "choices": ["aggressive", "passive", "adaptive"],
+     "doc": "aggressive: cross the spread; passive: rest at the near touch; adaptive: passive, crossing when behind."},
+    {"name": "catch_up_pct", "type": "float", "default": 10.0, "min": 0, "max": 100,
+     "doc": "adaptive: cross when the fills lag the released schedule by more than this % of the parent."},
 ]
 
 
@@ -39,6 +46,8 @@ class POVConfig(ExecAlgorithmConfig, frozen=True):
     interval_secs: int = 10
     horizon_secs: int = 300
     complete_at_horizon: bool = True
+    placement: str = "aggressive"
+    catch_up_pct: float = 10.0
 
 
 class POV(SlicingExecAlgorithm):
@@ -68,6 +77,7 @@ class POV(SlicingExecAlgorithm):
             "next": now,
             "steps": [],
         }
+        self.start_placement(order, params)
         self._record(order)
         self._schedule_next(key)
 
@@ -89,7 +99,10 @@ class POV(SlicingExecAlgorithm):
         if state is None or primary is None or primary.is_closed:
             self._states.pop(key, None)
             return
-        params, remaining = state["params"], primary.quantity.as_decimal()
+        params, remaining = state["params"], self.unreleased(primary)
+        if remaining <= 0:  # everything handed over (passive/adaptive): nothing left to decide
+            self._states.pop(key, None)
+            return
         at_horizon = event.ts_event >= state["deadline"]
         quantity, carry = pov_slice(
             state["volume"],
@@ -106,7 +119,8 @@ class POV(SlicingExecAlgorithm):
             {"ts_ns": event.ts_event, "volume": str(state["volume"]), "quantity": str(quantity), "horizon": at_horizon}
         )
         state["volume"], state["carry"] = Decimal(0), carry
-        done = self.send_slice(primary, quantity) if quantity > 0 else False
+        final = at_horizon and params["complete_at_horizon"]
+        done = self.execute_slice(primary, quantity, final=final) if quantity > 0 else False
         self._record(primary)
         if done or at_horizon:
             self._states.pop(key, None)

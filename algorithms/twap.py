@@ -5,6 +5,8 @@ sent before the horizon and completes the order. Every slice is a whole number o
 and at least the minimum quantity: the rounding remainder is carried to later slices (cumulative
 flooring), never lost, and the last slice is the primary itself with whatever is left.
 Market primaries give market children; a limit primary gives limit children at its price.
+``placement`` passive/adaptive rests the slices at the near touch instead (see
+``odum_pipeline.algorithms.placement``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ PARAMETERS = [
      "doc": "Seconds over which the whole parent order is executed."},
     {"name": "interval_secs", "type": "int", "default": 60, "min": 1, "max": 86400,
      "doc": "Seconds between two slices (not more than horizon_secs)."},
+    {"name": "placement", "type": "str", "default": "aggressive", "choices": ["aggressive", "passive", "adaptive"],
+     "doc": "aggressive: cross the spread; passive: rest at the near touch; adaptive: passive, crossing when behind."},
+    {"name": "catch_up_pct", "type": "float", "default": 10.0, "min": 0, "max": 100,
+     "doc": "adaptive: cross when the fills lag the released schedule by more than this % of the parent."},
 ]
 
 
@@ -27,6 +33,8 @@ class TWAPConfig(ExecAlgorithmConfig, frozen=True):
     exec_algorithm_id: ExecAlgorithmId | None = ExecAlgorithmId("TWAP")
     horizon_secs: int = 300
     interval_secs: int = 60
+    placement: str = "aggressive"
+    catch_up_pct: float = 10.0
 
 
 class TWAP(SlicingExecAlgorithm):
@@ -46,5 +54,6 @@ class TWAP(SlicingExecAlgorithm):
             increment,
             min_qty,
         )
+        self.start_placement(order, params)
         self.record(order, {"params": params, "slices": slices_payload(slices)})
         self.run_schedule(order, slices)

@@ -12,6 +12,8 @@ slice the primary with what is left). The profile is, in order of precedence:
   ``auto`` = historical, else intraday, else flat (never realized: no look-ahead by default).
   See ``odum_pipeline.algorithms.profiles``.
 
+``placement`` passive/adaptive rests the slices at the near touch (``odum_pipeline.algorithms.placement``).
+
 The profile used is recorded (``schedule_records``, the cache, the log). Intervals whose weight is
 zero send nothing.
 """
@@ -38,6 +40,10 @@ PARAMETERS = [
             "horizon's own volume (look-ahead: not ranked), or auto (historical, else intraday, else flat)."},
     {"name": "lookback_days", "type": "int", "default": 5, "min": 1, "max": 60,
      "doc": "How many previous days a historical profile may use."},
+    {"name": "placement", "type": "str", "default": "aggressive", "choices": ["aggressive", "passive", "adaptive"],
+     "doc": "aggressive: cross the spread; passive: rest at the near touch; adaptive: passive, crossing when behind."},
+    {"name": "catch_up_pct", "type": "float", "default": 10.0, "min": 0, "max": 100,
+     "doc": "adaptive: cross when the fills lag the released schedule by more than this % of the parent."},
 ]
 
 
@@ -48,6 +54,8 @@ class VWAPConfig(ExecAlgorithmConfig, frozen=True):
     profile: list[float] | None = None
     profile_source: str = "auto"
     lookback_days: int = 5
+    placement: str = "aggressive"
+    catch_up_pct: float = 10.0
     catalog_path: str | None = None  # where the volume profile is read from (set by the registry)
 
 
@@ -78,5 +86,6 @@ class VWAP(SlicingExecAlgorithm):
         else:
             raise ValueError("VWAP: no 'profile' given and no catalog_path to compute one from real volume")
         slices = vwap_schedule(start, order.quantity.as_decimal(), params["horizon_secs"], profile.weights, increment, min_qty)
+        self.start_placement(order, params)
         self.record(order, {"params": params, "profile": profile.as_dict(), "slices": slices_payload(slices)})
         self.run_schedule(order, slices)

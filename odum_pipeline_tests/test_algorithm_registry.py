@@ -34,12 +34,12 @@ def algo_root(tmp_path) -> Path:
 
 def test_discover_shipped_algorithms():
     entries = discover(SHIPPED)
-    assert set(entries) == {NORMAL, "TWAP", "VWAP", "ICEBERG", "POV"}
+    assert set(entries) == {NORMAL, "TWAP", "VWAP", "ICEBERG", "POV", "IS"}
     assert entries[NORMAL].is_builtin and entries[NORMAL].version == "builtin"
     twap = entries["TWAP"]
     assert twap.path == (SHIPPED / "twap.py").resolve()
     assert twap.version == twap.source_sha256[:12] and len(twap.source_sha256) == 64
-    assert [p.name for p in twap.parameters] == ["horizon_secs", "interval_secs"]
+    assert [p.name for p in twap.parameters] == ["horizon_secs", "interval_secs", "placement", "catch_up_pct"]
     assert {p.name for p in entries["POV"].parameters} >= {"participation_rate", "max_slice", "interval_secs"}
     assert {p.name for p in entries["ICEBERG"].parameters} == {"display_qty", "visible_pct"}
     assert {p.name for p in entries["VWAP"].parameters} >= {"horizon_secs", "intervals", "profile"}
@@ -74,8 +74,12 @@ def test_duplicate_names_and_strict_discovery(algo_root):
 
 def test_resolve_params_defaults_and_errors():
     entries = discover(SHIPPED)
-    assert resolve_params(entries["TWAP"], {}) == {"horizon_secs": 300, "interval_secs": 60}
-    assert resolve_params(entries["TWAP"], {"interval_secs": 10}) == {"horizon_secs": 300, "interval_secs": 10}
+    assert resolve_params(entries["TWAP"], {}) == {
+        "horizon_secs": 300, "interval_secs": 60, "placement": "aggressive", "catch_up_pct": 10.0,
+    }  # fmt: skip
+    assert resolve_params(entries["TWAP"], {"interval_secs": 10}) == {
+        "horizon_secs": 300, "interval_secs": 10, "placement": "aggressive", "catch_up_pct": 10.0,
+    }  # fmt: skip
     with pytest.raises(AlgorithmParameterError, match="algorithm TWAP: parameter interval_secs: 0 is below the minimum"):
         resolve_params(entries["TWAP"], {"interval_secs": 0})
     with pytest.raises(AlgorithmParameterError, match="algorithm POV: parameter participation_rate: 1.5 is above"):

@@ -144,12 +144,14 @@ def test_html_cli_and_dagster_asset(runs, comparison, real_catalog, capsys) -> N
     from odum_pipeline.reports.compare_charts import comparison_charts
 
     charts = comparison_charts(comparison, real_catalog)
-    assert set(charts) == {"Mid price and fills", "Cumulative filled quantity", "Per-parent total cost"}
+    assert set(charts) == {
+        "Mid price and fills", "Cumulative filled quantity", "Per-parent total cost", "Cost/risk frontier",
+    }  # fmt: skip
     assert all(png.startswith(b"\x89PNG") for png in charts.values())
     path = compare.write_html(comparison, results, charts)
     text = path.read_text()
     assert path == results / "comparison" / f"{CONFIG_NAME}.html"
-    assert text.count("data:image/png;base64,") == 3 and all(o.run_id in text for o in outcomes.values())
+    assert text.count("data:image/png;base64,") == 4 and all(o.run_id in text for o in outcomes.values())
 
     from odum_pipeline.cli import compare_commands
 
@@ -185,4 +187,4 @@ def test_html_cli_and_dagster_asset(runs, comparison, real_catalog, capsys) -> N
     assert metadata["html_report"].value == str(path)
     assert all(o.run_id in metadata["comparison"].value for o in outcomes.values())
     assert {r.data["run_id"] for r in metadata["table"].records} == {o.run_id for o in outcomes.values()}
-    assert metadata["charts"].value.count("](data:image/png;base64,") == 3
+    assert metadata["charts"].value.count("](data:image/png;base64,") == 4

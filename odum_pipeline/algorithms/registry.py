@@ -27,6 +27,7 @@ from odum_pipeline import settings
 from odum_pipeline.algorithms.schema import (
     ParameterSchemaError,
     ParameterSpec,
+    default_drift,
     describe,
     resolve,
     validate_schema,
@@ -194,6 +195,29 @@ def algorithm_classes(module) -> tuple[list[type], list[type]]:
 
 def config_fields(config_cls: type) -> tuple[str, ...]:
     return tuple(getattr(config_cls, "__struct_fields__", ()))
+
+
+def defaults_drift(entry: AlgorithmEntry, config_cls: type) -> str | None:
+    """One line naming every parameter whose ``PARAMETERS`` default differs from the config class's
+    (the two must be one and the same: a run without parameters uses the config's); ``None`` when equal."""
+    try:
+        defaults = config_cls()
+    except Exception as exc:  # noqa: BLE001 - a config that cannot be built with its defaults is the finding
+        return f"{config_cls.__name__}() cannot be built with its defaults: {type(exc).__name__}: {exc}"
+    fields = config_fields(config_cls)
+    drift = [
+        problem
+        for spec in entry.parameters
+        if spec.name in fields and (problem := default_drift(spec, getattr(defaults, spec.name))) is not None
+    ]
+    return f"PARAMETERS defaults differ from {config_cls.__name__}'s: " + "; ".join(drift) if drift else None
+
+
+def check_defaults(entry: AlgorithmEntry, config_cls: type, fail) -> None:
+    """Call ``fail(message)`` when the defaults drifted (the validation's hook)."""
+    drift = defaults_drift(entry, config_cls)
+    if drift:
+        fail(drift)
 
 
 def load_exec_algorithms(

@@ -182,6 +182,18 @@ def resolve(name: str, specs: Sequence[ParameterSpec], params: Mapping[str, Any]
     return resolved
 
 
+def default_drift(spec: ParameterSpec, config_default: Any) -> str | None:
+    """``None`` when ``config_default`` (the config class's) is the spec's default, else what differs."""
+    if spec.default is None or config_default is None:
+        same = spec.default is None and config_default is None
+    else:
+        try:
+            same = coerce_value(spec, config_default) == coerce_value(spec, spec.default)
+        except AlgorithmParameterError:
+            same = False
+    return None if same else f"{spec.name}: PARAMETERS {spec.default!r}, config {config_default!r}"
+
+
 def describe(specs: Sequence[ParameterSpec]) -> list[dict[str, Any]]:
     """The schema as plain dicts (for JSON, the CLI and Dagster metadata)."""
     return [spec.model_dump(exclude_none=True, exclude_defaults=False) for spec in specs]

@@ -244,3 +244,54 @@ def pov_schedule(
         out.append(quantity)
         remaining -= quantity
     return out
+
+
+# --- arrival price (Almgren-Chriss) --------------------------------------------------------------
+
+
+def almgren_chriss_kappa(risk_aversion: float, sigma: float, eta: float, tau_secs: float) -> float:
+    """The urgency kappa (1/s) of the discrete Almgren-Chriss trajectory.
+
+    ``kappa_tilde^2 = lambda * sigma^2 / eta`` and ``2 (cosh(kappa tau) - 1) / tau^2 = kappa_tilde^2``
+    (Almgren & Chriss 2000, eq. 19, with the permanent-impact correction of eta left out);
+    ``lambda = 0`` (or no volatility) gives 0: the straight line.
+    """
+    if risk_aversion < 0 or sigma < 0 or eta <= 0 or tau_secs <= 0:
+        raise ScheduleError(
+            f"risk_aversion and sigma must be >= 0, eta and tau > 0; got {risk_aversion}, {sigma}, {eta}, {tau_secs}"
+        )
+    kappa_tilde_sq = risk_aversion * sigma * sigma / eta
+    if kappa_tilde_sq == 0:
+        return 0.0
+    return math.acosh(1 + kappa_tilde_sq * tau_secs * tau_secs / 2) / tau_secs
+
+
+def almgren_chriss_holdings(kappa: float, horizon_secs: float, intervals: int) -> list[float]:
+    """The share of the order still held at ``t_k = k T / N`` (k = 0..N):
+    ``x_k / Q = sinh(kappa (T - t_k)) / sinh(kappa T)``; ``1 - k / N`` when ``kappa = 0``."""
+    if intervals <= 0 or horizon_secs <= 0:
+        raise ScheduleError(f"intervals and horizon must be positive, got {intervals}, {horizon_secs}")
+    if kappa == 0:
+        return [1 - k / intervals for k in range(intervals + 1)]
+    total = math.sinh(kappa * horizon_secs)
+    if not math.isfinite(total):
+        raise ScheduleError(f"kappa * T = {kappa * horizon_secs:g} is too large (the whole order would go at once)")
+    return [math.sinh(kappa * (horizon_secs - k * horizon_secs / intervals)) / total for k in range(intervals + 1)]
+
+
+def is_schedule(
+    start_ns: int, total, horizon_secs: float, intervals: int, kappa: float, increment, min_qty=None
+) -> list[Slice]:
+    """The Almgren-Chriss trade list as slices: interval k (sent at ``t_k``) trades ``x_k - x_{k+1}``.
+
+    Quantities follow the holdings exactly up to the size increment (cumulative flooring, as
+    :func:`split_quantity`); ``kappa = 0`` uses equal weights, so it *is* the TWAP schedule with
+    ``interval = horizon / intervals``.
+    """
+    if kappa == 0:
+        weights: list = [1] * intervals
+    else:
+        holdings = almgren_chriss_holdings(kappa, horizon_secs, intervals)
+        weights = [Decimal(repr(max(holdings[k] - holdings[k + 1], 0.0))) for k in range(intervals)]
+    horizon_ns = int(Fraction(str(horizon_secs)) * NS_PER_SEC)
+    return time_schedule(start_ns, horizon_ns, total, weights, increment, min_qty)

@@ -153,6 +153,7 @@ def _check(path: Path, params: dict[str, Any], stage_file: Path) -> ValidationRe
         missing = [spec.name for spec in entry.parameters if spec.name not in fields]
         if missing:
             fail(f"parameter(s) {', '.join(missing)} have no field in {configs[0].__name__}")
+        registry.check_defaults(entry, configs[0], fail)  # PARAMETERS defaults == the config class's
         try:
             resolved = registry.resolve_params(entry, params)
         except AlgorithmParameterError as exc:

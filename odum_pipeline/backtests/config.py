@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 from decimal import Decimal
@@ -316,10 +317,38 @@ class StrategySection(_Strict):
         return self
 
 
+#: A variant's partition key: ``NAME[param=value,...]`` (sweeps produce them; Dagster keys must not hold ``|``).
+VARIANT_KEY = re.compile(r"^(?P<name>[A-Z0-9_]+)\[[^|\]]+\]$")
+
+
+def variant_base_name(key: str) -> str:
+    """The algorithm of an algorithm partition key: ``TWAP`` for ``TWAP[horizon_secs=60]``."""
+    return key.split("[", 1)[0]
+
+
+def variant_label(name: str, params: dict[str, Any]) -> str:
+    """``NAME[k1=v1,k2=v2]``, keys sorted; values as JSON scalars (strings bare)."""
+    return f"{name}[" + ",".join(f"{key}={_label_value(params[key])}" for key in sorted(params)) + "]"
+
+
+def _label_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
 class AlgorithmEntry(_Strict):
-    name: str = Field(description="Execution algorithm, e.g. NORMAL, TWAP, VWAP, ICEBERG, POV.")
+    name: str = Field(description="Execution algorithm, e.g. NORMAL, TWAP, VWAP, ICEBERG, POV, IS.")
     params: dict[str, Any] = Field(default_factory=dict, description="Parameters handed to the algorithm.")
-    label: str | None = Field(default=None, description="Unique label of this variant. Default: the name.")
+    label: str | None = Field(
+        default=None,
+        description="Unique label of this variant. Default: the name. A label NAME[...] (what sweeps generate) "
+        "makes the variant its own backtest partition; other variants of one algorithm share the NAME partition.",
+    )
+    sweep: dict[str, list[Any]] | None = Field(
+        default=None,
+        exclude=True,  # expanded into its variants when read: the variants are the content (and the hash)
+        description="Parameter values to sweep, {'param': [v1, v2, ...], ...}: one variant per combination "
+        "(cartesian product, values sorted), labelled NAME[param=v,...], each its own backtest partition.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -328,23 +357,80 @@ class AlgorithmEntry(_Strict):
             raise ValueError("algorithm name must not be empty")
         return value.strip().upper()
 
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_values(cls, value: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("sweep: give at least one parameter with its values")
+        for param, values in value.items():
+            if not values:
+                raise ValueError(f"sweep.{param}: give at least one value")
+            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+                raise ValueError(f"sweep.{param}: repeated values")
+            if any(isinstance(v, (dict, list)) for v in values):
+                raise ValueError(f"sweep.{param}: values must be numbers, strings or booleans")
+        return value
+
     @model_validator(mode="after")
     def _default_label(self) -> AlgorithmEntry:
-        if self.label is None:
+        if self.sweep is not None and self.label is not None:
+            raise ValueError("label: a sweep labels its variants itself (NAME[param=value,...]); remove 'label'")
+        if self.label is None and self.sweep is None:
             self.label = self.name
+        if self.label is not None:
+            if "|" in self.label:
+                raise ValueError(f"label: {self.label!r} must not contain '|'")
+            match = VARIANT_KEY.match(self.label)
+            if "[" in self.label and (match is None or match.group("name") != self.name):
+                raise ValueError(f"label: {self.label!r}: a label with '[' must be {self.name}[param=value,...]")
+        if self.sweep is not None:
+            overlap = sorted(set(self.sweep) & set(self.params))
+            if overlap:
+                raise ValueError(f"sweep: {', '.join(overlap)} also fixed in params")
         return self
+
+    @property
+    def partition_key(self) -> str:
+        """The backtest partition (algorithm dimension) this variant runs in."""
+        return self.label if self.label and VARIANT_KEY.match(self.label) else self.name
+
+    def expand(self) -> list[AlgorithmEntry]:
+        """The variants of a sweep (itself when it has none), in the order of the sorted values."""
+        if self.sweep is None:
+            return [self]
+        names = sorted(self.sweep)
+        axes = [sorted(self.sweep[n], key=_sort_key) for n in names]
+        variants = []
+        for combination in itertools.product(*axes):
+            swept = dict(zip(names, combination, strict=True))
+            label = variant_label(self.name, swept)
+            variants.append(AlgorithmEntry(name=self.name, params={**self.params, **swept}, label=label))
+        return variants
+
+
+def _sort_key(value: Any) -> tuple:
+    """Numbers in numeric order before strings and booleans (a stable order of mixed values)."""
+    if isinstance(value, bool):
+        return (2, str(value))
+    if isinstance(value, (int, float)):
+        return (0, value)
+    return (1, str(value))
 
 
 class ExecutionSection(_Strict):
     algorithms: list[AlgorithmEntry] = Field(
         default_factory=lambda: [AlgorithmEntry(name="NORMAL")],
         min_length=1,
-        description="Algorithms (and parameter variants) to run. Default: [{'name': 'NORMAL'}].",
+        description="Algorithms (and parameter variants, and sweeps) to run. Default: [{'name': 'NORMAL'}]. "
+        "Sweeps are expanded into their variants when the config is read.",
     )
 
     @field_validator("algorithms")
     @classmethod
-    def _unique_labels(cls, value: list[AlgorithmEntry]) -> list[AlgorithmEntry]:
+    def _expand_and_check_labels(cls, value: list[AlgorithmEntry]) -> list[AlgorithmEntry]:
+        value = [variant for entry in value for variant in entry.expand()]
         labels = [entry.label for entry in value]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
@@ -352,8 +438,17 @@ class ExecutionSection(_Strict):
         return value
 
     def names(self) -> list[str]:
-        """The distinct algorithms listed (variants of one algorithm count once), in order."""
-        return list(dict.fromkeys(entry.name for entry in self.algorithms))
+        """The algorithm partitions this config runs, in order (``partition_keys``)."""
+        return self.partition_keys()
+
+    def partition_keys(self) -> list[str]:
+        """One key per backtest partition: the algorithm's name for its plain variants (they run
+        together), ``NAME[...]`` for each sweep variant (its own partition)."""
+        return list(dict.fromkeys(entry.partition_key for entry in self.algorithms))
+
+    def entries_for(self, partition_key: str) -> list[AlgorithmEntry]:
+        """The variants a partition runs (empty when the config does not list it)."""
+        return [entry for entry in self.algorithms if entry.partition_key == partition_key]
 
     def by_label(self, label: str) -> AlgorithmEntry:
         for entry in self.algorithms:

@@ -1,8 +1,9 @@
 """One backtest partition, (config, algorithm), from files to results. Shared by Dagster and the CLI.
 
 A config lists the algorithms it compares (``execution.algorithms``), possibly several parameter
-variants of one algorithm. The partition for an algorithm runs each of the config's variants
-of it; when the config does not list the algorithm, it runs it with the registry's defaults.
+variants of one algorithm. The partition for an algorithm runs each of the config's plain variants
+of it; when the config does not list the algorithm, it runs it with the registry's defaults. A
+sweep variant (``TWAP[horizon_secs=60]``) is a partition of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from odum_pipeline.backtests.config import (
     MarketPreset,
     SubmissionMode,
     setup_sha256,
+    variant_base_name,
     with_market_preset,
 )
 from odum_pipeline.backtests.impact import ImpactCalibrationError
@@ -51,14 +53,23 @@ class Variant:
     registry_entry: Any
 
 
-def algorithm_variants(config: BacktestConfig, algorithm_name: str, algorithms_root: Path) -> list[Variant]:
-    """The variants of ``algorithm_name`` this config runs, with parameters validated by the registry."""
+def algorithm_variants(config: BacktestConfig, algorithm_key: str, algorithms_root: Path) -> list[Variant]:
+    """The variants a partition runs, with parameters validated by the registry: for an algorithm's
+    name its plain variants (the registry's defaults when the config does not list it), for a
+    ``NAME[...]`` key (a sweep variant) that one variant."""
     registry = discover(algorithms_root)
-    name = algorithm_name.upper()
+    name = variant_base_name(algorithm_key).upper()
     if name not in registry:
-        raise BacktestSetupError(f"unknown execution algorithm {algorithm_name!r}; available: {sorted(registry)}")
+        raise BacktestSetupError(f"unknown execution algorithm {algorithm_key!r}; available: {sorted(registry)}")
     entry = registry[name]
-    listed = [item for item in config.execution.algorithms if item.name == name] or [AlgorithmEntry(name=name)]
+    key = algorithm_key if "[" in algorithm_key else name
+    listed = config.execution.entries_for(key)
+    if not listed:
+        if key != name:
+            raise BacktestSetupError(
+                f"config {config.name} lists no variant {algorithm_key!r}; its partitions: {config.execution.partition_keys()}"
+            )
+        listed = [AlgorithmEntry(name=name)]
     return [
         Variant(
             label=item.label,

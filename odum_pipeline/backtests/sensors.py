@@ -34,7 +34,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from odum_pipeline.algorithms.registry import AlgorithmRegistryError, discover
 from odum_pipeline.backtests.assets import backtest_run
-from odum_pipeline.backtests.config import ConfigError, list_configs, load_config
+from odum_pipeline.backtests.config import ConfigError, list_configs, load_config, variant_base_name
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
 from odum_pipeline.backtests.sources import invalid_config_version, valid_config_version
 from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
@@ -43,12 +43,20 @@ TRIGGER_TAG = "odum/trigger"
 
 
 def new_source_partitions(instance, configs_root, algorithms_root) -> tuple[list[str], list[str]]:
-    """Config stems and algorithm names on disk that are not partitions yet."""
+    """Config stems and algorithm partition keys (names, and the configs' sweep variants) that are not
+    partitions yet."""
     known_configs = set(instance.get_dynamic_partitions(config_partitions.name))
     known_algorithms = set(instance.get_dynamic_partitions(algorithm_partitions.name))
-    configs = sorted(path.stem for path in list_configs(configs_root) if path.stem not in known_configs)
-    algorithms = sorted(name for name in discover(algorithms_root) if name not in known_algorithms)
-    return configs, algorithms
+    paths = list_configs(configs_root)
+    configs = sorted(path.stem for path in paths if path.stem not in known_configs)
+    _, listed, _ = _read_configs(paths)
+    keys = algorithm_keys(set(discover(algorithms_root)), listed)
+    return configs, sorted(keys - known_algorithms)
+
+
+def algorithm_keys(names: set[str], listed: dict[str, list[str]]) -> set[str]:
+    """The registry's names and every variant key a config lists of a known algorithm."""
+    return set(names) | {key for keys in listed.values() for key in keys if variant_base_name(key) in names}
 
 
 @dataclass
@@ -80,6 +88,11 @@ class SourcesPlan:
     changed_algorithms: list[str]
     backtests: list[tuple[str, str]]  # (config, algorithm)
     warnings: list[str]
+
+
+def plan_keys(plan: SourcesPlan) -> set[str]:
+    """The algorithm partition keys a tick's backtests name (sweep variants included)."""
+    return {algorithm for _, algorithm in plan.backtests}
 
 
 def backtest_run_key(config: str, algorithm: str, config_ver: str, algorithm_ver: str) -> str:
@@ -126,17 +139,19 @@ def plan_sources_tick(
     pairs: set[tuple[str, str]] = set()
     for config in changed_configs:
         for algorithm in listed.get(config, []):
-            if algorithm in algorithm_versions:
+            if variant_base_name(algorithm) in algorithm_versions:
                 pairs.add((config, algorithm))
             else:
                 warnings.append(f"config {config} lists unknown algorithm {algorithm}: not requested")
     for algorithm in changed_algorithms:
-        pairs.update((config, algorithm) for config, names in listed.items() if algorithm in names)
+        pairs.update(
+            (config, key) for config, keys in listed.items() for key in keys if variant_base_name(key) == algorithm
+        )
 
     return SourcesPlan(
         cursor=SourcesCursor(configs=config_versions, algorithms=algorithm_versions),
         new_configs=sorted(set(config_versions) - known_configs),
-        new_algorithms=sorted(set(algorithm_versions) - known_algorithms),
+        new_algorithms=sorted(algorithm_keys(set(algorithm_versions), listed) - known_algorithms),
         changed_configs=changed_configs,
         changed_algorithms=changed_algorithms,
         backtests=sorted(pairs),
@@ -172,13 +187,16 @@ def backtest_sources_sensor(
         AssetObservation("backtest_configs", partition=name, tags={DATA_VERSION_TAG: versions.configs[name]})
         for name in plan.changed_configs
     ] + [
-        AssetObservation("algorithm_registry", partition=name, tags={DATA_VERSION_TAG: versions.algorithms[name]})
+        AssetObservation("algorithm_registry", partition=key, tags={DATA_VERSION_TAG: versions.algorithms[name]})
         for name in plan.changed_algorithms
+        for key in sorted({name} | {k for k in plan_keys(plan) if variant_base_name(k) == name})
     ]
     run_requests = [
         RunRequest(
             partition_key=backtest_partition_key(config, algorithm),
-            run_key=backtest_run_key(config, algorithm, versions.configs[config], versions.algorithms[algorithm]),
+            run_key=backtest_run_key(
+                config, algorithm, versions.configs[config], versions.algorithms[variant_base_name(algorithm)]
+            ),
             tags={TRIGGER_TAG: "backtest_sources_sensor"},
         )
         for config, algorithm in plan.backtests

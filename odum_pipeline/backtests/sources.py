@@ -10,7 +10,14 @@ from pathlib import Path
 from dagster import DataVersion, DataVersionsByPartition, observable_source_asset
 
 from odum_pipeline.algorithms.registry import discover
-from odum_pipeline.backtests.config import BacktestConfig, ConfigError, config_sha256, list_configs, load_config
+from odum_pipeline.backtests.config import (
+    BacktestConfig,
+    ConfigError,
+    config_sha256,
+    list_configs,
+    load_config,
+    variant_base_name,
+)
 from odum_pipeline.backtests.partitions import algorithm_partitions, config_partitions
 from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
 
@@ -49,7 +56,9 @@ def backtest_configs(context, configs: ConfigsResource) -> DataVersionsByPartiti
     description="Execution algorithm files in algorithms/ (NORMAL built in); data version = source hash.",
 )
 def algorithm_registry(context, algorithms: AlgorithmsResource) -> DataVersionsByPartition:
+    """A sweep variant's partition (``TWAP[horizon_secs=60]``) has its algorithm's version."""
     registered = set(context.instance.get_dynamic_partitions(algorithm_partitions.name))
+    versions = {name: entry.version for name, entry in discover(algorithms.path).items()}
     return DataVersionsByPartition(
-        {name: DataVersion(entry.version) for name, entry in discover(algorithms.path).items() if name in registered}
+        {key: DataVersion(versions[variant_base_name(key)]) for key in registered if variant_base_name(key) in versions}
     )

@@ -37,6 +37,7 @@ from odum_pipeline.backtests.partitions import config_partitions
 from odum_pipeline.reports import compare
 from odum_pipeline.reports.charts import png_markdown
 from odum_pipeline.reports.compare_charts import comparison_charts
+from odum_pipeline.reports.frontier import frontier_markdown
 from odum_pipeline.reports.results_copy import working_copy
 from odum_pipeline.resources import CatalogResource, ResultsResource
 
@@ -120,6 +121,7 @@ def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_pat
         "run_ids": MetadataValue.json({r.label: r.run_id for r in comparison.runs}),
         "config_sha256": MetadataValue.text(comparison.config_sha),
         "tca_computed_for": MetadataValue.json(computed),
+        "frontier": MetadataValue.md(frontier_markdown(comparison.per_order)),
     }
     for row in comparison.rows():  # numeric metadata: Dagster plots these across materializations
         value = row.get("total_cost_bps")

@@ -40,6 +40,7 @@ import pandas as pd
 
 from odum_pipeline.instruments.currencies import format_money
 from odum_pipeline.reports import tca
+from odum_pipeline.reports.frontier import frontier_notes
 
 REPORT_DIR = "report"
 COMPARISON_DIR = "comparison"
@@ -376,6 +377,7 @@ def compare_runs(
         table.insert(0, "rank", range(1, len(table) + 1))
         table = table.reset_index(drop=True)
         significant = _add_confidence(table, per_order, notes, n_resamples=n_resamples, seed=seed, min_orders=min_orders)
+        notes += frontier_notes(per_order)
     return Comparison(
         config=config,
         config_sha=ranked[0].config_sha if ranked else (records[0].config_sha if records else ""),

@@ -1,5 +1,6 @@
 """PNG charts of an algorithm comparison: the market mid with each algorithm's fills, cumulative
-filled quantity over time, and the distribution of per-parent total cost."""
+filled quantity over time, the distribution of per-parent total cost and, with two
+variants or more, the cost/risk frontier (``frontier``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pandas as pd  # noqa: E402
 
 from odum_pipeline.reports import tca  # noqa: E402
 from odum_pipeline.reports.charts import figure_png  # noqa: E402
+from odum_pipeline.reports.frontier import frontier_charts  # noqa: E402
 
 MAX_LINE_POINTS = 4000
 COLORS = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df", "#bf8700", "#0a3069", "#cf222e", "#6e7781")
@@ -112,4 +114,5 @@ def comparison_charts(comparison, catalog_root: str | Path | None) -> dict[str, 
             charts["Mid price and fills"] = price_with_fills_png(market.book_ts, market.mid, comparison.fills)
     charts["Cumulative filled quantity"] = cumulative_filled_png(comparison.fills)
     charts["Per-parent total cost"] = cost_distribution_png(comparison.per_order)
+    charts.update(frontier_charts(comparison.per_order))
     return charts

@@ -449,3 +449,33 @@ def test_model_risk_ranks_each_algorithm_under_the_three_presets(real_catalog: P
         assert [risk.ranks[preset][label] for label in order] == [1, 2]
     assert risk.verdict.startswith(("ranking stable", "ranking changes", "NORMAL best", "TWAP best"))
     assert "Model risk" in compare.render_html(comparison)
+
+
+@pytest.mark.slow
+def test_one_config_run_per_algorithm_from_the_cli_is_ranked_together(tmp_path: Path, capsys) -> None:
+    """The seed's workflow: run-backtest once per algorithm on one config, then compare: every run
+    ranked in one comparison (the execution section differs, the market setup does not)."""
+    from odum_pipeline.cli import main as odum
+    from odum_pipeline.cli import run_backtest
+
+    cfg = tmp_path / "cli_compare.json"
+    cfg.write_text(json.dumps({
+        "instrument": {"id": BTC_PERP},
+        "time_window": {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:03:00Z"},
+        "strategy": {"submission_mode": "parent_orders",
+                     "parent_orders": [{"side": "BUY", "quantity": 2, "arrival": "2023-04-05T00:00:30Z"}]},
+        "environment": {"mode": "report", "model_risk": False},
+    }))  # fmt: skip
+    common = ["--config", str(cfg), "--raw-root", str(REAL_DATA), "--catalog", str(tmp_path / "catalog"),
+              "--results", str(tmp_path / "results")]  # fmt: skip
+    assert run_backtest.run([*common, "--exec_algorithm", "NORMAL"]) == 0
+    twap = ["--exec_algorithm", "TWAP", "--exec_algorithm_params", '{"horizon_secs": 60, "interval_secs": 10}']
+    assert run_backtest.run([*common, *twap]) == 0
+    printed = capsys.readouterr().out
+    assert "market realistic: latency 20 ms, liquidity_consumption, queue_position" in printed
+    assert odum.run(["compare", "--config", "cli_compare", "--results", str(tmp_path / "results"),
+                     "--catalog", str(tmp_path / "catalog")]) == 0  # fmt: skip
+    table = capsys.readouterr().out
+    ranked = [line.split()[1] for line in table.splitlines() if line[:1].isdigit()]
+    assert sorted(ranked) == ["NORMAL", "TWAP"] and "other market setups" not in table
+    assert "market model realistic: order latency 20 ms" in table

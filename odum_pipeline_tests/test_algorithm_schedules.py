@@ -211,7 +211,8 @@ def test_invalid_schemas():
 
 def test_catalog_profile_historical_then_realized(tmp_path):
     """On a small synthetic catalog (two days, same clock window): the previous day's volumes per
-    interval make a historical profile; without history, the realized one is flagged look-ahead."""
+    interval make a historical profile; without history or volume before the arrival, auto is flat
+    (never the future); the realized one only by name, flagged look-ahead."""
     from odum_pipeline.algorithms import smoke
     from odum_pipeline.algorithms.profiles import ProfileError, catalog_profile
     from odum_pipeline.instruments.registry import build_instrument
@@ -233,9 +234,10 @@ def test_catalog_profile_historical_then_realized(tmp_path):
 
     realized = catalog_profile(tmp_path, instrument.id.value, start, horizon, 4, source="realized")
     assert realized.source == "realized" and realized.look_ahead and realized.days == ["2024-01-02"]
-    # the first day has no earlier history: auto falls back to realized; historical refuses
+    # the first day has no earlier history and 10 s of data before the arrival: auto is flat
     first_day = start - 86_400 * NS_PER_SEC
-    assert catalog_profile(tmp_path, instrument.id.value, first_day, horizon, 4).source == "realized"
+    flat = catalog_profile(tmp_path, instrument.id.value, first_day, horizon, 4)
+    assert flat.source == "flat" and not flat.look_ahead and flat.weights == [0.25] * 4
     with pytest.raises(ProfileError, match="no previous day"):
         catalog_profile(tmp_path, instrument.id.value, first_day, horizon, 4, source="historical")
     with pytest.raises(ProfileError, match="do not cover"):

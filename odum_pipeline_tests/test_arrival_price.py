@@ -17,7 +17,6 @@ from odum_pipeline.algorithms.slicing import (
     almgren_chriss_holdings,
     almgren_chriss_kappa,
     is_schedule,
-    split_quantity,
     twap_schedule,
 )
 from odum_pipeline.backtests.config import ConfigError, parse_config

@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 

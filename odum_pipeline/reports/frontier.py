@@ -4,7 +4,7 @@ aversion or a horizon.
 
 A variant is *efficient* when no other variant is at least as good on both axes and better on one
 (lower mean cost and lower spread). The per-parent cost is :func:`per_parent_cost`, the one place
-that says which TCA figure is ranked (today the implementation shortfall of each parent, bps,
+that says which TCA figure is ranked (each parent's total cost, the comparison's ranking metric, bps,
 positive = cost).
 """
 
@@ -97,7 +97,7 @@ def frontier_notes(per_order_by_label: Mapping[str, pd.DataFrame]) -> list[str]:
         f"{row.label} (mean {row.mean_cost_bps:.3f} bps, std {row.std_cost_bps:.3f} bps)"
         for row in result.points[result.points["efficient"]].itertuples()
     )
-    return [f"Cost/risk frontier (mean vs std of the per-parent implementation shortfall): efficient variants: {listed}."]
+    return [f"Cost/risk frontier (mean vs std of the per-parent total cost): efficient variants: {listed}."]
 
 
 def frontier_charts(per_order_by_label: Mapping[str, pd.DataFrame]) -> dict[str, bytes]:

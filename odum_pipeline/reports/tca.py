@@ -372,7 +372,6 @@ def _per_parent(parents, per_fill, market, markout_secs, min_interval_secs, inve
     by_id = lambda series: out["parent_order_id"].map(series)  # noqa: E731
     filled = by_id(grouped["qty"].sum()).fillna(0.0).to_numpy()
     notional = by_id(grouped["notional"].sum()).fillna(0.0).to_numpy()
-    commission = by_id(grouped["commission"].sum()).fillna(0.0).to_numpy()
     first_fill, last_fill = by_id(grouped["ts_event"].min()), by_id(grouped["ts_event"].max())
     out["fills"] = by_id(grouped.size()).fillna(0).astype(int)
     out["filled_qty"] = filled

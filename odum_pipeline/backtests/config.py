@@ -286,6 +286,11 @@ class EnvironmentSection(_Strict):
     mode: RunMode = Field(default=RunMode.FAST, description="'fast' (summary only) or 'report' (full results).")
     export_ticks: bool = Field(default=False, description="Also export the window's ticks (report mode only).")
     log_level: str = Field(default="ERROR", description="NautilusTrader log level (DEBUG, INFO, WARNING, ERROR).")
+    timeout_secs: float | None = Field(
+        default=None, gt=0, le=7 * 86_400,
+        description="Wall-clock limit of one backtest run, seconds. Default: 600 + 600 per hour of window. "
+        "Not part of the config's content hash (it does not change results).",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -456,7 +461,7 @@ def _expectation(item: dict[str, Any]) -> str:
 def canonical_json(config: BacktestConfig) -> str:
     """The config's content as canonical JSON. The name is left out: it defaults to the file stem,
     and the hash is of the content, not the path."""
-    payload = config.model_dump(mode="json", exclude={"name"})
+    payload = config.model_dump(mode="json", exclude={"name": True, "environment": {"timeout_secs"}})
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 

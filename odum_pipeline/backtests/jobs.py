@@ -28,6 +28,7 @@ from odum_pipeline.backtests.assets import _metadata, _progress_logger
 from odum_pipeline.backtests.config import BacktestConfig, ConfigError, parse_config
 from odum_pipeline.backtests.config_store import publish_config
 from odum_pipeline.backtests.overrides import with_overrides
+from odum_pipeline.backtests.limits import BacktestTimeoutError
 from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
 
@@ -237,7 +238,7 @@ def adhoc_backtest_op(
                 results_root=results.path,
                 progress=_progress_logger(context),
             )
-        except (ValueError, FileNotFoundError) as error:
+        except (ValueError, FileNotFoundError, BacktestTimeoutError) as error:
             raise Failure(description=f"{config.config_name} / {name}: {error}") from None
         for variant, outcome in outcomes:
             figures = outcome.summary["summary"]

@@ -17,6 +17,7 @@ from odum_pipeline.algorithms.gate import ensure_runnable
 from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
 from odum_pipeline.backtests.config import AlgorithmEntry, BacktestConfig
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
+from odum_pipeline.backtests.limits import timeout_for, wall_clock_limit
 from odum_pipeline.catalog.preflight import missing_catalog_partitions
 
 
@@ -81,29 +82,34 @@ def run_partition(
     mode: str | None = None,
     export_ticks: bool | None = None,
     progress: Callable[[str, float, int], None] | None = None,
+    timeout_secs: float | None = None,
 ) -> list[tuple[Variant, BacktestOutcome]]:
     """Pre-flight, then every variant of the algorithm over the config's window.
 
     ``progress(label, share, events)``: the variant, the share of its window replayed, the data
-    events the engine has processed so far."""
+    events the engine has processed so far. Each variant runs under a wall-clock limit
+    (``timeout_secs``, else ``limits.timeout_for(config)``); past it, ``BacktestTimeoutError``."""
     check_window_covered(config, catalog_root)
     variants = algorithm_variants(config, algorithm_name, algorithms_root)
     ensure_runnable(variants[0].registry_entry)  # only a version that validated may run; it is archived
+    limit = timeout_secs if timeout_secs is not None else timeout_for(config)
+    source = "--timeout" if timeout_secs is not None else "environment.timeout_secs"
     outcomes = []
     for variant in variants:
-        outcome = run_backtest(
-            config,
-            algorithm=variant.algorithm,
-            catalog_root=catalog_root,
-            results_root=results_root,
-            mode=mode or config.environment.mode.value,
-            export_ticks=config.environment.export_ticks if export_ticks is None else export_ticks,
-            progress_events=(lambda share, events, label=variant.label: progress(label, share, events))
-            if progress
-            else None,
-            exec_algorithms=load_exec_algorithms(
-                variant.registry_entry, variant.algorithm.params, catalog_root=catalog_root
-            ),
-        )
+        with wall_clock_limit(limit, f"backtest {config.name}/{variant.label}", source):
+            outcome = run_backtest(
+                config,
+                algorithm=variant.algorithm,
+                catalog_root=catalog_root,
+                results_root=results_root,
+                mode=mode or config.environment.mode.value,
+                export_ticks=config.environment.export_ticks if export_ticks is None else export_ticks,
+                progress_events=(lambda share, events, label=variant.label: progress(label, share, events))
+                if progress
+                else None,
+                exec_algorithms=load_exec_algorithms(
+                    variant.registry_entry, variant.algorithm.params, catalog_root=catalog_root
+                ),
+            )
         outcomes.append((variant, outcome))
     return outcomes

@@ -20,6 +20,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from odum_pipeline import settings  # noqa: E402
 from odum_pipeline.backtests.config import ConfigError, parse_config, read_document  # noqa: E402
+from odum_pipeline.backtests.limits import BacktestTimeoutError  # noqa: E402
 from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
@@ -53,7 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--catalog", default=None, help="catalog folder or gs:// URI")
     parser.add_argument("--results", default=None, help="results folder or gs:// URI")
+    parser.add_argument(
+        "--timeout", type=_positive_seconds, default=None,
+        help="wall-clock limit of each backtest run, seconds (default: environment.timeout_secs, else 600 + 600 per window hour)",
+    )
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return value
 
 
 def _config_data(args) -> tuple[dict, str | Path]:
@@ -145,6 +160,7 @@ def run(argv: list[str] | None = None) -> int:
                 catalog_root=catalog_root,
                 results_root=location(args.results) if args.results else settings.results_location(),
                 progress=_progress_bar,
+                timeout_secs=args.timeout,
             ):
                 figures = outcome.summary["summary"]
                 print(f"{variant.label}: run id {outcome.run_id}")
@@ -154,7 +170,7 @@ def run(argv: list[str] | None = None) -> int:
                     f"  net PnL {figures['net_pnl']:.2f}  fees {figures['fees']:.2f}"
                 )
         return 0
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, BacktestTimeoutError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
 

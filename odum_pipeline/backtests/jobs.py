@@ -28,7 +28,7 @@ from odum_pipeline.backtests.algorithm_store import AlgorithmSaveError, save_alg
 from odum_pipeline.backtests.assets import _metadata, _progress_logger
 from odum_pipeline.backtests.config import BacktestConfig, ConfigError, parse_config, read_document
 from odum_pipeline.backtests.config_store import check_name, publish_config
-from odum_pipeline.backtests.limits import BacktestTimeoutError
+from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.overrides import with_overrides
 from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
@@ -251,7 +251,7 @@ def adhoc_backtest_op(
                 results_root=results.path,
                 progress=_progress_logger(context),
             )
-        except (ValueError, FileNotFoundError, BacktestTimeoutError) as error:
+        except (ValueError, FileNotFoundError, BacktestRunError) as error:
             raise Failure(description=f"{config.config_name} / {name}: {error}") from None
         for variant, outcome in outcomes:
             figures = outcome.summary["summary"]

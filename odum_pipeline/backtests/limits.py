@@ -24,7 +24,11 @@ MAX_SECS = 7 * 86_400.0
 MONITORING_MARGIN_SECS = 300
 
 
-class BacktestTimeoutError(RuntimeError):
+class BacktestRunError(RuntimeError):
+    """A backtest that started and was stopped; the message is one line saying why."""
+
+
+class BacktestTimeoutError(BacktestRunError):
     """The backtest ran past its wall-clock limit."""
 
 

@@ -8,7 +8,9 @@ of it; when the config does not list the algorithm, it runs it with the registry
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,13 @@ from odum_pipeline.algorithms.gate import ensure_runnable
 from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
 from odum_pipeline.backtests.config import AlgorithmEntry, BacktestConfig
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
-from odum_pipeline.backtests.limits import timeout_for, wall_clock_limit
+from odum_pipeline.backtests.limits import BacktestRunError, timeout_for, wall_clock_limit
+from odum_pipeline.backtests.results import check_results_root
 from odum_pipeline.catalog.preflight import missing_catalog_partitions
+
+
+class AlgorithmRaisedError(BacktestRunError):
+    """The execution algorithm's own code raised during the replay."""
 
 
 class WindowNotCoveredError(BacktestSetupError):
@@ -90,13 +97,14 @@ def run_partition(
     events the engine has processed so far. Each variant runs under a wall-clock limit
     (``timeout_secs``, else ``limits.timeout_for(config)``); past it, ``BacktestTimeoutError``."""
     check_window_covered(config, catalog_root)
+    check_results_root(results_root)  # a file or a read-only folder fails now, not after the replay
     variants = algorithm_variants(config, algorithm_name, algorithms_root)
     ensure_runnable(variants[0].registry_entry)  # only a version that validated may run; it is archived
     limit = timeout_secs if timeout_secs is not None else timeout_for(config)
     source = "--timeout" if timeout_secs is not None else "environment.timeout_secs"
     outcomes = []
     for variant in variants:
-        with wall_clock_limit(limit, f"backtest {config.name}/{variant.label}", source):
+        with wall_clock_limit(limit, f"backtest {config.name}/{variant.label}", source), _algorithm_errors(variant):
             outcome = run_backtest(
                 config,
                 algorithm=variant.algorithm,
@@ -113,3 +121,22 @@ def run_partition(
             )
         outcomes.append((variant, outcome))
     return outcomes
+
+
+@contextmanager
+def _algorithm_errors(variant: Variant) -> Iterator[None]:
+    """An exception raised in the algorithm's file becomes one line naming the algorithm, the
+    exception and where in the file (the traceback stays on ``__cause__`` for --debug)."""
+    try:
+        yield
+    except BacktestRunError:
+        raise
+    except Exception as error:
+        path = getattr(variant.registry_entry, "path", None)
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if path is not None and Path(f.filename) == Path(path)]
+        if not frames:
+            raise
+        where = f"{Path(frames[-1].filename).name} line {frames[-1].lineno}, in {frames[-1].name}"
+        raise AlgorithmRaisedError(
+            f"algorithm {variant.label} raised {type(error).__name__}: {error} ({where})"
+        ) from error

@@ -20,7 +20,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from odum_pipeline import settings  # noqa: E402
 from odum_pipeline.backtests.config import ConfigError, parse_config, read_document  # noqa: E402
-from odum_pipeline.backtests.limits import BacktestTimeoutError  # noqa: E402
+from odum_pipeline.backtests.limits import BacktestRunError  # noqa: E402
 from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
@@ -170,7 +170,7 @@ def run(argv: list[str] | None = None) -> int:
                     f"  net PnL {figures['net_pnl']:.2f}  fees {figures['fees']:.2f}"
                 )
         return 0
-    except (ValueError, FileNotFoundError, BacktestTimeoutError) as error:
+    except (ValueError, FileNotFoundError, BacktestRunError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
 

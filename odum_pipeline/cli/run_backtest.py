@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -132,13 +133,37 @@ def _ensure_catalog(config, raw_root: RawSource, catalog_root: Path | str) -> No
         convert_day(raw_root, catalog_root, day, key)
 
 
-def _progress_bar(label: str, share: float, events: int | None = None) -> None:
-    filled = int(share * 30)
-    counted = f" {events:>12,} events" if events is not None else ""
-    sys.stderr.write(f"\r{label:<12} [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}{counted}")
-    if share >= 1.0:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+class Progress:
+    """Progress of the replay on stderr: a redrawn bar on a terminal; elsewhere (a pipe, a CI or
+    Dagster log) one plain line per 10 % step or every ``every_secs``, whichever comes first."""
+
+    def __init__(self, stream=None, every_secs: float = 5.0, clock=time.monotonic) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every_secs, self.clock = every_secs, clock
+        self.label: str | None = None
+        self.step = -1
+        self.at = 0.0
+
+    def __call__(self, label: str, share: float, events: int | None = None) -> None:
+        counted = f" {events:>12,} events" if events is not None else ""
+        if self.tty:
+            filled = int(share * 30)
+            self.stream.write(f"\r{label:<12} [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}{counted}")
+            if share >= 1.0:
+                self.stream.write("\n")
+        else:
+            if label != self.label:
+                self.label, self.step, self.at = label, -1, self.clock()
+            step, now = int(share * 10), self.clock()
+            if step <= self.step and now - self.at < self.every_secs:
+                return
+            if share >= 1.0 and self.step == 10:
+                return
+            self.step, self.at = max(step, self.step), now
+            plain = f" ({events:,} events)" if events is not None else ""
+            self.stream.write(f"{label}: {share:.0%} of the window replayed{plain}\n")
+        self.stream.flush()
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -159,7 +184,7 @@ def run(argv: list[str] | None = None) -> int:
                 algorithms_root=settings.algorithms_root(),
                 catalog_root=catalog_root,
                 results_root=location(args.results) if args.results else settings.results_location(),
-                progress=_progress_bar,
+                progress=Progress(),
                 timeout_secs=args.timeout,
             ):
                 figures = outcome.summary["summary"]

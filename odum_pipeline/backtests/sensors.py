@@ -36,7 +36,7 @@ from odum_pipeline.algorithms.registry import AlgorithmRegistryError, discover
 from odum_pipeline.backtests.assets import backtest_run
 from odum_pipeline.backtests.config import ConfigError, list_configs, load_config
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
-from odum_pipeline.backtests.sources import invalid_config_version, valid_config_version
+from odum_pipeline.backtests.sources import algorithm_observation, invalid_config_version, valid_config_version
 from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
 
 TRIGGER_TAG = "odum/trigger"
@@ -171,10 +171,7 @@ def backtest_sources_sensor(
     observations = [
         AssetObservation("backtest_configs", partition=name, tags={DATA_VERSION_TAG: versions.configs[name]})
         for name in plan.changed_configs
-    ] + [
-        AssetObservation("algorithm_registry", partition=name, tags={DATA_VERSION_TAG: versions.algorithms[name]})
-        for name in plan.changed_algorithms
-    ]
+    ] + _algorithm_observations(algorithms.path, plan.changed_algorithms, versions.algorithms)
     run_requests = [
         RunRequest(
             partition_key=backtest_partition_key(config, algorithm),
@@ -194,3 +191,16 @@ def backtest_sources_sensor(
         asset_events=observations,
         cursor=versions.dump(),
     )
+
+
+def _algorithm_observations(root: Path, names: list[str], versions: dict[str, str]) -> list[AssetObservation]:
+    """Changed algorithms' observations, with their parameters and source when the file still reads."""
+    try:
+        entries = discover(root)
+    except AlgorithmRegistryError:
+        entries = {}
+    return [
+        algorithm_observation(entries[name]) if name in entries and entries[name].version == versions[name]
+        else AssetObservation("algorithm_registry", partition=name, tags={DATA_VERSION_TAG: versions[name]})
+        for name in names
+    ]

@@ -10,7 +10,9 @@ module does not import the backtest assets (no import cycle).
 Each materialization computes TCA for the config's runs lacking a current one, writes
 ``<results>/comparison/<config>.html`` (a ``gs://`` results root through a local working copy,
 see :mod:`odum_pipeline.reports.results_copy`) and reports the table (Markdown and table metadata, every
-row naming its run id), the charts as PNG inside Markdown and the HTML path.
+row naming its run id), the charts as PNG inside Markdown and the HTML path; ``report`` is the
+whole HTML report as one Markdown document (notes, table, every chart), so the UI shows all of it
+and the HTML path is only for download.
 """
 
 
@@ -81,6 +83,7 @@ def comparison_report(context: AssetExecutionContext, results: ResultsResource, 
 def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_path, computed: list) -> dict:
     notes = "\n\n".join(f"> {note}" for note in comparison.notes)
     metadata = {
+        "report": MetadataValue.md(report_markdown(comparison, charts, html_path)),
         "comparison": MetadataValue.md(f"### {comparison.config}\n\n{compare.markdown_table(comparison)}\n\n{notes}".strip()),
         "table": MetadataValue.table(
             records=[
@@ -103,6 +106,20 @@ def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_pat
         value = row.get("implementation_shortfall_bps")
         metadata[f"shortfall_bps/{row['algorithm']}"] = MetadataValue.float(value) if value is not None else MetadataValue.null()
     return metadata
+
+
+def report_markdown(comparison: "compare.Comparison", charts: dict, html_path) -> str:
+    """Everything the HTML report shows, as Markdown: title, notes, the ranked table, every chart."""
+    parts = [
+        f"## Execution algorithm comparison: {comparison.config}",
+        f"config sha256 `{comparison.config_sha}` · ranked by implementation shortfall vs the arrival mid "
+        "(bps, positive = cost) · every row names its run id · "
+        f"HTML for download: `{html_path}`",
+        *(f"> {note}" for note in comparison.notes),
+        compare.markdown_table(comparison),
+        *(f"### {title}\n\n{png_markdown(png, title)}" for title, png in charts.items()),
+    ]
+    return "\n\n".join(parts)
 
 
 def _record_value(value, kind: str):

@@ -115,4 +115,7 @@ def contain(workdir: Path, cpu_secs: float, expected_parent: int) -> bool:
     """All of the above, in the child, before any algorithm code runs; True when writes are confined."""
     die_with_parent(expected_parent)
     apply_limits(cpu_secs)
-    return restrict_writes(workdir)
+    try:
+        return restrict_writes(workdir)
+    except OSError:  # e.g. a container's seccomp profile refusing the Landlock calls: limits still apply
+        return False

@@ -141,7 +141,7 @@ def _start_validation(tmp_path: Path) -> tuple[subprocess.Popen, int]:
     pytest.fail("the validator child never started")
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "kill-9"])
 def test_stopping_the_parent_stops_the_validator(tmp_path, how):
     parent, child = _start_validation(tmp_path)
     try:

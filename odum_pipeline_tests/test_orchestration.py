@@ -412,8 +412,10 @@ def test_adhoc_backtest_runs_one_algorithm_with_overrides(defs, roots, instance)
         instance=instance,
     )
     assert result.success
-    (run_id,) = result.output_for_node("adhoc_backtest_op")
+    run_id, *model_risk = result.output_for_node("adhoc_backtest_op")  # report mode: the other presets too
+    assert len(model_risk) == 2
     summary = json.loads((roots.resources["results"].path / "report" / run_id / "summary.json").read_text())
+    assert summary["market"]["preset"] == "realistic" and "model_risk" not in summary
     assert summary["algorithm"]["name"] == "TWAP" and summary["algorithm"]["params"]["horizon_secs"] == 10
     assert summary["window"]["end"] == "2023-04-05T00:00:45Z"
     assert summary["summary"]["filled_qty"] == pytest.approx(2.0)

@@ -2,7 +2,10 @@
 
 Validation (parse, import, one ExecAlgorithm, parameter schema, smoke run) happens in a
 subprocess and takes seconds, so its verdict is cached per source hash under the algorithm
-store: editing a file means a new hash, hence a fresh validation.
+store: editing a file means a new hash, hence a fresh validation. A validator that died or timed
+out (``complete=False``, already retried once by ``validate_file``) is no verdict on the code: it
+is never cached, and the run stops with "validation could not complete". ``odum algorithms test``
+replaces the cached verdict with its own (``record_verdict``).
 """
 
 from __future__ import annotations
@@ -32,16 +35,30 @@ def validation_verdict(entry: AlgorithmEntry, *, var_root: Path | None = None) -
     if cached.is_file():
         return ValidationReport(**json.loads(cached.read_text()))
     report = validate_file(entry.path)
+    record_verdict(entry, report, var_root=var_root)
+    return report
+
+
+def record_verdict(entry: AlgorithmEntry, report: ValidationReport, *, var_root: Path | None = None) -> bool:
+    """Cache ``report`` as the verdict on this exact source (default parameters); False if it is none."""
+    if entry.is_builtin or not report.complete or report.source_sha256 != entry.source_sha256:
+        return False
+    cached = _verdict_path(entry, var_root)
     cached.parent.mkdir(parents=True, exist_ok=True)
     temporary = cached.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(asdict(report), default=str))
     os.replace(temporary, cached)
-    return report
+    return True
 
 
 def ensure_runnable(entry: AlgorithmEntry, *, var_root: Path | None = None) -> None:
     """Raise unless this version validated; archive it, so every version that ran is kept."""
     report = validation_verdict(entry, var_root=var_root)
+    if not report.complete:
+        raise InvalidAlgorithmError(
+            f"algorithm {entry.name} ({entry.path}, version {entry.version}): validation could not complete "
+            f"after {report.attempts} attempt(s): {'; '.join(report.errors)}"
+        )
     if not report.ok:
         problems = "; ".join(report.errors) or f"failed at stage {report.stage!r}"
         raise InvalidAlgorithmError(

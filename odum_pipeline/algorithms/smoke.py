@@ -27,6 +27,8 @@ ARRIVAL_OFFSET_SECS = 10
 PARENT_QTY = Decimal("0.050")
 MIN_SPAN_SECS = 600
 NS = 1_000_000_000
+TICK = 0.1
+BOOK_LEVELS = 5
 
 
 @dataclass
@@ -39,10 +41,29 @@ class SmokeResult:
     last_fill_ns: int | None = None
     arrival_ns: int = 0
     end_ns: int = 0
+    fills: list[dict] = field(default_factory=list)  # {"order", "ts", "price", "qty"} per fill
 
 
 def _day_start_ns(day: dt.date) -> int:
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * NS
+
+
+def smoke_window(horizon_secs: float | None) -> tuple[int, int, int]:
+    """``(start_ns, arrival_ns, span_secs)`` of the smoke run for an algorithm with this horizon."""
+    span = int(max(MIN_SPAN_SECS, (horizon_secs or 0) + ARRIVAL_OFFSET_SECS + 120))
+    start_ns = _day_start_ns(DAY)
+    return start_ns, start_ns + ARRIVAL_OFFSET_SECS * NS, span
+
+
+def synthetic_mids(rng: np.random.Generator, span_secs: int) -> np.ndarray:
+    """The mid of each second: a random walk of 0.5 steps around 30 000 (draws from ``rng`` first)."""
+    return 30_000 + np.cumsum(rng.choice([-1, 0, 1], size=span_secs + 1)) * TICK * 5
+
+
+def synthetic_touch(span_secs: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """``(bids, asks)`` at the touch of each second's snapshot, as ``synthetic_market`` builds them."""
+    bids = np.round(synthetic_mids(np.random.default_rng(seed), span_secs) - TICK / 2, 1)
+    return bids, np.round(bids + TICK, 1)
 
 
 def synthetic_market(instrument, start_ns: int, span_secs: int, seed: int = 7):
@@ -52,8 +73,8 @@ def synthetic_market(instrument, start_ns: int, span_secs: int, seed: int = 7):
     from nautilus_trader.model.identifiers import TradeId
 
     rng = np.random.default_rng(seed)
-    tick = 0.1
-    mids = 30_000 + np.cumsum(rng.choice([-1, 0, 1], size=span_secs + 1)) * tick * 5
+    tick = TICK
+    mids = synthetic_mids(rng, span_secs)
     flags = int(RecordFlag.F_SNAPSHOT) | int(RecordFlag.F_LAST)
     depths, trades = [], []
     for second in range(span_secs + 1):
@@ -113,9 +134,7 @@ def smoke_run(
     from odum_pipeline.instruments.registry import build_instrument
 
     instrument = build_instrument(INSTRUMENT_KEY)
-    span = int(max(MIN_SPAN_SECS, (horizon_secs or 0) + ARRIVAL_OFFSET_SECS + 120))
-    start_ns = _day_start_ns(DAY)
-    arrival_ns = start_ns + ARRIVAL_OFFSET_SECS * NS
+    start_ns, arrival_ns, span = smoke_window(horizon_secs)
     tmp = tempfile.TemporaryDirectory(dir=workdir)
     catalog_path = Path(tmp.name) / "catalog"
     depths, trades = write_catalog(catalog_path, instrument, span)
@@ -186,7 +205,56 @@ def smoke_run(
             last_fill_ns=fill_ts[-1] if fill_ts else None,
             arrival_ns=arrival_ns,
             end_ns=start_ns + span * NS,
+            fills=_fills(family),
         )
     finally:
         engine.dispose()
         tmp.cleanup()
+
+
+def _fills(orders) -> list[dict]:
+    from nautilus_trader.model.events import OrderFilled
+
+    return [
+        {"order": order.client_order_id.value, "ts": event.ts_event, "price": str(event.last_px), "qty": str(event.last_qty)}
+        for order in orders
+        for event in order.events
+        if isinstance(event, OrderFilled)
+    ]
+
+
+def implausible_facts(result: dict, horizon_secs: float | None) -> list[str]:
+    """What in a reported smoke result the synthetic market could not have produced ([] if none).
+
+    The validator's parent runs this on what the child reported, against its own copy of the
+    market (seeded, so identical) and its own window: a forged "filled" without matching fills,
+    fills outside the window or at prices the book never showed, are not a pass.
+    """
+    start_ns, arrival_ns, span = smoke_window(horizon_secs)
+    end_ns = start_ns + span * NS
+    bids, asks = synthetic_touch(span)
+    fills = result.get("fills") or []
+    problems = []
+    try:
+        filled = sum((Decimal(f["qty"]) for f in fills), Decimal(0))
+        per_order: dict[str, Decimal] = {}
+        for fill in fills:
+            per_order[fill["order"]] = per_order.get(fill["order"], Decimal(0)) + Decimal(fill["qty"])
+            ts, price = int(fill["ts"]), float(fill["price"])
+            if not arrival_ns <= ts <= end_ns:
+                problems.append(f"fill at {ts} ns is outside the smoke window")
+                continue
+            second = (ts - start_ns) // NS
+            around = slice(max(0, second - 1), min(span, second) + 1)
+            low, high = bids[around].min() - BOOK_LEVELS * TICK, asks[around].max() + BOOK_LEVELS * TICK
+            if not low - 1e-9 <= price <= high + 1e-9:
+                problems.append(f"fill at {price} is outside the book ({low:.1f} .. {high:.1f}) at {ts} ns")
+        if filled != Decimal(result.get("filled_qty", "0")):
+            problems.append(f"reported filled {result.get('filled_qty')} but the fills add up to {filled}")
+        for order in result.get("orders") or []:
+            if Decimal(order["filled"]) != per_order.get(order["id"], Decimal(0)):
+                problems.append(f"order {order['id']} reports {order['filled']} filled, its fills add up to "
+                                f"{per_order.get(order['id'], Decimal(0))}")
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        problems.append(f"malformed smoke result ({type(exc).__name__}: {exc})")
+    return problems

@@ -15,6 +15,7 @@ from dagster import (
 
 from odum_pipeline.backtests.automation import backtest_freshness_condition
 from odum_pipeline.backtests.config import load_config
+from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.partitions import backtest_partitions, parse_backtest_partition
 from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
@@ -61,7 +62,7 @@ def backtest_run(
             results_root=results.path,
             progress=_progress_logger(context),
         )
-    except (ValueError, FileNotFoundError) as error:  # config, algorithm, parameter or coverage problems
+    except (ValueError, FileNotFoundError, BacktestRunError) as error:  # bad input, or past its time limit
         raise Failure(description=str(error)) from error
     return MaterializeResult(metadata=_metadata(outcomes))
 

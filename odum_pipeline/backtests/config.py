@@ -477,6 +477,11 @@ class EnvironmentSection(_Strict):
         description="Also run each algorithm under the other market presets, so the comparison can say whether "
         "its ranking holds under all three. Default: on for 'parent_orders' configs in report mode.",
     )
+    timeout_secs: float | None = Field(
+        default=None, gt=0, le=7 * 86_400,
+        description="Wall-clock limit of one backtest run, seconds. Default: 600 + 600 per hour of window. "
+        "Not part of the config's content hash (it does not change results).",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -522,6 +527,7 @@ class BacktestConfig(_Strict):
         self.market.effective(self.data_catalog.snapshot_mode)
         _check_parent_orders_in_window(self.strategy, self.time_window)
         _check_sell_inventory(self.strategy, self.venue, spec)
+        _check_values_against_instrument(self, spec)
         return self
 
     def instrument_spec(self):
@@ -649,6 +655,52 @@ def _check_parent_orders_in_window(strategy: StrategySection, window: TimeWindow
             )
 
 
+#: Beyond these a value is a typo, not a backtest (NautilusTrader's own limits are ~1.7e13).
+SANE_MAX_QUANTITY = Decimal(10**9)
+SANE_MAX_PRICE = Decimal(10**9)
+SANE_MAX_BALANCE = Decimal(10**12)
+#: Fee rates outside [-10 bps, +100 bps] are not a venue's fees (a -50 % taker fee pays 50 % per trade).
+FEE_RANGE = (Decimal("-0.001"), Decimal("0.01"))
+
+
+def _check_values_against_instrument(config: BacktestConfig, spec) -> None:
+    """Quantities and prices the instrument can represent, sane sizes and fees; each error names its field."""
+    size_increment, price_increment = Decimal(spec.size_increment), Decimal(spec.price_increment)
+    min_quantity = Decimal(spec.min_quantity)
+    problems = []
+    for index, order in enumerate(config.strategy.parent_orders):
+        where = f"strategy.parent_orders[{index}]"
+        problems += _multiple_and_bounded(f"{where}.quantity", order.quantity, size_increment, SANE_MAX_QUANTITY, "size increment", spec.key)
+        if order.quantity < min_quantity:
+            problems.append(f"{where}.quantity: {_canonical_decimal(order.quantity)} is below {spec.key}'s minimum quantity {spec.min_quantity}")
+        if order.limit_price is not None:
+            problems += _multiple_and_bounded(f"{where}.limit_price", order.limit_price, price_increment, SANE_MAX_PRICE, "price increment", spec.key)
+    for name in ("maker_fee", "taker_fee"):
+        rate = getattr(config.venue, name)
+        if rate is not None and not FEE_RANGE[0] <= rate <= FEE_RANGE[1]:
+            problems.append(
+                f"venue.{name}: {_canonical_decimal(rate)} is outside the sane range {FEE_RANGE[0]} .. {FEE_RANGE[1]} "
+                "(a rate: 0.0004 = 4 bps)"
+            )
+    balance = getattr(config.venue, "starting_balance", None)
+    if isinstance(balance, Decimal) and balance > SANE_MAX_BALANCE:
+        problems.append(f"venue.starting_balance: {_canonical_decimal(balance)} is absurd (more than {SANE_MAX_BALANCE:,})")
+    limit = config.risk.max_order_quantity
+    if limit is not None and limit > SANE_MAX_QUANTITY:
+        problems.append(f"risk.max_order_quantity: {_canonical_decimal(limit)} is absurd (more than {SANE_MAX_QUANTITY:,})")
+    if problems:
+        raise ValueError("\n  - ".join(problems))
+
+
+def _multiple_and_bounded(field: str, value: Decimal, increment: Decimal, maximum: Decimal, what: str, key: str) -> list[str]:
+    if value > maximum:
+        return [f"{field}: {_canonical_decimal(value)} is absurd (more than {maximum:,})"]
+    if value % increment != 0:
+        return [f"{field}: {_canonical_decimal(value)} is not a multiple of {key}'s {what} {increment} "
+                f"(it would run as {_canonical_decimal((value // increment) * increment)})"]
+    return []
+
+
 # --- loading, hashing, listing -------------------------------------------------------------------
 
 
@@ -668,14 +720,43 @@ def read_document(path: str | Path) -> dict[str, Any]:
 
 
 def parse_document(text: str, source: str | Path) -> dict[str, Any]:
-    """JSON text that must hold one object (a config document); ``source`` names it in errors."""
+    """JSON text that must hold one object (a config document); ``source`` names it in errors.
+
+    A key repeated in one object is an error naming its path (``json`` alone keeps the last one)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_JsonObject.from_pairs)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
-    return data
+    if data.duplicates:
+        raise ConfigError(f"{source}: duplicate key(s) {', '.join(data.duplicates)} (each key may appear once per object)")
+    return dict(data)
+
+
+class _JsonObject(dict):
+    """A parsed JSON object that remembers the paths of keys repeated in it or in its children."""
+
+    duplicates: list[str]
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> _JsonObject:
+        obj = cls()
+        obj.duplicates = []
+        for key, value in pairs:
+            if key in obj:
+                obj.duplicates.append(key)
+            obj[key] = value
+            obj.duplicates += [f"{key}{'' if path.startswith('[') else '.'}{path}" for path in _nested_duplicates(value)]
+        return obj
+
+
+def _nested_duplicates(value: Any) -> list[str]:
+    if isinstance(value, _JsonObject):
+        return value.duplicates
+    if isinstance(value, list):
+        return [f"[{index}]{'' if path.startswith('[') else '.'}{path}" for index, item in enumerate(value) for path in _nested_duplicates(item)]
+    return []
 
 
 def parse_config(data: dict[str, Any], *, source: str | Path = "<config>") -> BacktestConfig:
@@ -728,7 +809,7 @@ def _expectation(item: dict[str, Any]) -> str:
 def canonical_json(config: BacktestConfig) -> str:
     """The config's content as canonical JSON. The name is left out: it defaults to the file stem,
     and the hash is of the content, not the path."""
-    payload = config.model_dump(mode="json", exclude={"name"})
+    payload = config.model_dump(mode="json", exclude={"name": True, "environment": {"timeout_secs"}})
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 

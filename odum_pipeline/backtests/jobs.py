@@ -17,6 +17,7 @@ every field-level message becomes the failure's description in the run.
 
 import json
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
@@ -25,8 +26,9 @@ from pydantic import Field
 from odum_pipeline.algorithms.validation import DEFAULT_TIMEOUT_SECS
 from odum_pipeline.backtests.algorithm_store import AlgorithmSaveError, save_algorithm_source
 from odum_pipeline.backtests.assets import _metadata, _progress_logger
-from odum_pipeline.backtests.config import BacktestConfig, ConfigError, parse_config
-from odum_pipeline.backtests.config_store import publish_config
+from odum_pipeline.backtests.config import BacktestConfig, ConfigError, parse_config, read_document
+from odum_pipeline.backtests.config_store import check_name, publish_config
+from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.overrides import with_overrides
 from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
@@ -207,6 +209,19 @@ def adhoc_config(data: dict[str, Any], request: AdhocBacktestRequest) -> Backtes
     return parse_config(data, source=f"{request.config_name}.json (with the ad-hoc overrides)")
 
 
+def adhoc_config_path(configs: ConfigsResource, config_name: str) -> Path:
+    """The config file ``config_name`` names, checked like ``publish_config`` names: only a plain name
+    of a file directly in the configs root (no ``../``, no path), else ``Failure`` naming the field."""
+    try:
+        check_name(config_name)
+    except ConfigError as error:
+        raise Failure(description=f"config_{error}") from None
+    path = configs.config_path(config_name)
+    if path.resolve().parent != configs.path.resolve():
+        raise Failure(description=f"config_name: {config_name!r} is not a config directly under {configs.path}")
+    return path
+
+
 @op(pool="nautilus", description="Run one backtest of a config with overrides (every listed algorithm, or one).")
 def adhoc_backtest_op(
     context: OpExecutionContext,
@@ -216,13 +231,12 @@ def adhoc_backtest_op(
     catalog: CatalogResource,
     results: ResultsResource,
 ):
-    path = configs.config_path(config.config_name)
+    path = adhoc_config_path(configs, config.config_name)
+    if not path.is_file():
+        raise Failure(description=f"config_name: {config.config_name!r}: no config file {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        backtest_config = adhoc_config(data, config)
-    except FileNotFoundError:
-        raise Failure(description=f"config {config.config_name!r}: no file {path}") from None
-    except (ConfigError, json.JSONDecodeError) as error:
+        backtest_config = adhoc_config(read_document(path), config)
+    except ConfigError as error:
         raise Failure(description=f"{error}") from None
     names = backtest_config.execution.names()
     metadata: dict[str, Any] = {}
@@ -237,7 +251,7 @@ def adhoc_backtest_op(
                 results_root=results.path,
                 progress=_progress_logger(context),
             )
-        except (ValueError, FileNotFoundError) as error:
+        except (ValueError, FileNotFoundError, BacktestRunError) as error:
             raise Failure(description=f"{config.config_name} / {name}: {error}") from None
         for variant, outcome in outcomes:
             figures = outcome.summary["summary"]

@@ -6,9 +6,12 @@
   ``positions.parquet``, ``equity_curve.parquet``, ``timeline.parquet`` and, when asked,
   ``ticks.parquet`` (the window's trades).
 
-Files are written to a temporary name and renamed, so a reader never sees half a file. A ``gs://``
-results root is written through fsspec (gcsfs): each file is one object upload, which GCS makes
-atomic per object (no temporary name needed); ``summary.json`` still comes last.
+Files are written to a temporary name and renamed, so a reader never sees half a file; a local
+report is assembled in ``<root>/.partial/`` and renamed into ``report/`` whole, so a failed write
+(disk full, file too large) leaves no half report folder and raises ``ResultsWriteError`` naming
+the path. ``check_results_root`` (run before a backtest) refuses a root that is a file or not
+writable. A ``gs://`` results root is written through fsspec (gcsfs): each file is one object
+upload, which GCS makes atomic per object (no temporary name needed); ``summary.json`` still comes last.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +36,29 @@ from odum_pipeline.gcs import is_remote
 FAST_DIR = "fast"
 REPORT_DIR = "report"
 SUMMARY_FILE = "summary.json"
+PARTIAL_DIR = ".partial"
+
+
+class ResultsWriteError(ValueError):
+    """The results root cannot take this run's results; the message names the path and the problem."""
+
+
+def check_results_root(results_root: Path | str) -> None:
+    """Before a backtest: the root is (or can be made) a writable folder, else ``ResultsWriteError``."""
+    if is_remote(results_root):
+        from odum_pipeline.gcs import check_remote_root
+
+        check_remote_root(str(results_root))
+        return
+    root = Path(results_root)
+    if root.exists() and not root.is_dir():
+        raise ResultsWriteError(f"results root {root} is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise ResultsWriteError(f"results root {root} is not writable ({error.strerror or error})") from None
 
 
 def write_fast(results_root: Path | str, run_id: str, summary: dict[str, Any]) -> Path | str:
@@ -39,7 +67,10 @@ def write_fast(results_root: Path | str, run_id: str, summary: dict[str, Any]) -
         _remote_fs(str(results_root)).pipe_file(path, _json_bytes(summary))
         return path
     path = Path(results_root) / FAST_DIR / f"{run_id}.json"
-    _write_json(path, summary)
+    try:
+        _write_json(path, summary)
+    except OSError as error:
+        raise ResultsWriteError(f"cannot write {path}: {error.strerror or error}") from None
     return path
 
 
@@ -49,11 +80,27 @@ def write_report(
     if is_remote(results_root):
         return _write_remote_report(str(results_root), run_id, summary, run_data, ticks)
     directory = Path(results_root) / REPORT_DIR / run_id
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, frame in _report_frames(run_data, ticks).items():
-        _write_parquet(directory / name, frame)
-    _write_json(directory / SUMMARY_FILE, summary)  # last: its presence marks a complete report
+    staging = Path(results_root) / PARTIAL_DIR / f"{run_id}.{os.getpid()}"
+    try:
+        staging.mkdir(parents=True)
+        for name, frame in _report_frames(run_data, ticks).items():
+            _write_parquet(staging / name, frame)
+        _write_json(staging / SUMMARY_FILE, summary)  # last: its presence marks a complete report
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staging, directory)
+    except OSError as error:
+        raise ResultsWriteError(f"cannot write the report {directory}: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_if_empty(staging.parent)
     return directory
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass
 
 
 def _report_frames(run_data: RunData, ticks: list | None) -> dict[str, pd.DataFrame]:
@@ -119,8 +166,11 @@ def _write_remote_report(root: str, run_id: str, summary, run_data: RunData, tic
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _json_default(value: Any) -> Any:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,16 @@ from odum_pipeline.backtests.config import (
 )
 from odum_pipeline.backtests.impact import ImpactCalibrationError
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
+from odum_pipeline.backtests.limits import BacktestRunError, timeout_for, wall_clock_limit
+from odum_pipeline.backtests.results import check_results_root
 from odum_pipeline.catalog.preflight import missing_catalog_partitions
 
 
 logger = logging.getLogger(__name__)
+
+
+class AlgorithmRaisedError(BacktestRunError):
+    """The execution algorithm's own code raised during the replay."""
 
 
 class WindowNotCoveredError(BacktestSetupError):
@@ -104,34 +112,40 @@ def run_partition(
     mode: str | None = None,
     export_ticks: bool | None = None,
     progress: Callable[[str, float, int], None] | None = None,
+    timeout_secs: float | None = None,
 ) -> list[tuple[Variant, BacktestOutcome]]:
     """Pre-flight, then every variant of the algorithm over the config's window.
 
     ``progress(label, share, events)``: the variant, the share of its window replayed, the data
-    events the engine has processed so far."""
+    events the engine has processed so far. Each variant runs under a wall-clock limit
+    (``timeout_secs``, else ``limits.timeout_for(config)``); past it, ``BacktestTimeoutError``."""
     check_window_covered(config, catalog_root)
+    check_results_root(results_root)  # a file or a read-only folder fails now, not after the replay
     variants = algorithm_variants(config, algorithm_name, algorithms_root)
     ensure_runnable(variants[0].registry_entry)  # only a version that validated may run; it is archived
+    limit = timeout_secs if timeout_secs is not None else timeout_for(config)
+    source = "--timeout" if timeout_secs is not None else "environment.timeout_secs"
     mode = mode or config.environment.mode.value
     outcomes = []
     for variant in variants:
         for market_config, label, model_risk_of in _market_variants(config, variant.label, mode):
             try:
-                outcome = run_backtest(
-                    market_config,
-                    algorithm=variant.algorithm,
-                    catalog_root=catalog_root,
-                    results_root=results_root,
-                    mode=mode,
-                    export_ticks=config.environment.export_ticks if export_ticks is None else export_ticks,
-                    progress_events=(lambda share, events, label=label: progress(label, share, events))
-                    if progress
-                    else None,
-                    exec_algorithms=load_exec_algorithms(
-                        variant.registry_entry, variant.algorithm.params, catalog_root=catalog_root
-                    ),
-                    model_risk_of=model_risk_of,
-                )
+                with wall_clock_limit(limit, f"backtest {config.name}/{label}", source), _algorithm_errors(variant):
+                    outcome = run_backtest(
+                        market_config,
+                        algorithm=variant.algorithm,
+                        catalog_root=catalog_root,
+                        results_root=results_root,
+                        mode=mode,
+                        export_ticks=config.environment.export_ticks if export_ticks is None else export_ticks,
+                        progress_events=(lambda share, events, label=label: progress(label, share, events))
+                        if progress
+                        else None,
+                        exec_algorithms=load_exec_algorithms(
+                            variant.registry_entry, variant.algorithm.params, catalog_root=catalog_root
+                        ),
+                        model_risk_of=model_risk_of,
+                    )
             except ImpactCalibrationError as error:
                 if model_risk_of is None:
                     raise
@@ -160,3 +174,22 @@ def _market_variants(config: BacktestConfig, label: str, mode: str):
     for preset in MarketPreset:
         if preset is not config.market.preset:
             yield with_market_preset(config, preset), f"{label} [{preset.value}]", main_setup
+
+
+@contextmanager
+def _algorithm_errors(variant: Variant) -> Iterator[None]:
+    """An exception raised in the algorithm's file becomes one line naming the algorithm, the
+    exception and where in the file (the traceback stays on ``__cause__`` for --debug)."""
+    try:
+        yield
+    except BacktestRunError:
+        raise
+    except Exception as error:
+        path = getattr(variant.registry_entry, "path", None)
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if path is not None and Path(f.filename) == Path(path)]
+        if not frames:
+            raise
+        where = f"{Path(frames[-1].filename).name} line {frames[-1].lineno}, in {frames[-1].name}"
+        raise AlgorithmRaisedError(
+            f"algorithm {variant.label} raised {type(error).__name__}: {error} ({where})"
+        ) from error

@@ -36,7 +36,7 @@ from odum_pipeline.algorithms.registry import AlgorithmRegistryError, discover
 from odum_pipeline.backtests.assets import backtest_run
 from odum_pipeline.backtests.config import ConfigError, list_configs, load_config, variant_base_name
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
-from odum_pipeline.backtests.sources import invalid_config_version, valid_config_version
+from odum_pipeline.backtests.sources import algorithm_observation, invalid_config_version, valid_config_version
 from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
 
 TRIGGER_TAG = "odum/trigger"
@@ -186,11 +186,7 @@ def backtest_sources_sensor(
     observations = [
         AssetObservation("backtest_configs", partition=name, tags={DATA_VERSION_TAG: versions.configs[name]})
         for name in plan.changed_configs
-    ] + [
-        AssetObservation("algorithm_registry", partition=key, tags={DATA_VERSION_TAG: versions.algorithms[name]})
-        for name in plan.changed_algorithms
-        for key in sorted({name} | {k for k in plan_keys(plan) if variant_base_name(k) == name})
-    ]
+    ] + _algorithm_observations(algorithms.path, plan.changed_algorithms, versions.algorithms, plan_keys(plan))
     run_requests = [
         RunRequest(
             partition_key=backtest_partition_key(config, algorithm),
@@ -212,3 +208,21 @@ def backtest_sources_sensor(
         asset_events=observations,
         cursor=versions.dump(),
     )
+
+
+def _algorithm_observations(
+    root: Path, names: list[str], versions: dict[str, str], keys: set[str]
+) -> list[AssetObservation]:
+    """Changed algorithms' observations, of their own partitions and of their sweep variants' (``keys``),
+    with their parameters and source when the file still reads."""
+    try:
+        entries = discover(root)
+    except AlgorithmRegistryError:
+        entries = {}
+    return [
+        algorithm_observation(entries[name], partition=key)
+        if name in entries and entries[name].version == versions[name]
+        else AssetObservation("algorithm_registry", partition=key, tags={DATA_VERSION_TAG: versions[name]})
+        for name in names
+        for key in sorted({name} | {k for k in keys if variant_base_name(k) == name})
+    ]

@@ -3,7 +3,8 @@
 - ``list``: every registered algorithm (NORMAL built in), its version and parameters;
 - ``show NAME``: the parameter schema, the file, its sha256 and the archived versions;
 - ``validate FILE``: the full validation (subprocess, timeout, smoke run) of any file;
-- ``test NAME``: the same for a registered algorithm, with optional ``--params``;
+- ``test NAME``: the same for a registered algorithm, with optional ``--params``; without them its
+  report becomes the cached verdict backtests consult (a validation that could not complete is not kept);
 - ``save NAME FILE``: validate FILE, then install it as ``algorithms/<name>.py``; the version it
   replaces is kept in the content-addressed store and in
   ``algorithms/.history/<name>/<UTC timestamp>_<sha12>.py``; the new one is archived too.
@@ -127,7 +128,14 @@ def _test(args) -> int:
     if entry.is_builtin:
         print("NORMAL is built in (straight to market): nothing to test")
         return 0
-    return _print_report(validate_file(entry.path, timeout_secs=args.timeout, params=_params(args.params)), args.json)
+    params = _params(args.params)
+    report = validate_file(entry.path, timeout_secs=args.timeout, params=params)
+    if not params:
+        from odum_pipeline.algorithms.gate import record_verdict
+
+        if record_verdict(entry, report) and not args.json:
+            print(f"cached verdict for {entry.name} version {entry.version} updated")
+    return _print_report(report, args.json)
 
 
 def _save(args) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from odum_pipeline import settings  # noqa: E402
 from odum_pipeline.backtests.config import ConfigError, parse_config, read_document  # noqa: E402
+from odum_pipeline.backtests.limits import BacktestRunError  # noqa: E402
 from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
@@ -54,7 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--catalog", default=None, help="catalog folder or gs:// URI")
     parser.add_argument("--results", default=None, help="results folder or gs:// URI")
+    parser.add_argument(
+        "--timeout", type=_positive_seconds, default=None,
+        help="wall-clock limit of each backtest run, seconds (default: environment.timeout_secs, else 600 + 600 per window hour)",
+    )
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return value
 
 
 def _config_data(args) -> tuple[dict, str | Path]:
@@ -118,13 +134,37 @@ def _ensure_catalog(config, raw_root: RawSource, catalog_root: Path | str) -> No
         convert_day(raw_root, catalog_root, day, key)
 
 
-def _progress_bar(label: str, share: float, events: int | None = None) -> None:
-    filled = int(share * 30)
-    counted = f" {events:>12,} events" if events is not None else ""
-    sys.stderr.write(f"\r{label:<12} [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}{counted}")
-    if share >= 1.0:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+class Progress:
+    """Progress of the replay on stderr: a redrawn bar on a terminal; elsewhere (a pipe, a CI or
+    Dagster log) one plain line per 10 % step or every ``every_secs``, whichever comes first."""
+
+    def __init__(self, stream=None, every_secs: float = 5.0, clock=time.monotonic) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every_secs, self.clock = every_secs, clock
+        self.label: str | None = None
+        self.step = -1
+        self.at = 0.0
+
+    def __call__(self, label: str, share: float, events: int | None = None) -> None:
+        counted = f" {events:>12,} events" if events is not None else ""
+        if self.tty:
+            filled = int(share * 30)
+            self.stream.write(f"\r{label:<12} [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}{counted}")
+            if share >= 1.0:
+                self.stream.write("\n")
+        else:
+            if label != self.label:
+                self.label, self.step, self.at = label, -1, self.clock()
+            step, now = int(share * 10), self.clock()
+            if step <= self.step and now - self.at < self.every_secs:
+                return
+            if share >= 1.0 and self.step == 10:
+                return
+            self.step, self.at = max(step, self.step), now
+            plain = f" ({events:,} events)" if events is not None else ""
+            self.stream.write(f"{label}: {share:.0%} of the window replayed{plain}\n")
+        self.stream.flush()
 
 
 def market_line(summary: dict) -> str:
@@ -157,7 +197,8 @@ def run(argv: list[str] | None = None) -> int:
                 algorithms_root=settings.algorithms_root(),
                 catalog_root=catalog_root,
                 results_root=location(args.results) if args.results else settings.results_location(),
-                progress=_progress_bar,
+                progress=Progress(),
+                timeout_secs=args.timeout,
             ):
                 figures = outcome.summary["summary"]
                 print(f"{variant.label}: run id {outcome.run_id}")
@@ -166,7 +207,7 @@ def run(argv: list[str] | None = None) -> int:
                 print(f"  {summary_money_line(outcome.summary)}")
                 print(f"  {market_line(outcome.summary)}")
         return 0
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, BacktestRunError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
 

@@ -10,7 +10,9 @@ module does not import the backtest assets (no import cycle).
 Each materialization computes TCA for the config's runs lacking a current one, writes
 ``<results>/comparison/<config>.html`` (a ``gs://`` results root through a local working copy,
 see :mod:`odum_pipeline.reports.results_copy`) and reports the table (Markdown and table metadata, every
-row naming its run id), the charts as PNG inside Markdown and the HTML path.
+row naming its run id), the charts as PNG inside Markdown and the HTML path; ``report`` is the
+whole HTML report as one Markdown document (notes, table, every chart), so the UI shows all of it
+and the HTML path is only for download.
 """
 
 
@@ -96,6 +98,7 @@ def comparison_report(
 def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_path, computed: list) -> dict:
     notes = "\n\n".join(f"> {note}" for note in comparison.notes)
     metadata = {
+        "report": MetadataValue.md(report_markdown(comparison, charts, html_path)),
         "comparison": MetadataValue.md(
             f"### {comparison.config}\n\n{compare.setup_line(comparison)}\n\n{compare.markdown_table(comparison)}\n\n"
             f"{compare.model_risk_markdown(comparison.model_risk)}\n\n{notes}".strip()
@@ -127,6 +130,22 @@ def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_pat
         value = row.get("total_cost_bps")
         metadata[f"total_cost_bps/{row['algorithm']}"] = MetadataValue.float(value) if value is not None else MetadataValue.null()
     return metadata
+
+
+def report_markdown(comparison: "compare.Comparison", charts: dict, html_path) -> str:
+    """Everything the HTML report shows, as Markdown: title, notes, the ranked table, every chart."""
+    parts = [
+        f"## Execution algorithm comparison: {comparison.config}",
+        f"config sha256 `{comparison.config_sha}` · {compare.setup_line(comparison)} · ranked by total cost: "
+        "Perold implementation shortfall vs the arrival mid (with the unfilled remainder's opportunity cost) "
+        "plus fees, in bps of the arrival value (positive = cost) · every row names its run id · "
+        f"HTML for download: `{html_path}`",
+        *(f"> {note}" for note in comparison.notes),
+        compare.markdown_table(comparison),
+        compare.model_risk_markdown(comparison.model_risk),
+        *(f"### {title}\n\n{png_markdown(png, title)}" for title, png in charts.items()),
+    ]
+    return "\n\n".join(parts)
 
 
 def _record_value(value, kind: str):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 import pytest
 
@@ -397,3 +399,158 @@ def test_rows_from_another_day_are_refused(tmp_path):
         convert_day(raw, catalog, DAY, KEY)
     assert str(raw_path(raw, DAY, TRADES, KEY)) in str(info.value)
     assert _snapshot(catalog) == before
+
+
+# ----------------------------------------------------------------------------- issue 11: nothing lost
+
+
+def _dangling(path: Path) -> None:
+    path.symlink_to(path.parent / "gone.parquet")
+
+
+def _loop(path: Path) -> None:
+    path.symlink_to(path)
+
+
+def _directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)  # reading it would block forever: it must be refused before it is opened
+
+
+def _device(path: Path) -> None:
+    path.symlink_to("/dev/null")
+
+
+UNREADABLE = {
+    "dangling-symlink": (_dangling, "dangling symlink"),
+    "symlink-loop": (_loop, "symlink loop"),
+    "directory": (_directory, "is a directory"),
+    "fifo": (_fifo, "not a regular file"),
+    "device": (_device, "not a regular file"),
+}
+
+
+@pytest.mark.parametrize("data_type", [TRADES, BOOK])
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_an_unreadable_raw_file_is_an_error_and_keeps_the_catalog_day(good, case, data_type):
+    raw, catalog, paths, before = good
+    make, expected = UNREADABLE[case]
+    paths[data_type].unlink()
+    make(paths[data_type])
+
+    with pytest.raises(ConversionError) as info:
+        convert_day(raw, catalog, DAY, KEY)
+
+    assert str(paths[data_type]) in str(info.value)
+    assert expected in str(info.value)
+    assert _snapshot(catalog) == before
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_cli_convert_reports_an_unreadable_file_and_exits_non_zero(good, case, capsys, no_debug):
+    raw, catalog, paths, before = good
+    make, expected = UNREADABLE[case]
+    paths[BOOK].unlink()
+    make(paths[BOOK])
+
+    code = run(["data", "convert", "--raw-root", str(raw), "--catalog", str(catalog)])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert str(paths[BOOK]) in captured.err and expected in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert _snapshot(catalog) == before
+
+
+@pytest.mark.parametrize("missing", [TRADES, BOOK])
+def test_a_missing_data_type_converts_nothing_and_keeps_the_catalog_day(good, missing, capsys, no_debug):
+    raw, catalog, paths, before = good
+    paths[missing].unlink()
+
+    with pytest.raises(ConversionError) as info:
+        convert_day(raw, catalog, DAY, KEY)
+    assert str(paths[missing]) in str(info.value) and missing in str(info.value)
+    assert _snapshot(catalog) == before
+
+    code = run(["data", "convert", "--raw-root", str(raw), "--catalog", str(catalog)])
+    captured = capsys.readouterr()
+    assert code == 2 and str(paths[missing]) in captured.err
+    assert _snapshot(catalog) == before
+
+
+def test_tardis_timestamps_in_nanoseconds_are_one_clear_line(good, capsys, no_debug):
+    raw, catalog, paths, before = good
+    table = _real(DAY, TRADES)
+    for name in ("timestamp", "local_timestamp"):
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, pa.compute.multiply(table.column(name), 1000))
+    _write(raw, TRADES, table)
+
+    with pytest.raises(ConversionError) as info:
+        convert_day(raw, catalog, DAY, KEY)
+    assert str(paths[TRADES]) in str(info.value) and "nanoseconds" in str(info.value)
+
+    code = run(["data", "convert", "--raw-root", str(raw), "--catalog", str(catalog)])
+    captured = capsys.readouterr()
+    assert code == 2 and "overflow" not in captured.err.split(":", 1)[1][:20]
+    assert str(paths[TRADES]) in captured.err and "nanoseconds" in captured.err
+    assert _snapshot(catalog) == before
+
+
+@pytest.mark.parametrize("unit", ["us", "ns"])
+def test_arrow_timestamp_columns_convert_and_are_covered(tmp_path, unit):
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    for data_type in (TRADES, BOOK):
+        table = _real(DAY, data_type)
+        for name in ("timestamp", "local_timestamp"):
+            micros = table.column(name).cast(pa.int64())
+            values = micros if unit == "us" else pa.compute.multiply(micros, 1000)
+            table = table.set_column(table.column_names.index(name), name, values.cast(pa.timestamp(unit, "UTC")))
+        _write(raw, data_type, table)
+
+    result = convert_day(raw, catalog, DAY, KEY)
+    assert result.rows == {TRADES: ROWS, BOOK: ROWS}
+    start, end = _covered_window()
+    report = check_raw_coverage(raw, KEY, start, end)
+    assert report.covered, report.describe()
+    reference = check_raw_coverage(_reference_raw(tmp_path), KEY, start, end)
+    assert [i.rows_in_window for d in report.days for i in d.data] == [
+        i.rows_in_window for d in reference.days for i in d.data
+    ]
+
+
+def _reference_raw(tmp_path: Path) -> Path:
+    raw = tmp_path / "reference"
+    for data_type in (TRADES, BOOK):
+        _write(raw, data_type, _real(DAY, data_type))
+    return raw
+
+
+def test_data_check_says_it_checks_coverage_only(raw_day, capsys, no_debug):
+    start, end = _covered_window()
+    run(["data", "check", "--raw-root", str(raw_day), "--instrument", KEY, "--start", start.isoformat(), "--end", end.isoformat()])
+    assert "coverage only" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["BINANCE-FUTURES:PERPETUAL:BTC USDT", "FOO:BAR:BAZ", "BINANCE-FUTURES:PERPETUAL:BTC-ÜSDT"])
+def test_one_stray_raw_file_is_reported_and_skipped(tmp_path, name, capsys, no_debug):
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    next_day = DAY + dt.timedelta(days=1)
+    for day in (DAY, next_day):
+        for data_type in (TRADES, BOOK):
+            _write(raw, data_type, pq.read_table(raw_path(REAL, day, data_type, KEY)).slice(0, ROWS), day=day)
+    stray = _write(raw, TRADES, _real(DAY, TRADES), key=name)
+
+    code = run(["data", "convert", "--raw-root", str(raw), "--catalog", str(catalog)])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert str(stray) in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    from odum_pipeline.catalog.preflight import missing_catalog_partitions
+
+    window = (dt.datetime(2023, 4, 4, tzinfo=dt.UTC), dt.datetime(2023, 4, 6, tzinfo=dt.UTC))
+    assert missing_catalog_partitions(catalog, KEY, *window) == []

@@ -96,6 +96,10 @@ class CoverageReport:
             f"{self.instrument_key} {self.start.isoformat()} -> {self.end.isoformat()} ({self.snapshot_mode}): "
             + ("covered" if self.covered else "NOT covered")
         ]
+        lines.append(
+            "  (coverage only: rows present in the window per day and type; the blocking data-quality "
+            "checks run at conversion, `odum data convert`)"
+        )
         for day in self.days:
             for item in day.data:
                 status = "ok" if item.ok else f"MISSING: {item.problem or 'no rows in the window'}"

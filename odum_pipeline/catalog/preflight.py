@@ -134,18 +134,20 @@ def check_raw_coverage(
 def missing_catalog_partitions(
     catalog_root: Path | str, instrument_key: str, start: dt.datetime, end: dt.datetime, snapshot_mode: str = "both"
 ) -> list[tuple[dt.date, str]]:
-    """The (day, instrument) catalog partitions the window needs but the catalog lacks."""
+    """The (day, instrument) catalog partitions the window needs but the catalog lacks.
+
+    Readers call this first: it finishes an interrupted swap and removes stray day files, and
+    raises CatalogError for a window day whose manifest is damaged."""
     spec = resolve(instrument_key)
     root = location(catalog_root)
-    present = [
-        store.days_present(store.data_directory(root, CATALOG_CLASSES[data_type], spec.instrument_id))
+    days = window_days(utc(start), utc(end))
+    directories = [
+        store.data_directory(root, CATALOG_CLASSES[data_type], spec.instrument_id)
         for data_type in required_data_types(snapshot_mode)
     ]
-    return [
-        (day, instrument_key)
-        for day in window_days(utc(start), utc(end))
-        if any(day.isoformat() not in days for days in present)
-    ]
+    store.prepare_for_reading(root, directories, days)  # a crashed swap or a stray file: one version of each day
+    present = [store.days_present(directory) for directory in directories]
+    return [(day, instrument_key) for day in days if any(day.isoformat() not in found for found in present)]
 
 
 def _file_coverage(

@@ -414,7 +414,10 @@ def test_two_conversions_of_the_same_day_never_both_land(roots, monkeypatch):
     both_planned = threading.Barrier(2, timeout=3)
     real_write_journal = store._write_journal
 
+    plans = []
+
     def meet_then_write_journal(catalog_root, plan):
+        plans.append(plan)
         with contextlib.suppress(threading.BrokenBarrierError):  # with a lock, the other one waits outside
             both_planned.wait()
         return real_write_journal(catalog_root, plan)
@@ -428,6 +431,9 @@ def test_two_conversions_of_the_same_day_never_both_land(roots, monkeypatch):
     for data_type, directory in _dirs(catalog).items():
         manifest = store.read_manifest(directory)
         assert sorted(entry["file"] for entry in manifest.values()) == _visible(directory), data_type
+    # The second plan was made against the first's manifest: it removes the first's new day files.
+    first_new = {final for _, final in plans[0]["moves"] if final.endswith(".parquet")}
+    assert first_new and first_new <= set(plans[1]["removals"])
     trades, book = _ticks(catalog)
     day_rows = len(trades) - OTHER_ROWS
     assert day_rows in (NEW_ROWS, NEW_ROWS - 40)

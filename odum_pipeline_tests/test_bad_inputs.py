@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -554,3 +555,75 @@ def test_one_stray_raw_file_is_reported_and_skipped(tmp_path, name, capsys, no_d
 
     window = (dt.datetime(2023, 4, 4, tzinfo=dt.UTC), dt.datetime(2023, 4, 6, tzinfo=dt.UTC))
     assert missing_catalog_partitions(catalog, KEY, *window) == []
+
+
+# ----------------------------------------------------------------------------- issue 11.10: bounded windows
+
+
+def test_a_window_of_thousands_of_years_fails_at_once_with_a_short_message(good, raw_day):
+    import time
+
+    from odum_pipeline.catalog.preflight import missing_catalog_partitions
+
+    raw, catalog, _, _ = good
+    start, end = dt.datetime(2023, 4, 4, tzinfo=dt.UTC), dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+    for check in (lambda: missing_catalog_partitions(catalog, KEY, start, end), lambda: check_raw_coverage(raw_day, KEY, start, end)):
+        began = time.monotonic()
+        with pytest.raises(ValueError) as info:
+            check()
+        assert time.monotonic() - began < 1.0
+        assert "9999-01-01" in str(info.value) and "years" in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_window_far_from_the_catalog_is_one_short_line(good):
+    from odum_pipeline.backtests.config import load_config
+    from odum_pipeline.backtests.runs import check_window_covered
+    from odum_pipeline_tests.conftest import REPO_ROOT
+
+    raw, catalog, _, _ = good
+    data = json.loads((REPO_ROOT / "configs" / "sample_btc_per_trade_tick.json").read_text())
+    data["time_window"] = {"start": "2026-01-01T00:00:00Z", "end": "2028-12-31T00:00:00Z"}
+    config = _config(data)
+    with pytest.raises(ValueError) as info:
+        check_window_covered(config, catalog)
+    message = str(info.value)
+    assert len(message) < 400 and "2026-01-01" in message and "more" in message and "2023-04-04" in message
+
+
+def _config(data: dict):
+    from odum_pipeline.backtests.config import parse_config
+
+    return parse_config(data)
+
+
+def test_a_window_with_no_market_data_fails_the_preflight(good):
+    from odum_pipeline.backtests.runs import check_window_covered
+    from odum_pipeline_tests.conftest import REPO_ROOT
+
+    raw, catalog, _, _ = good
+    data = json.loads((REPO_ROOT / "configs" / "sample_btc_per_trade_tick.json").read_text())
+    data["time_window"] = {"start": "2023-04-04T10:00:00Z", "end": "2023-04-04T11:00:00Z"}  # the rows are at 23:58
+    with pytest.raises(ValueError) as info:
+        check_window_covered(_config(data), catalog)
+    assert "no market data between 2023-04-04T10:00:00" in str(info.value)
+
+    start, end = _covered_window()
+    data["time_window"] = {"start": start.isoformat(), "end": end.isoformat()}
+    check_window_covered(_config(data), catalog)  # the control: rows in the window pass
+
+
+def test_run_backtest_with_a_day_missing_its_book_converts_nothing_and_names_the_file(tmp_path, capsys, no_debug):
+    """Issue 11.1: run-backtest must not convert half a day and then advise running the conversion."""
+    from odum_pipeline.cli.run_backtest import run as run_backtest
+
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    trades = _write(raw, TRADES, _real(DAY, TRADES))
+    start, end = _covered_window()
+    code = run_backtest(
+        ["--config", "sample_btc_per_trade_tick", "--start", start.isoformat(), "--end", end.isoformat(),
+         "--raw-root", str(raw), "--catalog", str(catalog), "--results", str(tmp_path / "results")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert str(raw_path(raw, DAY, BOOK, KEY)) in err and "odum data convert" not in err
+    assert trades.exists() and not (catalog / "data").exists()

@@ -17,17 +17,19 @@ from odum_pipeline.algorithms.gate import ensure_runnable
 from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
 from odum_pipeline.backtests.config import AlgorithmEntry, BacktestConfig
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
-from odum_pipeline.catalog.preflight import missing_catalog_partitions
+from odum_pipeline.catalog.preflight import catalog_days, describe_days, missing_catalog_partitions, require_market_data
 
 
 class WindowNotCoveredError(BacktestSetupError):
     """The catalog lacks (day, instrument) partitions the window needs."""
 
-    def __init__(self, missing: list[tuple[dt.date, str]]) -> None:
+    def __init__(self, missing: list[tuple[dt.date, str]], held: list[dt.date] | None = None) -> None:
         self.missing = missing
-        keys = ", ".join(f"{day.isoformat()}|{instrument}" for day, instrument in missing)
+        instrument = missing[0][1]
+        held_text = f"it holds {held[0]} to {held[-1]}" if held else "it holds no day of it"
         super().__init__(
-            f"the window is not covered by the catalog; missing (day|instrument) partitions: {keys}. "
+            f"the window is not covered by the catalog for {instrument}: missing days "
+            f"{describe_days([day for day, _ in missing])} ({held_text}). "
             "Materialize these tick_catalog partitions first (or run `odum data convert`)."
         )
 
@@ -68,7 +70,14 @@ def check_window_covered(config: BacktestConfig, catalog_root: Path) -> None:
         config.data_catalog.snapshot_mode.value,
     )
     if missing:
-        raise WindowNotCoveredError(missing)
+        raise WindowNotCoveredError(missing, catalog_days(catalog_root, config.instrument.id, config.data_catalog.snapshot_mode.value))
+    require_market_data(
+        catalog_root,
+        config.instrument.id,
+        config.time_window.start,
+        config.time_window.end,
+        config.data_catalog.snapshot_mode.value,
+    )
 
 
 def run_partition(

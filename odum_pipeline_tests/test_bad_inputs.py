@@ -627,3 +627,13 @@ def test_run_backtest_with_a_day_missing_its_book_converts_nothing_and_names_the
     assert code == 2, err
     assert str(raw_path(raw, DAY, BOOK, KEY)) in err and "odum data convert" not in err
     assert trades.exists() and not (catalog / "data").exists()
+
+
+def test_a_catalog_root_that_is_a_file_is_one_line(raw_day, tmp_path, capsys, no_debug):
+    catalog = tmp_path / "catalog-is-a-file"
+    catalog.write_text("not a folder")
+    code = run(["data", "convert", "--raw-root", str(raw_day), "--catalog", str(catalog)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "unexpected" not in err
+    assert f"{catalog}: the catalog root is a file" in err
+    assert catalog.read_text() == "not a folder"

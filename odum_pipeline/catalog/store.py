@@ -184,6 +184,19 @@ def _catalog_file(path: str, data_root: str) -> bool:
 # --- the lock ------------------------------------------------------------------------------------
 
 
+def check_root(catalog_root: Path | str) -> Path | str:
+    """A local catalog root must be a folder (or not exist yet); a gs:// one's bucket must exist."""
+    if is_remote(catalog_root):
+        from odum_pipeline.gcs import check_remote_root
+
+        check_remote_root(str(catalog_root))
+        return catalog_root
+    root = Path(catalog_root)
+    if root.exists() and not root.is_dir():
+        raise CatalogError(f"{root}: the catalog root is a file, not a folder")
+    return root
+
+
 @contextlib.contextmanager
 def catalog_lock(catalog_root: Path | str) -> Iterator[None]:
     """Exclusive, across processes and threads: ``flock`` locally, a precondition object in GCS."""
@@ -193,7 +206,7 @@ def catalog_lock(catalog_root: Path | str) -> Iterator[None]:
         with remote.catalog_lock(str(catalog_root)):
             yield
         return
-    root = Path(catalog_root)
+    root = check_root(catalog_root)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / LOCK_NAME, "a") as handle:  # flock: per open file, released when the process dies
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from odum_pipeline import settings
+from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import ConversionError, convert_day
 from odum_pipeline.catalog.preflight import SNAPSHOT_MODES, check_raw_coverage
 from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
@@ -84,6 +85,7 @@ def _sample(args) -> int:
 def _convert(args) -> int:
     source = _source(args)
     catalog = location(args.catalog) if args.catalog else settings.catalog_location()
+    store.check_root(catalog)  # one line once, not once per (day, instrument)
     files_by_cell: dict = {}
     for raw_file in source.discover():
         files_by_cell.setdefault((raw_file.day, raw_file.instrument_key), []).append(str(raw_file.path))

@@ -17,7 +17,7 @@ from odum_pipeline.algorithms.gate import ensure_runnable
 from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
 from odum_pipeline.backtests.config import AlgorithmEntry, BacktestConfig
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
-from odum_pipeline.catalog.preflight import catalog_days, describe_days, missing_catalog_partitions, require_market_data
+from odum_pipeline.catalog.preflight import catalog_days, missing_catalog_partitions, require_market_data
 
 
 class WindowNotCoveredError(BacktestSetupError):
@@ -25,12 +25,12 @@ class WindowNotCoveredError(BacktestSetupError):
 
     def __init__(self, missing: list[tuple[dt.date, str]], held: list[dt.date] | None = None) -> None:
         self.missing = missing
-        instrument = missing[0][1]
-        held_text = f"it holds {held[0]} to {held[-1]}" if held else "it holds no day of it"
+        keys = [f"{day.isoformat()}|{instrument}" for day, instrument in missing]
+        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3:,} more" if len(keys) > 3 else "")
+        held_text = f"it holds {held[0]} to {held[-1]}" if held else "it holds no day of the instrument"
         super().__init__(
-            f"the window is not covered by the catalog for {instrument}: missing days "
-            f"{describe_days([day for day, _ in missing])} ({held_text}). "
-            "Materialize these tick_catalog partitions first (or run `odum data convert`)."
+            f"the window is not covered by the catalog ({held_text}); missing (day|instrument) partitions: "
+            f"{shown}. Materialize these tick_catalog partitions first (or run `odum data convert`)."
         )
 
 

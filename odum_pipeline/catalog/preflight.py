@@ -188,12 +188,6 @@ def catalog_days(catalog_root: Path | str, instrument_key: str, snapshot_mode: s
     return sorted(dt.date.fromisoformat(day) for day in set.intersection(*held))
 
 
-def describe_days(days: list[dt.date], shown: int = 3) -> str:
-    """``2026-01-01, 2026-01-02, 2026-01-03 and 1,090 more``: a list that stays one short line."""
-    text = ", ".join(day.isoformat() for day in days[:shown])
-    return text + (f" and {len(days) - shown:,} more" if len(days) > shown else "")
-
-
 def require_market_data(
     catalog_root: Path | str, instrument_key: str, start: dt.datetime, end: dt.datetime, snapshot_mode: str = "both"
 ) -> None:

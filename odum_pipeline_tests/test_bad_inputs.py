@@ -637,3 +637,21 @@ def test_a_catalog_root_that_is_a_file_is_one_line(raw_day, tmp_path, capsys, no
     assert code == 2 and "Traceback" not in err and "unexpected" not in err
     assert f"{catalog}: the catalog root is a file" in err
     assert catalog.read_text() == "not a folder"
+
+
+def test_pipeline_skips_a_config_whose_window_has_no_market_data(good, tmp_path):
+    from types import SimpleNamespace
+
+    from odum_pipeline.pipeline import runnable_backtests
+    from odum_pipeline_tests.conftest import REPO_ROOT
+
+    raw, catalog, _, _ = good
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    data = json.loads((REPO_ROOT / "configs" / "sample_btc_per_trade_tick.json").read_text())
+    data["time_window"] = {"start": "2023-04-04T10:00:00Z", "end": "2023-04-04T11:00:00Z"}
+    (configs / "quiet_hour.json").write_text(json.dumps(data))
+    lines = []
+    resources = {"configs": SimpleNamespace(path=configs), "catalog": SimpleNamespace(path=catalog)}
+    assert runnable_backtests(resources, log=lines.append) == []
+    assert len(lines) == 1 and "quiet_hour" in lines[0] and "no market data" in lines[0]

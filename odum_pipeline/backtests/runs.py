@@ -18,6 +18,7 @@ from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, re
 from odum_pipeline.backtests.config import AlgorithmEntry, BacktestConfig
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
 from odum_pipeline.catalog.preflight import catalog_days, missing_catalog_partitions, require_market_data
+from odum_pipeline.catalog.store import CatalogError
 
 
 class WindowNotCoveredError(BacktestSetupError):
@@ -62,22 +63,15 @@ def algorithm_variants(config: BacktestConfig, algorithm_name: str, algorithms_r
 
 
 def check_window_covered(config: BacktestConfig, catalog_root: Path) -> None:
-    missing = missing_catalog_partitions(
-        catalog_root,
-        config.instrument.id,
-        config.time_window.start,
-        config.time_window.end,
-        config.data_catalog.snapshot_mode.value,
-    )
-    if missing:
-        raise WindowNotCoveredError(missing, catalog_days(catalog_root, config.instrument.id, config.data_catalog.snapshot_mode.value))
-    require_market_data(
-        catalog_root,
-        config.instrument.id,
-        config.time_window.start,
-        config.time_window.end,
-        config.data_catalog.snapshot_mode.value,
-    )
+    """Every day of the window in the catalog, readable as one version, with market data in the window."""
+    window = (config.instrument.id, config.time_window.start, config.time_window.end, config.data_catalog.snapshot_mode.value)
+    try:
+        missing = missing_catalog_partitions(catalog_root, *window)
+        if missing:
+            raise WindowNotCoveredError(missing, catalog_days(catalog_root, window[0], window[3]))
+        require_market_data(catalog_root, *window)
+    except CatalogError as error:  # a damaged day, no market data: the run cannot start
+        raise BacktestSetupError(str(error)) from None
 
 
 def run_partition(

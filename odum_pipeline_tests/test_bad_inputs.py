@@ -576,7 +576,6 @@ def test_a_window_of_thousands_of_years_fails_at_once_with_a_short_message(good,
 
 
 def test_a_window_far_from_the_catalog_is_one_short_line(good):
-    from odum_pipeline.backtests.config import load_config
     from odum_pipeline.backtests.runs import check_window_covered
     from odum_pipeline_tests.conftest import REPO_ROOT
 

@@ -566,3 +566,23 @@ def test_a_failed_write_leaves_no_temporary_files(roots, monkeypatch):
     message = str(info.value)
     assert "No space left on device" in message and str(_dirs(catalog)[BOOK]) in message and "\n" not in message
     _assert_old_state(catalog, old)
+
+
+def test_a_kill_while_writing_a_first_day_leaves_orphans_that_recover_removes(tmp_path, monkeypatch):
+    """A fresh catalog has no manifest folder yet: its orphaned temporaries are still found."""
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    _write_day(raw, DAY, OLD_ROWS)
+    real_write_tables = store._write_tables_in_parallel
+
+    def write_then_die(tables):
+        real_write_tables(tables)
+        raise SimulatedKill("killed after writing the temporaries")
+
+    monkeypatch.setattr(store, "_write_tables_in_parallel", write_then_die)
+    with pytest.raises(SimulatedKill):
+        convert_day(raw, catalog, DAY, KEY)
+    monkeypatch.undo()
+    assert len(_leftovers(catalog)) == 2
+
+    store.recover(catalog, orphan_grace_secs=0)
+    assert _leftovers(catalog) == []

@@ -377,11 +377,12 @@ def _recover_locked(root: Path, orphan_grace_secs: float) -> int:
         _apply(journal)
         applied += 1
     cutoff = time.time() - orphan_grace_secs
+    data_root = root / "data"
+    for orphan in data_root.glob(f"**/.*{_TMP_MARKER}*") if data_root.is_dir() else []:
+        with contextlib.suppress(FileNotFoundError):
+            if orphan.stat().st_mtime <= cutoff:
+                orphan.unlink()
     for directory in _data_directories(root):
-        for orphan in directory.glob(f"**/.*{_TMP_MARKER}*"):
-            with contextlib.suppress(FileNotFoundError):
-                if orphan.stat().st_mtime <= cutoff:
-                    orphan.unlink()
         _remove_strays(directory)
     return applied
 

@@ -20,7 +20,8 @@ from odum_pipeline.backtests.partitions import (
     config_partitions,
     parse_backtest_partition,
 )
-from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered
+from odum_pipeline.backtests.engine import BacktestSetupError
+from odum_pipeline.backtests.runs import check_window_covered
 from odum_pipeline.backtests.sensors import new_source_partitions
 from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
@@ -93,7 +94,7 @@ def runnable_backtests(resources: dict, *, log: Callable[[str], None] = print) -
         try:
             config = load_config(path)
             check_window_covered(config, resources["catalog"].path)
-        except (ConfigError, WindowNotCoveredError) as error:
+        except (ConfigError, BacktestSetupError) as error:  # WindowNotCoveredError, no market data, a damaged day
             log(f"skipping config {path.stem}: {str(error).splitlines()[0]}")
             continue
         pairs += [(path.stem, name) for name in config.execution.names()]

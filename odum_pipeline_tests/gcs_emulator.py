@@ -2,7 +2,8 @@
 
 The ``gcs_emulator`` fixture starts it once per session, points ``STORAGE_EMULATOR_HOST`` at it
 (dagster-gcp's unmodified ``GCSResource`` and gcsfs both honour it) and stops it at the end.
-``gcs_bucket`` gives each test a fresh bucket; ``upload_tree`` copies a local raw root into one.
+It runs through :mod:`.gcs_emulator_preconditions`, which adds the generation preconditions
+(``ifGenerationMatch``) the emulator lacks. ``gcs_bucket`` gives each test a fresh bucket; ``upload_tree`` copies a local raw root into one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+
+#: Starts the emulator with GCS's ifGenerationMatch checks, which the catalog's lock object needs.
+PRECONDITIONS_LAUNCHER = Path(__file__).with_name("gcs_emulator_preconditions.py")
 
 
 def _free_port() -> int:
@@ -42,7 +47,7 @@ def running_emulator():
     """Start ``gcp-storage-emulator`` on a free port, set ``STORAGE_EMULATOR_HOST``; stop and restore on exit."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        [sys.executable, str(PRECONDITIONS_LAUNCHER), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 import pytest
 
@@ -397,3 +400,257 @@ def test_rows_from_another_day_are_refused(tmp_path):
         convert_day(raw, catalog, DAY, KEY)
     assert str(raw_path(raw, DAY, TRADES, KEY)) in str(info.value)
     assert _snapshot(catalog) == before
+
+
+# ----------------------------------------------------------------------------- issue 11: nothing lost
+
+
+def _dangling(path: Path) -> None:
+    path.symlink_to(path.parent / "gone.parquet")
+
+
+def _loop(path: Path) -> None:
+    path.symlink_to(path)
+
+
+def _directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)  # reading it would block forever: it must be refused before it is opened
+
+
+def _device(path: Path) -> None:
+    path.symlink_to("/dev/null")
+
+
+UNREADABLE = {
+    "dangling-symlink": (_dangling, "dangling symlink"),
+    "symlink-loop": (_loop, "symlink loop"),
+    "directory": (_directory, "is a directory"),
+    "fifo": (_fifo, "not a regular file"),
+    "device": (_device, "not a regular file"),
+}
+
+
+@pytest.mark.parametrize("data_type", [TRADES, BOOK])
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_an_unreadable_raw_file_is_an_error_and_keeps_the_catalog_day(good, case, data_type):
+    raw, catalog, paths, before = good
+    make, expected = UNREADABLE[case]
+    paths[data_type].unlink()
+    make(paths[data_type])
+
+    with pytest.raises(ConversionError) as info:
+        convert_day(raw, catalog, DAY, KEY)
+
+    assert str(paths[data_type]) in str(info.value)
+    assert expected in str(info.value)
+    assert _snapshot(catalog) == before
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_cli_convert_reports_an_unreadable_file_and_exits_non_zero(good, case, capsys, no_debug):
+    raw, catalog, paths, before = good
+    make, expected = UNREADABLE[case]
+    paths[BOOK].unlink()
+    make(paths[BOOK])
+
+    code = run(["data", "convert", "--raw-root", str(raw), "--catalog", str(catalog)])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert str(paths[BOOK]) in captured.err and expected in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert _snapshot(catalog) == before
+
+
+@pytest.mark.parametrize("missing", [TRADES, BOOK])
+def test_a_missing_data_type_converts_nothing_and_keeps_the_catalog_day(good, missing, capsys, no_debug):
+    raw, catalog, paths, before = good
+    paths[missing].unlink()
+
+    with pytest.raises(ConversionError) as info:
+        convert_day(raw, catalog, DAY, KEY)
+    assert str(paths[missing]) in str(info.value) and missing in str(info.value)
+    assert _snapshot(catalog) == before
+
+    code = run(["data", "convert", "--raw-root", str(raw), "--catalog", str(catalog)])
+    captured = capsys.readouterr()
+    assert code == 2 and str(paths[missing]) in captured.err
+    assert _snapshot(catalog) == before
+
+
+def test_tardis_timestamps_in_nanoseconds_are_one_clear_line(good, capsys, no_debug):
+    raw, catalog, paths, before = good
+    table = _real(DAY, TRADES)
+    for name in ("timestamp", "local_timestamp"):
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, pa.compute.multiply(table.column(name), 1000))
+    _write(raw, TRADES, table)
+
+    with pytest.raises(ConversionError) as info:
+        convert_day(raw, catalog, DAY, KEY)
+    assert str(paths[TRADES]) in str(info.value) and "nanoseconds" in str(info.value)
+
+    code = run(["data", "convert", "--raw-root", str(raw), "--catalog", str(catalog)])
+    captured = capsys.readouterr()
+    assert code == 2 and "overflow" not in captured.err.split(":", 1)[1][:20]
+    assert str(paths[TRADES]) in captured.err and "nanoseconds" in captured.err
+    assert _snapshot(catalog) == before
+
+
+@pytest.mark.parametrize("unit", ["us", "ns"])
+def test_arrow_timestamp_columns_convert_and_are_covered(tmp_path, unit):
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    for data_type in (TRADES, BOOK):
+        table = _real(DAY, data_type)
+        for name in ("timestamp", "local_timestamp"):
+            micros = table.column(name).cast(pa.int64())
+            values = micros if unit == "us" else pa.compute.multiply(micros, 1000)
+            table = table.set_column(table.column_names.index(name), name, values.cast(pa.timestamp(unit, "UTC")))
+        _write(raw, data_type, table)
+
+    result = convert_day(raw, catalog, DAY, KEY)
+    assert result.rows == {TRADES: ROWS, BOOK: ROWS}
+    start, end = _covered_window()
+    report = check_raw_coverage(raw, KEY, start, end)
+    assert report.covered, report.describe()
+    reference = check_raw_coverage(_reference_raw(tmp_path), KEY, start, end)
+    assert [i.rows_in_window for d in report.days for i in d.data] == [
+        i.rows_in_window for d in reference.days for i in d.data
+    ]
+
+
+def _reference_raw(tmp_path: Path) -> Path:
+    raw = tmp_path / "reference"
+    for data_type in (TRADES, BOOK):
+        _write(raw, data_type, _real(DAY, data_type))
+    return raw
+
+
+def test_data_check_says_it_checks_coverage_only(raw_day, capsys, no_debug):
+    start, end = _covered_window()
+    run(["data", "check", "--raw-root", str(raw_day), "--instrument", KEY, "--start", start.isoformat(), "--end", end.isoformat()])
+    assert "coverage only" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["BINANCE-FUTURES:PERPETUAL:BTC USDT", "FOO:BAR:BAZ", "BINANCE-FUTURES:PERPETUAL:BTC-ÜSDT"])
+def test_one_stray_raw_file_is_reported_and_skipped(tmp_path, name, capsys, no_debug):
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    next_day = DAY + dt.timedelta(days=1)
+    for day in (DAY, next_day):
+        for data_type in (TRADES, BOOK):
+            _write(raw, data_type, pq.read_table(raw_path(REAL, day, data_type, KEY)).slice(0, ROWS), day=day)
+    stray = _write(raw, TRADES, _real(DAY, TRADES), key=name)
+
+    code = run(["data", "convert", "--raw-root", str(raw), "--catalog", str(catalog)])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert str(stray) in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    from odum_pipeline.catalog.preflight import missing_catalog_partitions
+
+    window = (dt.datetime(2023, 4, 4, tzinfo=dt.UTC), dt.datetime(2023, 4, 6, tzinfo=dt.UTC))
+    assert missing_catalog_partitions(catalog, KEY, *window) == []
+
+
+# ----------------------------------------------------------------------------- issue 11.10: bounded windows
+
+
+def test_a_window_of_thousands_of_years_fails_at_once_with_a_short_message(good, raw_day):
+    import time
+
+    from odum_pipeline.catalog.preflight import missing_catalog_partitions
+
+    raw, catalog, _, _ = good
+    start, end = dt.datetime(2023, 4, 4, tzinfo=dt.UTC), dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+    for check in (lambda: missing_catalog_partitions(catalog, KEY, start, end), lambda: check_raw_coverage(raw_day, KEY, start, end)):
+        began = time.monotonic()
+        with pytest.raises(ValueError) as info:
+            check()
+        assert time.monotonic() - began < 1.0
+        assert "9999-01-01" in str(info.value) and "years" in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_window_far_from_the_catalog_is_one_short_line(good):
+    from odum_pipeline.backtests.runs import check_window_covered
+    from odum_pipeline_tests.conftest import REPO_ROOT
+
+    raw, catalog, _, _ = good
+    data = json.loads((REPO_ROOT / "configs" / "sample_btc_per_trade_tick.json").read_text())
+    data["time_window"] = {"start": "2026-01-01T00:00:00Z", "end": "2028-12-31T00:00:00Z"}
+    config = _config(data)
+    with pytest.raises(ValueError) as info:
+        check_window_covered(config, catalog)
+    message = str(info.value)
+    assert len(message) < 400 and "2026-01-01" in message and "more" in message and "2023-04-04" in message
+
+
+def _config(data: dict):
+    from odum_pipeline.backtests.config import parse_config
+
+    return parse_config(data)
+
+
+def test_a_window_with_no_market_data_fails_the_preflight(good):
+    from odum_pipeline.backtests.runs import check_window_covered
+    from odum_pipeline_tests.conftest import REPO_ROOT
+
+    raw, catalog, _, _ = good
+    data = json.loads((REPO_ROOT / "configs" / "sample_btc_per_trade_tick.json").read_text())
+    data["time_window"] = {"start": "2023-04-04T10:00:00Z", "end": "2023-04-04T11:00:00Z"}  # the rows are at 23:58
+    with pytest.raises(ValueError) as info:
+        check_window_covered(_config(data), catalog)
+    assert "no market data between 2023-04-04T10:00:00" in str(info.value)
+
+    start, end = _covered_window()
+    data["time_window"] = {"start": start.isoformat(), "end": end.isoformat()}
+    check_window_covered(_config(data), catalog)  # the control: rows in the window pass
+
+
+def test_run_backtest_with_a_day_missing_its_book_converts_nothing_and_names_the_file(tmp_path, capsys, no_debug):
+    """Issue 11.1: run-backtest must not convert half a day and then advise running the conversion."""
+    from odum_pipeline.cli.run_backtest import run as run_backtest
+
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    trades = _write(raw, TRADES, _real(DAY, TRADES))
+    start, end = _covered_window()
+    code = run_backtest(
+        ["--config", "sample_btc_per_trade_tick", "--start", start.isoformat(), "--end", end.isoformat(),
+         "--raw-root", str(raw), "--catalog", str(catalog), "--results", str(tmp_path / "results")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert str(raw_path(raw, DAY, BOOK, KEY)) in err and "odum data convert" not in err
+    assert trades.exists() and not (catalog / "data").exists()
+
+
+def test_a_catalog_root_that_is_a_file_is_one_line(raw_day, tmp_path, capsys, no_debug):
+    catalog = tmp_path / "catalog-is-a-file"
+    catalog.write_text("not a folder")
+    code = run(["data", "convert", "--raw-root", str(raw_day), "--catalog", str(catalog)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "unexpected" not in err
+    assert f"{catalog}: the catalog root is a file" in err
+    assert catalog.read_text() == "not a folder"
+
+
+def test_pipeline_skips_a_config_whose_window_has_no_market_data(good, tmp_path):
+    from types import SimpleNamespace
+
+    from odum_pipeline.pipeline import runnable_backtests
+    from odum_pipeline_tests.conftest import REPO_ROOT
+
+    raw, catalog, _, _ = good
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    data = json.loads((REPO_ROOT / "configs" / "sample_btc_per_trade_tick.json").read_text())
+    data["time_window"] = {"start": "2023-04-04T10:00:00Z", "end": "2023-04-04T11:00:00Z"}
+    (configs / "quiet_hour.json").write_text(json.dumps(data))
+    lines = []
+    resources = {"configs": SimpleNamespace(path=configs), "catalog": SimpleNamespace(path=catalog)}
+    assert runnable_backtests(resources, log=lines.append) == []
+    assert len(lines) == 1 and "quiet_hour" in lines[0] and "no market data" in lines[0]

@@ -474,3 +474,107 @@ def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket,
     assert args.handler(args) == 0
     printed = capsys.readouterr().out
     assert f"HTML report: {html}" in printed and all(o.run_id in printed for o in remote_runs)
+
+
+# ----------------------------------------------------------------------------- issue 11: gs:// catalog safety
+
+
+def _small_raw(root: Path, real_raw_root: Path, day: dt.date, rows: int) -> Path:
+    import pyarrow.parquet as pq
+
+    from odum_pipeline.catalog.layout import BOOK, raw_path
+
+    for data_type in (TRADES, BOOK):
+        target = raw_path(root, day, data_type, BTC_PERP)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pq.read_table(raw_path(real_raw_root, day, data_type, BTC_PERP)).slice(0, rows), target)
+    return root
+
+
+def _gs_day_files(directory: str) -> list[str]:
+    return sorted(p.rsplit("/", 1)[-1] for p in gcs.filesystem().ls(directory, detail=False, refresh=True) if p.endswith(".parquet"))
+
+
+def _gs_dirs(catalog: str) -> list[str]:
+    from nautilus_trader.model.data import OrderBookDepth10, TradeTick
+
+    from odum_pipeline.catalog import store
+
+    return [store.data_directory(catalog, cls, "BTCUSDT-PERP.BINANCE") for cls in (TradeTick, OrderBookDepth10)]
+
+
+def test_two_gs_conversions_of_the_same_day_never_both_land(gcs_bucket, real_raw_root, tmp_path, monkeypatch):  # noqa: F811
+    """Issue 11.2 in GCS: the lock object (ifGenerationMatch=0) serialises plan+journal+apply."""
+    import contextlib
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from odum_pipeline.catalog import remote, store
+    from odum_pipeline.catalog.convert import convert_day
+
+    catalog = f"gs://{gcs_bucket}/catalog"
+    first, second = _small_raw(tmp_path / "a", real_raw_root, DAY, 300), _small_raw(tmp_path / "b", real_raw_root, DAY, 200)
+    convert_day(_small_raw(tmp_path / "old", real_raw_root, DAY, 250), catalog, DAY, BTC_PERP)
+    both_planned = threading.Barrier(2, timeout=5)
+    real_write_journal = remote._write_journal
+
+    plans = []
+
+    def meet_then_write_journal(fs, catalog_root, plan):
+        plans.append(plan)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_planned.wait()
+        return real_write_journal(fs, catalog_root, plan)
+
+    monkeypatch.setattr(remote, "_write_journal", meet_then_write_journal)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(convert_day, raw, catalog, DAY, BTC_PERP) for raw in (first, second)]:
+            future.result()
+    monkeypatch.undo()
+
+    for directory in _gs_dirs(catalog):
+        manifest = store.read_manifest(directory)
+        assert [entry["file"] for entry in manifest.values()] == _gs_day_files(directory)
+    # The second plan was made against the first's manifest: it removes the first's new day files.
+    first_new = {final for _, final in plans[0]["moves"] if final.endswith(".parquet")}
+    assert first_new and first_new <= set(plans[1]["removals"])
+    trades = store.open_catalog(catalog).trade_ticks(instrument_ids=["BTCUSDT-PERP.BINANCE"])
+    assert len(trades) in (300, 200) and len({t.trade_id.value for t in trades}) == len(trades)
+    assert not gcs.filesystem().exists(f"{catalog}/{store.LOCK_NAME}")  # released
+
+
+def test_a_gs_journal_outside_the_catalog_is_refused_and_a_damaged_manifest_blocks_its_day(  # noqa: F811
+    gcs_bucket, real_raw_root, tmp_path, caplog
+):
+    """Issue 11.4 and 11.14 in GCS."""
+    from odum_pipeline.catalog import store
+    from odum_pipeline.catalog.convert import convert_day
+    from odum_pipeline.catalog.preflight import missing_catalog_partitions
+
+    catalog = f"gs://{gcs_bucket}/catalog"
+    other_day = DAY - dt.timedelta(days=1)
+    for day in (DAY, other_day):
+        convert_day(_small_raw(tmp_path / "raw", real_raw_root, day, 200), catalog, day, BTC_PERP)
+    fs = gcs.filesystem()
+    victim = f"gs://{gcs_bucket}/victim.txt"
+    fs.pipe_file(victim, b"keep me")
+    journal = f"{catalog}/{store.JOURNAL_DIR}/planted.json"
+    fs.pipe_file(journal, json.dumps({"moves": [], "removals": [victim]}).encode())
+
+    with caplog.at_level("WARNING"):
+        assert store.recover(catalog) == 0
+    assert fs.cat_file(victim) == b"keep me"
+    assert not fs.exists(journal)
+    assert any(journal in r.getMessage() and "outside" in r.getMessage() for r in caplog.records)
+
+    manifest = f"{_gs_dirs(catalog)[1]}/{store.MANIFEST_DIR}/{DAY.isoformat()}.json"
+    fs.pipe_file(manifest, b"{not json")
+    window = lambda day: (dt.datetime.combine(day, dt.time(), dt.UTC), dt.datetime.combine(day, dt.time(23), dt.UTC))  # noqa: E731
+    assert missing_catalog_partitions(catalog, BTC_PERP, *window(other_day)) == []
+    with pytest.raises(ValueError) as info:
+        missing_catalog_partitions(catalog, BTC_PERP, *window(DAY))
+    assert manifest in str(info.value) and "\n" not in str(info.value)
+    convert_day(_small_raw(tmp_path / "raw", real_raw_root, DAY, 200), catalog, DAY, BTC_PERP)
+    assert missing_catalog_partitions(catalog, BTC_PERP, *window(DAY)) == []
+    for directory in _gs_dirs(catalog):
+        assert sorted(e["file"] for e in store.read_manifest(directory).values()) == _gs_day_files(directory)

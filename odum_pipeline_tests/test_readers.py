@@ -200,6 +200,9 @@ def test_unknown_side_is_no_aggressor_in_catalog(tmp_path, form):
     paths = _three_forms(tmp_path / "raw", TRADES, tardis)
     raw_root = paths[form].parents[4]
     assert (raw_root / RAW_DIR).is_dir()
+    book = raw_path(raw_root, DAY, BOOK, KEY)  # a day converts only with both of its files
+    book.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(_tardis(BOOK), book)
 
     convert_day(raw_root, tmp_path / "catalog", DAY, KEY)
     ticks = _catalog_ticks(tmp_path / "catalog")

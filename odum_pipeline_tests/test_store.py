@@ -9,8 +9,12 @@ duplicate rows. Inputs are small slices of the real Binance futures ticks (../sh
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 from pathlib import Path
@@ -22,8 +26,9 @@ from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline.catalog import store
-from odum_pipeline.catalog.convert import convert_day, file_sha256
+from odum_pipeline.catalog.convert import ConversionError, convert_day, file_sha256
 from odum_pipeline.catalog.layout import BOOK, TRADES, raw_path
+from odum_pipeline.catalog.preflight import missing_catalog_partitions
 from odum_pipeline.instruments import resolve
 from odum_pipeline_tests.conftest import REAL_DATA, requires_real_data
 
@@ -77,8 +82,8 @@ def _leftovers(catalog: Path) -> list[str]:
     """Temporaries and journals still on disk."""
     found = [str(p) for p in (catalog / "data").rglob(f"*{store._TMP_MARKER}*")]
     journal_dir = catalog / store.JOURNAL_DIR
-    if journal_dir.is_dir():
-        found += [str(p) for p in journal_dir.iterdir()]
+    if journal_dir.is_dir():  # refused journals are kept aside on purpose, for a person to look at
+        found += [str(p) for p in journal_dir.iterdir() if p.name != store.REFUSED_DIR]
     return found
 
 
@@ -360,19 +365,17 @@ def test_changed_raw_with_the_same_time_span_rewrites_the_same_file_name(roots):
     assert float(tick.size) == pytest.approx(expected)
 
 
-def test_a_data_type_gone_from_the_raw_day_is_removed_from_the_catalog(roots):
+def test_a_data_type_gone_from_the_raw_day_keeps_the_catalog_day(roots):
+    """Issue 11.1: a book file gone from the raw day must not delete the catalog's book for that day."""
     raw, catalog, old = roots
     raw_path(raw, DAY, BOOK, KEY).unlink()
-    trades_only = _real(DAY, TRADES).slice(0, OLD_ROWS)
-    pq.write_table(trades_only, raw_path(raw, DAY, TRADES, KEY))
+    pq.write_table(_real(DAY, TRADES).slice(0, OLD_ROWS), raw_path(raw, DAY, TRADES, KEY))
 
-    convert_day(raw, catalog, DAY, KEY)
+    with pytest.raises(ConversionError) as info:
+        convert_day(raw, catalog, DAY, KEY)
 
-    book_dir, trades_dir = _dirs(catalog)[BOOK], _dirs(catalog)[TRADES]
-    assert store.days_present(book_dir) == {OTHER_DAY.isoformat()}
-    assert _visible(book_dir) == [old["manifest"][BOOK][OTHER_DAY.isoformat()]["file"]]
-    assert _visible(trades_dir) == old["visible"][TRADES]
-    _assert_exactly(catalog, OLD_ROWS + OTHER_ROWS, OTHER_ROWS, trades_only)
+    assert str(raw_path(raw, DAY, BOOK, KEY)) in str(info.value)
+    _assert_old_state(catalog, old)
 
 
 # ----------------------------------------------------------------------------- two conversions at once
@@ -381,15 +384,16 @@ def test_a_data_type_gone_from_the_raw_day_is_removed_from_the_catalog(roots):
 def test_interleaved_conversions_of_two_days_keep_both(roots, monkeypatch):
     raw, catalog, old = roots
     _write_day(raw, OTHER_DAY, OTHER_ROWS - 30)  # a new version of the other day as well
-    real_write_journal, interleaved = store._write_journal, []
+    real_write_tables, interleaved = store._write_tables_in_parallel, []
 
-    def journal_after_other_conversion(catalog_root, plan):
+    def other_conversion_after_writing(tables):
+        written = real_write_tables(tables)
         if not interleaved:  # the DAY conversion, temporaries written: now the OTHER_DAY run goes through
             interleaved.append(True)
             convert_day(raw, catalog, OTHER_DAY, KEY)
-        return real_write_journal(catalog_root, plan)
+        return written
 
-    monkeypatch.setattr(store, "_write_journal", journal_after_other_conversion)
+    monkeypatch.setattr(store, "_write_tables_in_parallel", other_conversion_after_writing)
     convert_day(raw, catalog, DAY, KEY)
     monkeypatch.undo()
 
@@ -400,3 +404,185 @@ def test_interleaved_conversions_of_two_days_keep_both(roots, monkeypatch):
         assert sorted(entry["file"] for entry in manifest.values()) == _visible(directory)
     total = NEW_ROWS + OTHER_ROWS - 30
     _assert_exactly(catalog, total, total, _real(DAY, TRADES).slice(0, NEW_ROWS))
+
+
+def test_two_conversions_of_the_same_day_never_both_land(roots, monkeypatch):
+    """Issue 11.2: two conversions of different raw versions of DAY that both plan before either applies."""
+    raw, catalog, old = roots
+    other_raw = raw.parent / "raw-other-version"
+    _write_day(other_raw, DAY, NEW_ROWS - 40)
+    both_planned = threading.Barrier(2, timeout=3)
+    real_write_journal = store._write_journal
+
+    plans = []
+
+    def meet_then_write_journal(catalog_root, plan):
+        plans.append(plan)
+        with contextlib.suppress(threading.BrokenBarrierError):  # with a lock, the other one waits outside
+            both_planned.wait()
+        return real_write_journal(catalog_root, plan)
+
+    monkeypatch.setattr(store, "_write_journal", meet_then_write_journal)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(convert_day, source, catalog, DAY, KEY) for source in (raw, other_raw)]:
+            future.result()
+    monkeypatch.undo()
+
+    for data_type, directory in _dirs(catalog).items():
+        manifest = store.read_manifest(directory)
+        assert sorted(entry["file"] for entry in manifest.values()) == _visible(directory), data_type
+    # The second plan was made against the first's manifest: it removes the first's new day files.
+    first_new = {final for _, final in plans[0]["moves"] if final.endswith(".parquet")}
+    assert first_new and first_new <= set(plans[1]["removals"])
+    trades, book = _ticks(catalog)
+    day_rows = len(trades) - OTHER_ROWS
+    assert day_rows in (NEW_ROWS, NEW_ROWS - 40)
+    _assert_exactly(catalog, OTHER_ROWS + day_rows, OTHER_ROWS + day_rows, _real(DAY, TRADES).slice(0, day_rows))
+
+
+def _leave_a_stray_day_file(raw: Path, catalog: Path, old) -> dict[str, Path]:
+    """The old DAY file of each directory back beside the new one: what the unlocked race left behind."""
+    convert_day(raw, catalog, DAY, KEY)
+    strays = {}
+    for data_type, directory in _dirs(catalog).items():
+        name = old["manifest"][data_type][DAY.isoformat()]["file"]
+        rel = str((directory / name).relative_to(catalog))
+        (catalog / rel).write_bytes(old["snapshot"][rel])
+        strays[data_type] = catalog / rel
+    trades, _ = _ticks(catalog)
+    assert len(trades) == NEW_ROWS + OLD_ROWS + OTHER_ROWS  # the day twice: what must not reach a reader
+    return strays
+
+
+def test_a_stray_day_file_is_removed_by_recovery(roots):
+    raw, catalog, old = roots
+    strays = _leave_a_stray_day_file(raw, catalog, old)
+    store.recover(catalog)
+    assert not any(path.exists() for path in strays.values())
+    _assert_new_state(catalog, old)
+
+
+def test_readers_never_see_a_stray_day_file(roots):
+    raw, catalog, old = roots
+    _leave_a_stray_day_file(raw, catalog, old)
+    assert missing_catalog_partitions(catalog, KEY, *_window(DAY)) == []
+    _assert_new_state(catalog, old)
+
+
+def _window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("moves_done, removals_done", [(0, 0), (2, 0), (4, 0), (4, 1)], ids=str)
+def test_readers_recover_an_interrupted_swap_before_reading(roots, monkeypatch, moves_done, removals_done):
+    """Issue 11.3: the pre-flight every backtest runs finishes a crashed swap before anything is read."""
+    raw, catalog, old = roots
+    journals = _kill_first_apply(monkeypatch)
+    with pytest.raises(SimulatedKill):
+        convert_day(raw, catalog, DAY, KEY)
+    monkeypatch.undo()
+    plan = json.loads(journals[0].read_text())
+    for temporary, final in plan["moves"][:moves_done]:
+        os.replace(temporary, final)
+    for removal in plan["removals"][:removals_done]:
+        Path(removal).unlink()
+
+    assert missing_catalog_partitions(catalog, KEY, *_window(OTHER_DAY)) == []
+
+    _assert_new_state(catalog, old)
+
+
+@pytest.mark.parametrize("escape", ["absolute", "dot-dot"])
+def test_a_journal_naming_paths_outside_the_catalog_is_refused(roots, tmp_path, caplog, escape):
+    """Issue 11.4: a journal acts only inside its catalog root."""
+    raw, catalog, old = roots
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    planted = tmp_path / f".planted.parquet{store._TMP_MARKER}x"
+    planted.write_bytes(b"not a day file")
+    directory = _dirs(catalog)[TRADES]
+    outside = str(victim) if escape == "absolute" else str(directory / ".." / ".." / ".." / ".." / victim.name)
+    journal = catalog / store.JOURNAL_DIR / "planted.json"
+    journal.parent.mkdir(exist_ok=True)
+    journal.write_text(json.dumps({"moves": [[str(planted), str(directory / "planted.parquet")]], "removals": [outside]}))
+
+    with caplog.at_level("WARNING"):
+        assert store.recover(catalog) == 0
+
+    assert victim.read_text() == "keep me" and planted.exists()
+    assert not (directory / "planted.parquet").exists()
+    assert not journal.exists()
+    assert any(str(journal) in record.getMessage() and "outside" in record.getMessage() for record in caplog.records)
+    _assert_exactly(catalog, OLD_ROWS + OTHER_ROWS, OLD_ROWS + OTHER_ROWS, _real(DAY, TRADES).slice(0, OLD_ROWS))
+    convert_day(raw, catalog, DAY, KEY)  # the refused journal blocks nothing
+    _assert_new_state(catalog, old)
+
+
+def test_a_damaged_journal_is_one_line_and_blocks_nothing(roots, caplog):
+    raw, catalog, old = roots
+    journal = catalog / store.JOURNAL_DIR / "damaged.json"
+    journal.parent.mkdir(exist_ok=True)
+    journal.write_text("")
+    with caplog.at_level("WARNING"):
+        convert_day(raw, catalog, DAY, KEY)
+    messages = [record.getMessage() for record in caplog.records if str(journal) in record.getMessage()]
+    assert messages and all("\n" not in message for message in messages)
+    _assert_new_state(catalog, old)
+
+
+def test_a_damaged_manifest_blocks_only_its_own_day(roots):
+    """Issue 11.14: one line naming the manifest, for a window on that day only; converting repairs it."""
+    raw, catalog, old = roots
+    manifest = _dirs(catalog)[BOOK] / store.MANIFEST_DIR / f"{DAY.isoformat()}.json"
+    manifest.write_text("{not json")
+
+    assert missing_catalog_partitions(catalog, KEY, *_window(OTHER_DAY)) == []
+    with pytest.raises(ValueError) as info:
+        missing_catalog_partitions(catalog, KEY, *_window(DAY))
+    message = str(info.value)
+    assert str(manifest) in message and "\n" not in message and "Expecting" not in message.split(":", 1)[0]
+
+    convert_day(raw, catalog, DAY, KEY)
+    _assert_new_state(catalog, old)
+
+
+def test_a_failed_write_leaves_no_temporary_files(roots, monkeypatch):
+    """Issue 11.14: a full disk mid-conversion: one line naming the path, no day-sized leftovers."""
+    raw, catalog, old = roots
+    real_write_table = store.pq.write_table
+
+    def disk_full_on_book(table, where, **options):
+        if "bid_price_0" in table.column_names:
+            Path(where).write_bytes(b"x" * 4096)  # part of the file made it to disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_table(table, where, **options)
+
+    monkeypatch.setattr(store.pq, "write_table", disk_full_on_book)
+    with pytest.raises(ValueError) as info:
+        convert_day(raw, catalog, DAY, KEY)
+    monkeypatch.undo()
+
+    message = str(info.value)
+    assert "No space left on device" in message and str(_dirs(catalog)[BOOK]) in message and "\n" not in message
+    _assert_old_state(catalog, old)
+
+
+def test_a_kill_while_writing_a_first_day_leaves_orphans_that_recover_removes(tmp_path, monkeypatch):
+    """A fresh catalog has no manifest folder yet: its orphaned temporaries are still found."""
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    _write_day(raw, DAY, OLD_ROWS)
+    real_write_tables = store._write_tables_in_parallel
+
+    def write_then_die(tables):
+        real_write_tables(tables)
+        raise SimulatedKill("killed after writing the temporaries")
+
+    monkeypatch.setattr(store, "_write_tables_in_parallel", write_then_die)
+    with pytest.raises(SimulatedKill):
+        convert_day(raw, catalog, DAY, KEY)
+    monkeypatch.undo()
+    assert len(_leftovers(catalog)) == 2
+
+    store.recover(catalog, orphan_grace_secs=0)
+    assert _leftovers(catalog) == []

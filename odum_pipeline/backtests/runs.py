@@ -32,7 +32,8 @@ from odum_pipeline.backtests.impact import ImpactCalibrationError
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
 from odum_pipeline.backtests.limits import BacktestRunError, timeout_for, wall_clock_limit
 from odum_pipeline.backtests.results import check_results_root
-from odum_pipeline.catalog.preflight import missing_catalog_partitions
+from odum_pipeline.catalog.preflight import catalog_days, missing_catalog_partitions, require_market_data
+from odum_pipeline.catalog.store import CatalogError
 
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,14 @@ class AlgorithmRaisedError(BacktestRunError):
 class WindowNotCoveredError(BacktestSetupError):
     """The catalog lacks (day, instrument) partitions the window needs."""
 
-    def __init__(self, missing: list[tuple[dt.date, str]]) -> None:
+    def __init__(self, missing: list[tuple[dt.date, str]], held: list[dt.date] | None = None) -> None:
         self.missing = missing
-        keys = ", ".join(f"{day.isoformat()}|{instrument}" for day, instrument in missing)
+        keys = [f"{day.isoformat()}|{instrument}" for day, instrument in missing]
+        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3:,} more" if len(keys) > 3 else "")
+        held_text = f"it holds {held[0]} to {held[-1]}" if held else "it holds no day of the instrument"
         super().__init__(
-            f"the window is not covered by the catalog; missing (day|instrument) partitions: {keys}. "
-            "Materialize these tick_catalog partitions first (or run `odum data convert`)."
+            f"the window is not covered by the catalog ({held_text}); missing (day|instrument) partitions: "
+            f"{shown}. Materialize these tick_catalog partitions first (or run `odum data convert`)."
         )
 
 
@@ -91,15 +94,15 @@ def algorithm_variants(config: BacktestConfig, algorithm_key: str, algorithms_ro
 
 
 def check_window_covered(config: BacktestConfig, catalog_root: Path) -> None:
-    missing = missing_catalog_partitions(
-        catalog_root,
-        config.instrument.id,
-        config.time_window.start,
-        config.time_window.end,
-        config.data_catalog.snapshot_mode.value,
-    )
-    if missing:
-        raise WindowNotCoveredError(missing)
+    """Every day of the window in the catalog, readable as one version, with market data in the window."""
+    window = (config.instrument.id, config.time_window.start, config.time_window.end, config.data_catalog.snapshot_mode.value)
+    try:
+        missing = missing_catalog_partitions(catalog_root, *window)
+        if missing:
+            raise WindowNotCoveredError(missing, catalog_days(catalog_root, window[0], window[3]))
+        require_market_data(catalog_root, *window)
+    except CatalogError as error:  # a damaged day, no market data: the run cannot start
+        raise BacktestSetupError(str(error)) from None
 
 
 def run_partition(

@@ -19,13 +19,14 @@ from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.sources import RawSource, as_raw_source, file_sha256
 from odum_pipeline.catalog.checks import DEFAULT_MAX_GAP_SECS, Problem, QualityReport, Severity, check_ticks
-from odum_pipeline.catalog.layout import BOOK, TRADES
+from odum_pipeline.catalog.layout import BOOK, RAW_DIR, TRADES, relative_name
 from odum_pipeline.catalog.nautilus_arrow import depth10_table, trades_table
 from odum_pipeline.catalog.readers import RawDataError
 from odum_pipeline.gcs import location
 from odum_pipeline.instruments import InstrumentSpec, build_instrument, resolve
 
 CATALOG_CLASSES = {TRADES: TradeTick, BOOK: OrderBookDepth10}
+_MISSING_TYPE = f"file missing; a day converts only with both its {TRADES} and {BOOK} files"
 
 
 class ConversionError(ValueError):
@@ -79,10 +80,6 @@ def convert_day(
     tables, blocking = _read_and_check(source, day, instrument_key, spec, max_gap_secs, result, log)
     if blocking:
         raise ConversionError(day, instrument_key, blocking)
-    if not tables:
-        raise ConversionError(
-            day, instrument_key, [(source.label, Problem("files_present", Severity.ERROR, "no raw trades or book file for this day"))]
-        )
     _write_instrument(catalog_root, spec)
     replacements = {}
     for data_type in CATALOG_CLASSES:
@@ -104,7 +101,9 @@ def _read_and_check(source: RawSource, day, instrument_key, spec, max_gap_secs, 
     blocking: list[tuple[str, Problem]] = []
     for data_type in CATALOG_CLASSES:
         raw_file = source.find(day, data_type, instrument_key)
-        if raw_file is None:
+        if raw_file is None:  # converting the other type alone would drop this one from the catalog's day
+            expected = f"{source.label}/{RAW_DIR}/{relative_name(day, data_type, instrument_key)}"
+            blocking.append((expected, Problem("files_present", Severity.ERROR, _MISSING_TYPE)))
             continue
         path = raw_file.path
         result.sources[data_type] = str(path)

@@ -8,6 +8,7 @@ which is what the checks and the catalog conversion work on.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,15 +103,19 @@ def discover_raw_files(raw_root: Path) -> list[RawFile]:
                 continue
             for file in type_dir.iterdir():
                 key = _instrument_key_of(file.name)
-                if key and file.is_file():
+                if key:  # even when not a regular file: conversion names it as unreadable, never skips it
                     found.append(RawFile(day, type_match.group(1), key, file))
     return sorted(found)
 
 
 def find_raw_file(raw_root: Path, day: dt.date, data_type: str, instrument_key: str) -> Path | None:
-    """The raw file of one cell, preferring Parquet over CSV; None when absent."""
+    """The raw file of one cell, preferring Parquet over CSV; None when absent.
+
+    Any directory entry counts, even a dangling symlink or a directory: reading it then fails with
+    a message naming it, where treating it as absent would drop that data type from the catalog.
+    """
     for suffix in RAW_SUFFIXES:
         path = raw_path(raw_root, day, data_type, instrument_key, suffix)
-        if path.is_file():
+        if os.path.lexists(path):
             return path
     return None

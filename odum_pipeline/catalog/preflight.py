@@ -14,18 +14,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import CATALOG_CLASSES
 from odum_pipeline.catalog.layout import BOOK, TRADES, RawFile
 from odum_pipeline.catalog.readers import RawDataError
 from odum_pipeline.catalog.sources import RawSource, as_raw_source
-from odum_pipeline.gcs import location
+from odum_pipeline.gcs import filesystem, is_remote, join, location
 from odum_pipeline.instruments import resolve
 from odum_pipeline.timestamps import ns_to_iso, to_ns, utc
 
 SNAPSHOT_MODES = ("trades", "book", "both")
 _NS = 1_000_000_000
+#: "A few years": a longer window is a typo (year 9999), refused before a day is listed.
+MAX_WINDOW_DAYS = 3 * 366
 
 
 def required_data_types(snapshot_mode: str) -> tuple[str, ...]:
@@ -36,7 +39,12 @@ def required_data_types(snapshot_mode: str) -> tuple[str, ...]:
 
 
 def window_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
-    """UTC days touched by [start, end)."""
+    """UTC days touched by [start, end); a window longer than MAX_WINDOW_DAYS is refused before any work."""
+    if end - start > dt.timedelta(days=MAX_WINDOW_DAYS):
+        raise ValueError(
+            f"window {start.isoformat()} -> {end.isoformat()} spans {(end - start).days:,} days, more than "
+            f"{MAX_WINDOW_DAYS // 365} years (the longest window is {MAX_WINDOW_DAYS:,} days); check its dates"
+        )
     last = (end - dt.timedelta(microseconds=1)).date()
     return [start.date() + dt.timedelta(days=i) for i in range((last - start.date()).days + 1)]
 
@@ -96,6 +104,10 @@ class CoverageReport:
             f"{self.instrument_key} {self.start.isoformat()} -> {self.end.isoformat()} ({self.snapshot_mode}): "
             + ("covered" if self.covered else "NOT covered")
         ]
+        lines.append(
+            "  (coverage only: rows present in the window per day and type; the blocking data-quality "
+            "checks run at conversion, `odum data convert`)"
+        )
         for day in self.days:
             for item in day.data:
                 status = "ok" if item.ok else f"MISSING: {item.problem or 'no rows in the window'}"
@@ -130,18 +142,20 @@ def check_raw_coverage(
 def missing_catalog_partitions(
     catalog_root: Path | str, instrument_key: str, start: dt.datetime, end: dt.datetime, snapshot_mode: str = "both"
 ) -> list[tuple[dt.date, str]]:
-    """The (day, instrument) catalog partitions the window needs but the catalog lacks."""
+    """The (day, instrument) catalog partitions the window needs but the catalog lacks.
+
+    Readers call this first: it finishes an interrupted swap and removes stray day files, and
+    raises CatalogError for a window day whose manifest is damaged."""
     spec = resolve(instrument_key)
     root = location(catalog_root)
-    present = [
-        store.days_present(store.data_directory(root, CATALOG_CLASSES[data_type], spec.instrument_id))
+    days = window_days(utc(start), utc(end))
+    directories = [
+        store.data_directory(root, CATALOG_CLASSES[data_type], spec.instrument_id)
         for data_type in required_data_types(snapshot_mode)
     ]
-    return [
-        (day, instrument_key)
-        for day in window_days(utc(start), utc(end))
-        if any(day.isoformat() not in days for days in present)
-    ]
+    store.prepare_for_reading(root, directories, days)  # a crashed swap or a stray file: one version of each day
+    present = [store.days_present(directory) for directory in directories]
+    return [(day, instrument_key) for day in days if any(day.isoformat() not in found for found in present)]
 
 
 def _file_coverage(
@@ -161,3 +175,44 @@ def _file_coverage(
         edges = np.concatenate([[to_ns(start)], ts_init, [to_ns(end)]])
         coverage.largest_gap_secs = float(np.diff(edges).max()) / _NS
     return coverage
+
+
+def catalog_days(catalog_root: Path | str, instrument_key: str, snapshot_mode: str = "both") -> list[dt.date]:
+    """The days the catalog holds every required data type of, sorted."""
+    spec = resolve(instrument_key)
+    root = location(catalog_root)
+    held = [
+        store.days_present(store.data_directory(root, CATALOG_CLASSES[data_type], spec.instrument_id))
+        for data_type in required_data_types(snapshot_mode)
+    ]
+    return sorted(dt.date.fromisoformat(day) for day in set.intersection(*held))
+
+
+def require_market_data(
+    catalog_root: Path | str, instrument_key: str, start: dt.datetime, end: dt.datetime, snapshot_mode: str = "both"
+) -> None:
+    """Raise when the catalog has no trade and no book update of the instrument in [start, end).
+
+    Reads only ``ts_init`` of the window's day files, pruned by row-group statistics."""
+    spec = resolve(instrument_key)
+    root = location(catalog_root)
+    start, end = utc(start), utc(end)
+    bounds = [("ts_init", ">=", to_ns(start)), ("ts_init", "<", to_ns(end))]
+    for data_type in required_data_types(snapshot_mode):
+        directory = store.data_directory(root, CATALOG_CLASSES[data_type], spec.instrument_id)
+        manifest = store.read_manifest(directory)
+        days = window_days(start, end)
+        for day in [days[0] - dt.timedelta(days=1), *days]:  # a day's file may run past midnight in ts_init
+            entry = manifest.get(day.isoformat())
+            if entry and _rows_in(join(directory, entry["file"]), bounds):
+                return
+    raise store.CatalogError(
+        f"no market data between {start.isoformat()} and {end.isoformat()}: the catalog {root} has no "
+        f"{instrument_key} trades or book updates in the window; check the window's times"
+    )
+
+
+def _rows_in(path: Path | str, bounds: list) -> int:
+    if is_remote(path):
+        return pq.read_table(str(path).split("://", 1)[1], columns=["ts_init"], filters=bounds, filesystem=filesystem()).num_rows
+    return pq.read_table(path, columns=["ts_init"], filters=bounds).num_rows

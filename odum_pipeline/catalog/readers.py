@@ -8,6 +8,9 @@ dropped or coerced silently: values stay as read, and :mod:`.checks` judges them
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,6 +43,23 @@ class RawDataError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+def require_regular_file(path: Path | str) -> None:
+    """Refuse anything but a regular file before opening it (a FIFO would block a reader forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        problem = "dangling symlink (its target does not exist)" if os.path.islink(path) else "file not found"
+        raise RawDataError(path, problem) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RawDataError(path, "symlink loop (the link resolves to itself)") from None
+        raise RawDataError(path, f"cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise RawDataError(path, "is a directory, not a raw file")
+    if not stat.S_ISREG(mode):
+        raise RawDataError(path, "not a regular file (a device, FIFO or socket)")
 
 
 def read_raw(path: Path | str, data_type: str) -> pa.Table:
@@ -85,6 +105,7 @@ def raw_schema_kind(path: Path | str, data_type: str) -> str:
 
 
 def _read_column_names(path: Path) -> list[str]:
+    require_regular_file(path)
     if path.name.endswith(".csv.gz") or path.suffix == ".csv":
         return _read_table(path).column_names
     try:
@@ -94,8 +115,7 @@ def _read_column_names(path: Path) -> list[str]:
 
 
 def _read_table(path: Path) -> pa.Table:
-    if not path.is_file():
-        raise RawDataError(path, "file not found")
+    require_regular_file(path)
     if path.stat().st_size == 0:
         raise RawDataError(path, "file is empty (0 bytes)")
     try:
@@ -151,8 +171,8 @@ def _normalise_trades(path, table: pa.Table) -> pa.Table:
     _require(path, table, TRADE_COLUMNS, "pre-converted trades")
     return pa.table(
         {
-            "ts_event": _cast(path, table, "ts_event", pa.int64()),
-            "ts_init": _cast(path, table, "ts_init", pa.int64()),
+            "ts_event": _to_nanos(path, table, "ts_event", 1),
+            "ts_init": _to_nanos(path, table, "ts_init", 1),
             "price": _cast(path, table, "price", pa.float64()),
             "size": _cast(path, table, "size", pa.float64()),
             "aggressor_side": _cast(path, table, "aggressor_side", pa.int8()),
@@ -172,8 +192,34 @@ def _map_tardis_sides(path, side: pa.Array) -> pa.Array:
     return pc.take(lookup, codes)
 
 
+#: ns per unit of an Arrow timestamp column.
+NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
 def _micros_to_nanos(path, table: pa.Table, name: str) -> pa.Array:
-    return pc.multiply_checked(_cast(path, table, name, pa.int64()), pa.scalar(1000, pa.int64()))
+    """A Tardis timestamp column (integers in µs, or an Arrow timestamp of any unit) in ns."""
+    return _to_nanos(path, table, name, NANOS_PER_UNIT["us"])
+
+
+def _to_nanos(path, table: pa.Table, name: str, factor: int) -> pa.Array:
+    """Integers times ``factor``; an Arrow timestamp column by its own unit."""
+    column = table.column(name)
+    if pa.types.is_timestamp(column.type):
+        factor = NANOS_PER_UNIT[column.type.unit]
+        values = column.cast(pa.int64()).combine_chunks()
+    else:
+        values = _cast(path, table, name, pa.int64())
+    if factor == 1:
+        return values
+    try:
+        return pc.multiply_checked(values, pa.scalar(factor, pa.int64()))
+    except pa.ArrowInvalid:  # overflow: the values are not in the unit the schema says
+        example = pc.max(values).as_py()
+        raise RawDataError(
+            path,
+            f"column {name!r} overflows when read as microseconds (e.g. {example}): its values look like "
+            "nanoseconds; Tardis timestamps are microseconds since 1970 (ns belong in ts_event/ts_init)",
+        ) from None
 
 
 def _normalise_book(path, table: pa.Table) -> pa.Table:
@@ -191,7 +237,7 @@ def _normalise_book(path, table: pa.Table) -> pa.Table:
     _require(path, table, BOOK_COLUMNS, "pre-converted book")
     return pa.table(
         {
-            name: _cast(path, table, name, pa.int64() if name.startswith("ts_") else pa.float64())
+            name: _to_nanos(path, table, name, 1) if name.startswith("ts_") else _cast(path, table, name, pa.float64())
             for name in BOOK_COLUMNS
         }
     )

@@ -39,7 +39,7 @@ from odum_pipeline.catalog.layout import (
     parse_relative,
     relative_name,
 )
-from odum_pipeline.catalog.readers import RawDataError, read_raw, read_raw_bytes
+from odum_pipeline.catalog.readers import NANOS_PER_UNIT, RawDataError, read_raw, read_raw_bytes, require_regular_file
 
 #: First ranged read of a Parquet object: its tail, which usually holds the whole footer.
 FOOTER_GUESS = 16 * 1024
@@ -53,13 +53,23 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def time_column(names: list[str], label) -> tuple[str, int]:
-    """The receive-time column of a raw file and its factor to ns (Tardis µs or pre-converted ns)."""
-    if "local_timestamp" in names:
-        return "local_timestamp", 1000
-    if "ts_init" in names:
-        return "ts_init", 1
-    raise RawDataError(label, f"no local_timestamp or ts_init column; found {names}")
+def time_column(schema: pa.Schema, label) -> tuple[str, int]:
+    """The receive-time column of a raw file and its factor to ns (Tardis µs, pre-converted ns, or an
+    Arrow timestamp column's own unit), as the readers convert it."""
+    for name, factor in (("local_timestamp", NANOS_PER_UNIT["us"]), ("ts_init", 1)):
+        if name in schema.names:
+            type_ = schema.field(name).type
+            return name, NANOS_PER_UNIT[type_.unit] if pa.types.is_timestamp(type_) else factor
+    raise RawDataError(label, f"no local_timestamp or ts_init column; found {schema.names}")
+
+
+def _bound(value: int, type_: pa.DataType):
+    """A filter bound in the column's own type (an Arrow timestamp column compares with timestamps only)."""
+    return pa.scalar(value, pa.int64()).cast(type_) if pa.types.is_timestamp(type_) else value
+
+
+def _as_ints(values: pa.ChunkedArray) -> np.ndarray:
+    return values.cast(pa.int64()).to_numpy() if pa.types.is_timestamp(values.type) else values.to_numpy()
 
 
 class RawSource(ABC):
@@ -105,11 +115,18 @@ class LocalRawSource(RawSource):
         return None if path is None else RawFile(day, data_type, instrument_key, path)
 
     def signature(self, raw_file):
-        stat = Path(raw_file.path).stat()
+        try:
+            stat = Path(raw_file.path).stat()
+        except OSError as error:  # a dangling symlink or a loop: a signature still, conversion names it
+            return f"unreadable:{error.errno}"
         return f"{stat.st_size}:{stat.st_mtime_ns}"
 
     def version(self, raw_file):
-        return file_sha256(Path(raw_file.path))
+        try:
+            require_regular_file(raw_file.path)
+            return file_sha256(Path(raw_file.path))
+        except (RawDataError, OSError) as error:
+            return f"unreadable:{error}"
 
     def read(self, raw_file):
         path = Path(raw_file.path)
@@ -119,14 +136,16 @@ class LocalRawSource(RawSource):
         path = Path(raw_file.path)
         if not path.name.endswith(".parquet"):
             return _in_window(read_raw(path, raw_file.data_type).column("ts_init").to_numpy(), start_ns, end_ns)
+        require_regular_file(path)
         try:
-            names = pq.read_schema(path).names
+            schema = pq.read_schema(path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not raised
             raise RawDataError(path, f"not a readable Parquet file ({exc})") from exc
-        column, factor = time_column(names, path)
-        bounds = [(column, ">=", start_ns // factor), (column, "<", -(-end_ns // factor))]
+        column, factor = time_column(schema, path)
+        type_ = schema.field(column).type
+        bounds = [(column, ">=", _bound(start_ns // factor, type_)), (column, "<", _bound(-(-end_ns // factor), type_))]
         try:
-            values = pq.read_table(path, columns=[column], filters=bounds).column(column).to_numpy()
+            values = _as_ints(pq.read_table(path, columns=[column], filters=bounds).column(column))
         except Exception as exc:  # noqa: BLE001
             raise RawDataError(path, f"cannot read column {column!r} ({exc})") from exc
         return _in_window(values.astype(np.int64) * factor, start_ns, end_ns)
@@ -214,14 +233,14 @@ class GcsRawSource(RawSource):
             return _in_window(self.read(raw_file)[0].column("ts_init").to_numpy(), start_ns, end_ns)
         reader = self._reader(raw_file)
         metadata = parquet_metadata(reader)
-        column, factor = time_column(metadata.schema.names, raw_file.path)
+        column, factor = time_column(metadata.schema.to_arrow_schema(), raw_file.path)
         lo, hi = start_ns // factor, -(-end_ns // factor)
         groups = overlapping_row_groups(metadata, column, lo, hi)
         if not groups:
             return np.empty(0, np.int64)
         try:
             parquet = pq.ParquetFile(pa.PythonFile(reader, mode="r"), metadata=metadata)
-            values = parquet.read_row_groups(groups, columns=[column]).column(column).to_numpy()
+            values = _as_ints(parquet.read_row_groups(groups, columns=[column]).column(column))
         except gcs.StorageError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -254,7 +273,8 @@ def overlapping_row_groups(metadata: pq.FileMetaData, column: str, lo: int, hi: 
     groups = []
     for i in range(metadata.num_row_groups):
         stats = metadata.row_group(i).column(index).statistics
-        if stats is None or not stats.has_min_max or (stats.max >= lo and stats.min < hi):
+        # raw (physical int64) values: a timestamp column's min/max would be datetimes
+        if stats is None or not stats.has_min_max or (stats.max_raw >= lo and stats.min_raw < hi):
             groups.append(i)
     return groups
 

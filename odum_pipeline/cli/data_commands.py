@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from odum_pipeline import settings
-from odum_pipeline.catalog.convert import convert_day
+from odum_pipeline.catalog import store
+from odum_pipeline.catalog.convert import ConversionError, convert_day
 from odum_pipeline.catalog.preflight import SNAPSHOT_MODES, check_raw_coverage
 from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
 from odum_pipeline.catalog.sources import RawSource, raw_source
@@ -54,7 +56,7 @@ def register(commands) -> None:
     convert.add_argument("--instrument", default=None, help="only this instrument key")
     convert.set_defaults(handler=_convert)
 
-    check = data.add_parser("check", help="pre-flight: does the raw data cover a window? (exit 1 if not)")
+    check = data.add_parser("check", help="pre-flight: does the raw data cover a window? (coverage only; exit 1 if not)")
     _add_source_arguments(check)
     check.add_argument("--instrument", required=True)
     check.add_argument("--start", required=True, type=iso_datetime, help="ISO time, UTC if no offset")
@@ -83,7 +85,11 @@ def _sample(args) -> int:
 def _convert(args) -> int:
     source = _source(args)
     catalog = location(args.catalog) if args.catalog else settings.catalog_location()
-    cells = sorted({(f.day, f.instrument_key) for f in source.discover()})
+    store.check_root(catalog)  # one line once, not once per (day, instrument)
+    files_by_cell: dict = {}
+    for raw_file in source.discover():
+        files_by_cell.setdefault((raw_file.day, raw_file.instrument_key), []).append(str(raw_file.path))
+    cells = sorted(files_by_cell)
     cells = [c for c in cells if (args.day is None or c[0] == args.day) and (args.instrument in (None, c[1]))]
     if not cells:
         raise ValueError(
@@ -91,12 +97,25 @@ def _convert(args) -> int:
             + (f" for day {args.day}" if args.day else "")
             + (f" for instrument {args.instrument}" if args.instrument else "")
         )
+    failed = 0
     for index, (day, instrument) in enumerate(cells, 1):
-        result = convert_day(source, catalog, day, instrument)
+        try:
+            result = convert_day(source, catalog, day, instrument)
+        except ConversionError as error:  # already names each file and its problem
+            failed += 1
+            print(f"error: {error}", file=sys.stderr)
+            continue
+        except (ValueError, OSError) as error:  # an unknown instrument key, a storage problem: name the files
+            failed += 1
+            print(f"error: skipped {', '.join(files_by_cell[(day, instrument)])}: {error}", file=sys.stderr)
+            continue
         warnings = [str(p) for report in result.reports.values() for p in report.warnings]
         rows = ", ".join(f"{data_type} {count:,}" for data_type, count in result.rows.items())
         print(f"[{index}/{len(cells)}] {day} {instrument}: {rows}" + (f"  warnings: {warnings}" if warnings else ""))
     print(f"catalog: {catalog}")
+    if failed:
+        print(f"error: {failed} of {len(cells)} (day, instrument) not converted; their catalog days are as they were", file=sys.stderr)
+        return 2
     return 0
 
 

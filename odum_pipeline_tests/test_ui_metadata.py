@@ -37,7 +37,7 @@ def test_algorithm_registry_observations_show_parameters_and_source(tmp_path):
             assert observation.tags["dagster/data_version"] == entry.version  # staleness still keyed on the source hash
             metadata = observation.metadata
             if entry.is_builtin:
-                assert "straight to the market" in metadata["parameters"].value
+                assert "the whole parent order at once" in metadata["parameters"].value
                 continue
             table = metadata["parameters"].value
             for spec in entry.parameters:

@@ -211,7 +211,7 @@ def backtest_sources_sensor(
 
 
 def _algorithm_observations(
-    root: Path, names: list[str], versions: dict[str, str], keys: set[str]
+    root: Path, names: list[str], versions: dict[str, str], keys: set[str] = frozenset()
 ) -> list[AssetObservation]:
     """Changed algorithms' observations, of their own partitions and of their sweep variants' (``keys``),
     with their parameters and source when the file still reads."""

@@ -41,7 +41,8 @@ def test_launch_the_adhoc_job_with_overrides(api):
     run = client.launch_adhoc(e2e.E2E_CONFIG, algorithm="NORMAL", end="2023-05-23T19:25:00Z")
     assert client.wait(run, timeout_secs=300) == "SUCCESS"
     result = client.result(run)
-    (backtest_id,) = result.run_ids
+    backtest_id, *model_risk = result.run_ids  # a report-mode parent-order config: the other presets too
+    assert len(model_risk) == 2
     summary = read_summary(result.result_paths[0])
     assert summary["run_id"] == backtest_id and summary["window"]["end"] == "2023-05-23T19:25:00Z"
 

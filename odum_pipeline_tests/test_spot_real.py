@@ -139,10 +139,12 @@ def test_parent_orders_cross_midnight_on_a_cash_account(pipeline, algorithm):
     # the trades happen on both days, and the limit BUY that arrived before midnight fills after it
     assert (fills["ts_event"] < MIDNIGHT_NS).any() and (fills["ts_event"] >= MIDNIGHT_NS).any()
     parents = fills.groupby("parent_order_id")
-    limit_parent = [pid for pid, group in parents if set(group["order_type"]) == {"LIMIT"} and not group["is_close"].any()]
     arrival_ns = int(dt.datetime.fromisoformat(LIMIT_BUY["arrival"].replace("Z", "+00:00")).timestamp()) * 10**9
     assert arrival_ns < MIDNIGHT_NS
-    assert len(limit_parent) == 1
+    # the limit parent as submitted (its children may be limits for market parents too: passive clips)
+    submitted = pd.read_parquet(Path(metadata["result_path"].value) / "parents.parquet")
+    limit_parent = list(submitted.loc[submitted["limit_price"].notna(), "client_order_id"])
+    assert len(limit_parent) == 1 and int(submitted.set_index("client_order_id").loc[limit_parent[0], "arrival_ns"]) == arrival_ns
     limit_fills = parents.get_group(limit_parent[0])
     assert (limit_fills["ts_event"] >= MIDNIGHT_NS).all()
     assert all(Decimal(str(p)) <= Decimal(LIMIT_BUY["limit_price"]) for p in limit_fills["last_px"])

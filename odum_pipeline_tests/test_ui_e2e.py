@@ -69,6 +69,16 @@ def _report_run_ids(results_root: Path) -> set[str]:
     return {path.name for path in (results_root / "report").iterdir() if path.is_dir()}
 
 
+def _runs_of(results_root: Path, algorithm: str) -> tuple[set[str], set[str]]:
+    """Main and model-risk (other market presets) report runs of one algorithm."""
+    main, model_risk = set(), set()
+    for run_id in _report_run_ids(results_root):
+        summary = json.loads((results_root / "report" / run_id / "summary.json").read_text())
+        if summary["algorithm"]["name"] == algorithm:
+            (model_risk if summary.get("model_risk") else main).add(run_id)
+    return main, model_risk
+
+
 def _materialize_from_the_ui(roots: e2e.Roots, page, label: str) -> None:
     prepared = e2e.prepare_state(roots)
     normal_run_id = prepared["normal_run_id"]
@@ -89,11 +99,10 @@ def _materialize_from_the_ui(roots: e2e.Roots, page, label: str) -> None:
             ui.wait_for_run_success()
             page.get_by_text("RUN_SUCCESS").first.scroll_into_view_if_needed()
             ui.screenshot("2-backtest-run-success")
-            twap_run_ids = _report_run_ids(roots.results) - {normal_run_id}
+            twap_run_ids, twap_model_risk = _runs_of(roots.results, "TWAP")
             assert len(twap_run_ids) == 1, f"expected one new report-mode result, found {sorted(twap_run_ids)}"
+            assert len(twap_model_risk) == 2  # the same partition under the two other market presets
             (twap_run_id,) = twap_run_ids
-            summary = json.loads((roots.results / "report" / twap_run_id / "summary.json").read_text())
-            assert summary["algorithm"]["name"] == "TWAP"
 
             # 3. comparison_report for the config, launched the same way; its page shows the ranking.
             ui.launch_partition("comparison_report", [e2e.E2E_CONFIG])

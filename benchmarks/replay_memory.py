@@ -77,7 +77,7 @@ def replay(workdir: Path, hours: float, stream: bool) -> None:
         stream=stream,
     )
     seconds = time.perf_counter() - started
-    summary = {k: v for k, v in outcome.summary.items() if k not in ("run_id",)}
+    summary = {k: v for k, v in outcome.summary.items() if k not in ("run_id", "created_at")}
     harness.emit(
         {
             "seconds": seconds,

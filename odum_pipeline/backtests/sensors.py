@@ -199,12 +199,18 @@ def triage_backtests(
     instance, pairs: list[tuple[str, str]], versions: SourcesCursor, configs_root: Path, catalog_root: Path
 ) -> Triage:
     triage = Triage()
-    configs: dict[str, BacktestConfig] = {}
+    configs: dict[str, BacktestConfig | None] = {}
     coverage: dict[str, str | None] = {}  # config -> why its window is not covered, None when it is
     for config_name, algorithm in pairs:
         if config_name not in configs:
-            configs[config_name] = load_config(configs_root / f"{config_name}.json")
+            try:
+                configs[config_name] = load_config(configs_root / f"{config_name}.json")
+            except ConfigError as error:  # edited into an invalid file since this tick read it
+                configs[config_name] = None
+                triage.waiting[(config_name, algorithm)] = str(error)
         config = configs[config_name]
+        if config is None:
+            continue
         current = {
             "config_sha256": config_sha256(config),
             "algorithm_version": versions.algorithms[variant_base_name(algorithm)],

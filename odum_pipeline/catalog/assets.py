@@ -24,7 +24,7 @@ from odum_pipeline.catalog.convert import ConversionError, ConversionResult, con
 from odum_pipeline.gcs import is_remote
 from odum_pipeline.timestamps import ns_to_iso
 from odum_pipeline.catalog.partitions import catalog_partition_key, catalog_partitions, parse_catalog_partition
-from odum_pipeline.catalog.versions import raw_cell_version
+from odum_pipeline.catalog.versions import raw_cell_signature, raw_cell_version
 from odum_pipeline.resources import CatalogResource, RawDataResource
 
 # Each Dagster check gathers the problems of the plain checks it stands for.
@@ -86,7 +86,10 @@ def tick_catalog(context: AssetExecutionContext, raw_data: RawDataResource, cata
     source = raw_data.source()
     # Taken before converting: a file re-delivered meanwhile leaves an older version here (re-converted later).
     cell_files = [f for f in source.discover() if (f.day, f.instrument_key) == (day, instrument_key)]
-    raw_version = raw_cell_version(source, cell_files)
+    raw_versions = {
+        "raw_signature": raw_cell_signature(source, cell_files),
+        "raw_version": raw_cell_version(source, cell_files),
+    }
     try:
         result = convert_day(
             source, catalog.path, day, instrument_key, max_gap_secs=catalog.max_gap_secs, log=context.log.info
@@ -99,7 +102,7 @@ def tick_catalog(context: AssetExecutionContext, raw_data: RawDataResource, cata
     rows = sum(result.rows.values())
     context.log.info(f"{instrument_key} {day}: {rows:,} rows converted in {elapsed:.1f} s ({rows / elapsed:,.0f} rows/s)")
     yield MaterializeResult(
-        metadata={**_metadata(result), "rows_per_sec": MetadataValue.float(rows / elapsed), "raw_version": raw_version},
+        metadata={**_metadata(result), "rows_per_sec": MetadataValue.float(rows / elapsed), **raw_versions},
         check_results=_check_results(result),
     )
 

@@ -2,23 +2,15 @@
 
 The cursor holds each cell's file signatures (size + mtime, or the GCS generation), so an unchanged
 file costs one stat per tick. A cell whose signature is new to the cursor (a new file, a re-delivered
-one, or every cell after the cursor was reset) is observed: its content version is reported on
-``raw_ticks``, and its conversion is requested only if the catalog partition's latest materialization
-was not already made from these very files by the current code (``odum_pipeline.materialized``).
+one, or every cell after the cursor was reset, e.g. a new ``dagster dev``) is converted unless its
+catalog partition's latest materialization was made by the current code from these very files:
+the signature it recorded is the same, or (a file touched or re-delivered with the same bytes) the
+content version it recorded is (``catalog.versions``, ``odum_pipeline.materialized``).
 """
 
 import json
 
-from dagster import (
-    AssetObservation,
-    DefaultSensorStatus,
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    sensor,
-)
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from odum_pipeline.catalog.assets import tick_catalog
 from odum_pipeline.catalog.partitions import (
@@ -27,9 +19,18 @@ from odum_pipeline.catalog.partitions import (
     instrument_partitions,
     unregistered,
 )
-from odum_pipeline.catalog.versions import raw_cell_version
+from odum_pipeline.catalog.versions import raw_cell_signature, raw_cell_version
 from odum_pipeline.materialized import materialization_is_current
 from odum_pipeline.resources import RawDataResource
+
+
+def already_converted(instance, partition: str, source, files, signature: str) -> bool:
+    """The partition's latest conversion is by the current code from the same files (hashed only if touched)."""
+    if materialization_is_current(instance, tick_catalog, partition, {"raw_signature": signature}):
+        return True
+    if not materialization_is_current(instance, tick_catalog, partition, {}):
+        return False  # never converted, or by older code: no need to hash
+    return materialization_is_current(instance, tick_catalog, partition, {"raw_version": raw_cell_version(source, files)})
 
 
 @sensor(
@@ -48,15 +49,14 @@ def raw_files_sensor(context: SensorEvaluationContext, raw_data: RawDataResource
     cells: dict[str, list] = {}
     for raw_file in raw_files:
         cells.setdefault(raw_file.partition_key, []).append(raw_file)
-    current = {cell: ";".join(sorted(source.signature(f) for f in files)) for cell, files in cells.items()}
+    current = {cell: raw_cell_signature(source, files) for cell, files in cells.items()}
     changed = sorted(cell for cell, signature in current.items() if seen.get(cell) != signature)
     new_days, new_instruments = unregistered(context.instance, raw_files)
-    versions = {cell: raw_cell_version(source, cells[cell]) for cell in changed}
-    run_requests, already_converted = [], []
+    run_requests, converted = [], []
     for cell in changed:
         key = catalog_partition_key(*cell.split("|", 1))
-        if materialization_is_current(context.instance, tick_catalog, str(key), {"raw_version": versions[cell]}):
-            already_converted.append(cell)
+        if already_converted(context.instance, str(key), source, cells[cell], current[cell]):
+            converted.append(cell)
             context.log.info(f"{cell} skipped: its catalog partition was converted from these files by this code")
             continue
         run_requests.append(
@@ -72,12 +72,8 @@ def raw_files_sensor(context: SensorEvaluationContext, raw_data: RawDataResource
             )
             if request is not None
         ],
-        asset_events=[
-            AssetObservation("raw_ticks", partition=cell, tags={DATA_VERSION_TAG: version})
-            for cell, version in versions.items()
-        ],
         cursor=json.dumps(current, sort_keys=True),
-        skip_reason=SkipReason(f"{len(already_converted)} raw cell(s) already converted from the same files")
-        if already_converted and not run_requests
+        skip_reason=SkipReason(f"{len(converted)} raw cell(s) already converted from the same files")
+        if converted and not run_requests
         else None,
     )

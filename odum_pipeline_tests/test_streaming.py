@@ -3,7 +3,7 @@
 Real windows spanning midnight (two catalog days), parent orders under NORMAL and TWAP with the
 realistic market (delta batches, queue position, latency) and the optimistic one (depth
 snapshots), chunks of a few seconds so that many chunk edges fall inside working orders: every
-summary figure, order, fill, parent (TCA), position, equity mark and timeline event must be equal.
+summary figure, order, fill, parent, TCA row, position, equity mark and timeline event must be equal.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from odum_pipeline.backtests import streaming
 from odum_pipeline.backtests.config import parse_config
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
 from odum_pipeline.backtests.streaming import time_chunks
+from odum_pipeline.reports.tca import run_tca
 from odum_pipeline_tests.conftest import BTC_PERP
 
 TABLES = ("parents", "orders", "fills", "positions", "equity_curve", "timeline")
@@ -25,8 +26,8 @@ WINDOWS = {
     "2023-04-04/05": ("2023-04-04T23:58:30Z", "2023-04-05T00:06:00Z", "2023-04-04T23:59:00Z", "2023-04-05T00:02:00Z"),
     "2024-07-18/19": ("2024-07-18T23:57:10Z", "2024-07-19T00:05:00Z", "2024-07-18T23:58:00Z", "2024-07-19T00:01:00Z"),
 }
-#: Fresh UUID4s of each run (event ids), nothing the replay decides.
-RANDOM_IDS = ("init_id", "event_id", "id")
+#: A fresh UUID4 per order initialisation event, nothing the replay decides.
+RANDOM_IDS = ("init_id",)
 ALGORITHMS = {"NORMAL": {}, "TWAP": {"horizon_secs": 120, "interval_secs": 10}}
 
 
@@ -91,3 +92,7 @@ def test_streamed_replay_equals_the_one_shot_replay(real_catalog, tmp_path, monk
         for table in TABLES:
             expected, actual = (_table(outcome, table) for outcome in (one_shot, streamed))
             pd.testing.assert_frame_equal(actual, expected, obj=f"{window} {preset} {algorithm} {table}")
+        tca = [run_tca(outcome.result_path, real_catalog) for outcome in (one_shot, streamed)]
+        pd.testing.assert_frame_equal(tca[1].per_parent, tca[0].per_parent, obj=f"{window} {preset} {algorithm} TCA")
+        pd.testing.assert_frame_equal(tca[1].per_fill, tca[0].per_fill, obj=f"{window} {preset} {algorithm} fill TCA")
+        assert tca[1].aggregate == tca[0].aggregate

@@ -205,9 +205,8 @@ def triage_backtests(
         if config_name not in configs:
             try:
                 configs[config_name] = load_config(configs_root / f"{config_name}.json")
-            except ConfigError as error:  # edited into an invalid file since this tick read it
+            except ConfigError:  # edited into an invalid file since this tick read it: the next tick warns
                 configs[config_name] = None
-                triage.waiting[(config_name, algorithm)] = str(error)
         config = configs[config_name]
         if config is None:
             continue

@@ -44,7 +44,8 @@ from odum_pipeline.backtests.config import (
     variant_base_name,
 )
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
-from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered
+from odum_pipeline.backtests.engine import BacktestSetupError
+from odum_pipeline.backtests.runs import check_window_covered
 from odum_pipeline.backtests.sources import invalid_config_version, valid_config_version
 from odum_pipeline.materialized import materialization_is_current
 from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource
@@ -227,9 +228,10 @@ def triage_backtests(
 
 
 def _not_covered(config: BacktestConfig, catalog_root: Path) -> str | None:
+    """Why the catalog cannot feed the window (missing or damaged days, no market data), None if it can."""
     try:
         check_window_covered(config, catalog_root)
-    except WindowNotCoveredError as error:
+    except BacktestSetupError as error:  # WindowNotCoveredError and the other pre-flight failures
         return str(error)
     return None
 

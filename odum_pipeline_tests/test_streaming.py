@@ -1,5 +1,7 @@
 """A streamed replay (the window read from the catalog chunk by chunk) is the one-shot replay, event for event.
 
+Also with snapshot_mode book (snapshots match, trades do not) and trades (an L1 book from trades).
+
 Real windows spanning midnight (two catalog days), parent orders under NORMAL and TWAP with the
 realistic market (delta batches, queue position, latency) and the optimistic one (depth
 snapshots), chunks of a few seconds so that many chunk edges fall inside working orders: every
@@ -31,13 +33,13 @@ RANDOM_IDS = ("init_id",)
 ALGORITHMS = {"NORMAL": {}, "TWAP": {"horizon_secs": 120, "interval_secs": 10}}
 
 
-def _config(window: str, preset: str):
+def _config(window: str, preset: str, snapshot_mode: str = "both"):
     start, end, first, second = WINDOWS[window]
     return parse_config(
         {
             "instrument": {"id": BTC_PERP},
             "venue": {"book_type": "L2_MBP"},
-            "data_catalog": {"snapshot_mode": "both"},
+            "data_catalog": {"snapshot_mode": snapshot_mode},
             "time_window": {"start": start, "end": end},
             "strategy": {
                 "submission_mode": "parent_orders",
@@ -79,11 +81,14 @@ def test_time_chunks_cover_the_window_once():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["realistic", "optimistic"])
-@pytest.mark.parametrize("window", sorted(WINDOWS))
-def test_streamed_replay_equals_the_one_shot_replay(real_catalog, tmp_path, monkeypatch, window, preset):
+@pytest.mark.parametrize(
+    "window, preset, snapshot_mode",
+    [(window, preset, "both") for window in sorted(WINDOWS) for preset in ("realistic", "optimistic")]
+    + [("2023-04-04/05", "realistic", mode) for mode in ("book", "trades")],
+)
+def test_streamed_replay_equals_the_one_shot_replay(real_catalog, tmp_path, monkeypatch, window, preset, snapshot_mode):
     monkeypatch.setattr(streaming, "CHUNK_SECS", 7)  # dozens of chunk edges, inside working orders
-    config = _config(window, preset)
+    config = _config(window, preset, snapshot_mode)
     for algorithm in ALGORITHMS:
         one_shot = _run(config, algorithm, real_catalog, tmp_path / "one_shot", stream=False)
         streamed = _run(config, algorithm, real_catalog, tmp_path / "streamed", stream=True)
@@ -91,7 +96,7 @@ def test_streamed_replay_equals_the_one_shot_replay(real_catalog, tmp_path, monk
         assert _comparable(streamed.summary) == _comparable(one_shot.summary)
         for table in TABLES:
             expected, actual = (_table(outcome, table) for outcome in (one_shot, streamed))
-            pd.testing.assert_frame_equal(actual, expected, obj=f"{window} {preset} {algorithm} {table}")
+            pd.testing.assert_frame_equal(actual, expected, obj=f"{window} {preset} {snapshot_mode} {algorithm} {table}")
         tca = [run_tca(outcome.result_path, real_catalog) for outcome in (one_shot, streamed)]
         pd.testing.assert_frame_equal(tca[1].per_parent, tca[0].per_parent, obj=f"{window} {preset} {algorithm} TCA")
         pd.testing.assert_frame_equal(tca[1].per_fill, tca[0].per_fill, obj=f"{window} {preset} {algorithm} fill TCA")

@@ -128,6 +128,10 @@ class DepthRelay(Actor):
         self._pending = deque(snapshots)
         self._topic = f"data.book.depth.{config.instrument_id.venue}.{config.instrument_id.symbol.topic()}"
 
+    def add_snapshots(self, snapshots: list[OrderBookDepth10]) -> None:
+        """More snapshots to relay (a streamed replay hands them over chunk by chunk, ahead of their deltas)."""
+        self._pending.extend(snapshots)
+
     def on_start(self) -> None:
         self.subscribe_order_book_deltas(self.config.instrument_id, managed=False)
 

@@ -49,6 +49,7 @@ from odum_pipeline.backtests.look_ahead import look_ahead_of
 from odum_pipeline.backtests.metrics import collect_run_data, summarize
 from odum_pipeline.backtests.results import write_fast, write_report
 from odum_pipeline.backtests.run_id import make_run_id
+from odum_pipeline.backtests.streaming import add_streams
 from odum_pipeline.backtests.strategy import ExecutionBacktestConfig, ExecutionBacktestStrategy, ParentOrderPlan
 from odum_pipeline.instruments.registry import build_instrument
 from odum_pipeline.timestamps import to_ns
@@ -95,8 +96,13 @@ def run_backtest(
     exec_algorithms: Sequence[ExecAlgorithm] | None = None,
     progress_events: Callable[[float, int], None] | None = None,
     model_risk_of: str | None = None,
+    stream: bool = True,
 ) -> BacktestOutcome:
     """Run ``config`` with ``algorithm`` over the catalog and write its results.
+
+    ``stream``: feed the window in time chunks read from the catalog (``streaming``: memory bounded
+    by a chunk, the same replay event for event); False loads the whole window first (NautilusTrader's
+    one-shot ``BacktestNode`` path, kept as the reference the streamed replay is tested against).
 
     ``progress(share)`` is called with the share of the window replayed as the replay advances;
     ``progress_events(share, events)`` also gets the engine's data events processed so far.
@@ -128,12 +134,19 @@ def run_backtest(
     market = MarketModel.for_run(config, catalog_root, instrument.id)
 
     node_class = RemoteCatalogNode if is_remote(catalog_root) else BacktestNode
-    node = node_class(configs=[_run_config(config, catalog_root, instrument.id, market)])
+    node = node_class(configs=[_run_config(config, catalog_root, instrument.id, market, streamed=stream)])
     try:
         node.build()
         engine = node.get_engine(node.configs[0].id)
         engine.add_instrument(instrument)  # the config's fees, not the catalog's
-        market.add_book_data(engine)
+        if stream:
+            add_streams(
+                engine, catalog_root, instrument.id, to_ns(config.time_window.start), to_ns(replay_end(config)),
+                depth=config.data_catalog.snapshot_mode is not SnapshotMode.TRADES,
+                deltas=market.streamed_deltas(engine),
+            )  # fmt: skip
+        else:
+            market.add_book_data(engine)
         for exec_algorithm in algorithms:
             engine.add_exec_algorithm(exec_algorithm)
         strategy = ExecutionBacktestStrategy(
@@ -245,11 +258,13 @@ def effective_book_type(config: BacktestConfig) -> BookType:
 
 
 def _run_config(
-    config: BacktestConfig, catalog_root: Path, instrument_id: InstrumentId, market: MarketModel
+    config: BacktestConfig, catalog_root: Path, instrument_id: InstrumentId, market: MarketModel, *, streamed: bool
 ) -> BacktestRunConfig:
     start, end = config.time_window.start.isoformat(), replay_end(config).isoformat()
     data = _data_configs(config, str(catalog_root), instrument_id)
-    if market.replays_deltas:  # the depth snapshots come in as deltas (MarketModel.add_book_data)
+    if streamed:  # every row comes from the engine's streams (streaming.add_streams)
+        data = [_no_rows(d) for d in data]
+    elif market.replays_deltas:  # the depth snapshots come in as deltas (MarketModel.add_book_data)
         data = [_no_rows(d) if d.data_cls is OrderBookDepth10 else d for d in data]
     return BacktestRunConfig(
         engine=_engine_config(config, instrument_id),

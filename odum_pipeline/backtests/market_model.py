@@ -114,6 +114,24 @@ class MarketModel:
         engine.add_data(depth_to_deltas(snapshots))
         engine.add_actor(DepthRelay(DepthRelayConfig(instrument_id=self.instrument_id), snapshots))
 
+    def streamed_deltas(self, engine):
+        """With queue position, for a streamed replay (``streaming``): the relay added to ``engine``
+        and a function turning a chunk of snapshots into delta batches (one converter across chunks)
+        that hands the chunk to the relay first. None without queue position."""
+        if not self.replays_deltas:
+            return None
+        from odum_pipeline.backtests.book_deltas import DepthRelay, DepthRelayConfig, DepthToDeltas
+
+        relay = DepthRelay(DepthRelayConfig(instrument_id=self.instrument_id), [])
+        engine.add_actor(relay)
+        converter = DepthToDeltas()
+
+        def convert(snapshots: list[OrderBookDepth10]) -> list:
+            relay.add_snapshots(snapshots)
+            return [converter.convert(depth) for depth in snapshots]
+
+        return convert
+
     def impact_shifts(self) -> dict[str, float]:
         return dict(self.matching.shifts) if self.matching is not None else {}
 

@@ -28,16 +28,27 @@ from dagster import (
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
+    SkipReason,
     sensor,
 )
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from odum_pipeline.algorithms.registry import AlgorithmRegistryError, discover
 from odum_pipeline.backtests.assets import backtest_run
-from odum_pipeline.backtests.config import ConfigError, list_configs, load_config, variant_base_name
+from odum_pipeline.backtests.config import (
+    BacktestConfig,
+    ConfigError,
+    config_sha256,
+    list_configs,
+    load_config,
+    variant_base_name,
+)
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
+from odum_pipeline.backtests.engine import BacktestSetupError
+from odum_pipeline.backtests.runs import check_window_covered
 from odum_pipeline.backtests.sources import algorithm_observation, invalid_config_version, valid_config_version
-from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
+from odum_pipeline.materialized import materialization_is_current
+from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource
 
 TRIGGER_TAG = "odum/trigger"
 
@@ -61,20 +72,28 @@ def algorithm_keys(names: set[str], listed: dict[str, list[str]]) -> set[str]:
 
 @dataclass
 class SourcesCursor:
-    """The content version of every config and algorithm seen at the last tick."""
+    """The content version of every config and algorithm seen at the last tick, and the backtests
+    ("config|algorithm") waiting for the catalog to cover their window."""
 
     configs: dict[str, str] = field(default_factory=dict)
     algorithms: dict[str, str] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
 
     @classmethod
     def parse(cls, text: str | None) -> SourcesCursor:
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(configs=dict(data.get("configs", {})), algorithms=dict(data.get("algorithms", {})))
+        return cls(
+            configs=dict(data.get("configs", {})),
+            algorithms=dict(data.get("algorithms", {})),
+            waiting=list(data.get("waiting", [])),
+        )
 
     def dump(self) -> str:
-        return json.dumps({"configs": self.configs, "algorithms": self.algorithms}, sort_keys=True)
+        return json.dumps(
+            {"configs": self.configs, "algorithms": self.algorithms, "waiting": sorted(self.waiting)}, sort_keys=True
+        )
 
 
 @dataclass
@@ -88,6 +107,7 @@ class SourcesPlan:
     changed_algorithms: list[str]
     backtests: list[tuple[str, str]]  # (config, algorithm)
     warnings: list[str]
+    listed: dict[str, list[str]] = field(default_factory=dict)  # valid config -> its algorithm keys
 
 
 def plan_keys(plan: SourcesPlan) -> set[str]:
@@ -156,7 +176,64 @@ def plan_sources_tick(
         changed_algorithms=changed_algorithms,
         backtests=sorted(pairs),
         warnings=warnings,
+        listed=listed,
     )
+
+
+@dataclass
+class Triage:
+    """The backtests a tick considered: to request, finished already, waiting for the catalog (with why)."""
+
+    requested: list[tuple[str, str]] = field(default_factory=list)
+    finished: list[tuple[str, str]] = field(default_factory=list)
+    waiting: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def candidate_backtests(plan: SourcesPlan, previous: SourcesCursor) -> list[tuple[str, str]]:
+    """The plan's backtests and those still waiting for data (if their config still lists them)."""
+    waiting = {tuple(key.split("|", 1)) for key in previous.waiting}
+    still_listed = {(config, key) for config, keys in plan.listed.items() for key in keys}
+    return sorted(set(plan.backtests) | (waiting & still_listed))
+
+
+def triage_backtests(
+    instance, pairs: list[tuple[str, str]], versions: SourcesCursor, configs_root: Path, catalog_root: Path
+) -> Triage:
+    triage = Triage()
+    configs: dict[str, BacktestConfig | None] = {}
+    coverage: dict[str, str | None] = {}  # config -> why its window is not covered, None when it is
+    for config_name, algorithm in pairs:
+        if config_name not in configs:
+            try:
+                configs[config_name] = load_config(configs_root / f"{config_name}.json")
+            except ConfigError:  # edited into an invalid file since this tick read it: the next tick warns
+                configs[config_name] = None
+        config = configs[config_name]
+        if config is None:
+            continue
+        current = {
+            "config_sha256": config_sha256(config),
+            "algorithm_version": versions.algorithms[variant_base_name(algorithm)],
+        }
+        if materialization_is_current(instance, backtest_run, backtest_partition_key(config_name, algorithm), current):
+            triage.finished.append((config_name, algorithm))
+            continue
+        if config_name not in coverage:
+            coverage[config_name] = _not_covered(config, catalog_root)
+        if coverage[config_name]:
+            triage.waiting[(config_name, algorithm)] = coverage[config_name]
+        else:
+            triage.requested.append((config_name, algorithm))
+    return triage
+
+
+def _not_covered(config: BacktestConfig, catalog_root: Path) -> str | None:
+    """Why the catalog cannot feed the window (missing or damaged days, no market data), None if it can."""
+    try:
+        check_window_covered(config, catalog_root)
+    except BacktestSetupError as error:  # WindowNotCoveredError and the other pre-flight failures
+        return str(error)
+    return None
 
 
 @sensor(
@@ -170,11 +247,12 @@ def plan_sources_tick(
     ),
 )
 def backtest_sources_sensor(
-    context: SensorEvaluationContext, configs: ConfigsResource, algorithms: AlgorithmsResource
+    context: SensorEvaluationContext, configs: ConfigsResource, algorithms: AlgorithmsResource, catalog: CatalogResource
 ) -> SensorResult:
     instance = context.instance
+    previous = SourcesCursor.parse(context.cursor)
     plan = plan_sources_tick(
-        SourcesCursor.parse(context.cursor),
+        previous,
         configs.path,
         algorithms.path,
         set(instance.get_dynamic_partitions(config_partitions.name)),
@@ -183,6 +261,9 @@ def backtest_sources_sensor(
     for warning in plan.warnings:
         context.log.warning(warning)
     versions = plan.cursor
+    triage = triage_backtests(instance, candidate_backtests(plan, previous), versions, configs.path, catalog.path)
+    versions.waiting = [f"{config}|{algorithm}" for config, algorithm in triage.waiting]
+    skipped = _log_skipped(context, triage)
     observations = [
         AssetObservation("backtest_configs", partition=name, tags={DATA_VERSION_TAG: versions.configs[name]})
         for name in plan.changed_configs
@@ -195,7 +276,7 @@ def backtest_sources_sensor(
             ),
             tags={TRIGGER_TAG: "backtest_sources_sensor"},
         )
-        for config, algorithm in plan.backtests
+        for config, algorithm in triage.requested
     ]
     requests = []
     if plan.new_configs:
@@ -207,6 +288,7 @@ def backtest_sources_sensor(
         dynamic_partitions_requests=requests,
         asset_events=observations,
         cursor=versions.dump(),
+        skip_reason=SkipReason(skipped) if skipped and not run_requests else None,
     )
 
 
@@ -226,3 +308,21 @@ def _algorithm_observations(
         for name in names
         for key in sorted({name} | {k for k in keys if variant_base_name(k) == name})
     ]
+
+
+def _log_skipped(context, triage: Triage) -> str:
+    """Log each skipped backtest with its reason; one line for the tick's skip reason."""
+    for config, algorithm in triage.finished:
+        context.log.info(
+            f"backtest {config}|{algorithm} skipped: its latest materialization has the current config, "
+            "algorithm and code versions"
+        )
+    for (config, algorithm), reason in triage.waiting.items():
+        context.log.info(f"backtest {config}|{algorithm} waits for data: {reason}")
+    parts = []
+    if triage.finished:
+        parts.append(f"{len(triage.finished)} backtest(s) already current")
+    if triage.waiting:
+        keys = ", ".join(f"{c}|{a}" for c, a in triage.waiting)
+        parts.append(f"{len(triage.waiting)} waiting for the catalog to cover their window ({keys})")
+    return "; ".join(parts)

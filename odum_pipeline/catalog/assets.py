@@ -1,6 +1,5 @@
 """Dagster definitions of the market data: observed raw ticks -> the NautilusTrader tick catalog."""
 
-import hashlib
 import time
 from collections import defaultdict
 
@@ -25,6 +24,7 @@ from odum_pipeline.catalog.convert import ConversionError, ConversionResult, con
 from odum_pipeline.gcs import is_remote
 from odum_pipeline.timestamps import ns_to_iso
 from odum_pipeline.catalog.partitions import catalog_partition_key, catalog_partitions, parse_catalog_partition
+from odum_pipeline.catalog.versions import raw_cell_signature, raw_cell_version
 from odum_pipeline.resources import CatalogResource, RawDataResource
 
 # Each Dagster check gathers the problems of the plain checks it stands for.
@@ -58,13 +58,12 @@ def raw_ticks(context, raw_data: RawDataResource) -> DataVersionsByPartition:
     for raw_file in source.discover():
         if raw_file.day.isoformat() in registered[0] and raw_file.instrument_key in registered[1]:
             files_by_cell[(raw_file.day, raw_file.instrument_key)].append(raw_file)
-    versions = {}
-    for (day, instrument), files in files_by_cell.items():
-        digest = hashlib.sha256()
-        for raw_file in sorted(files):
-            digest.update(f"{raw_file.data_type}:{source.version(raw_file)}\n".encode())
-        versions[catalog_partition_key(day, instrument)] = DataVersion(digest.hexdigest()[:24])
-    return DataVersionsByPartition(versions)
+    return DataVersionsByPartition(
+        {
+            catalog_partition_key(day, instrument): DataVersion(raw_cell_version(source, files))
+            for (day, instrument), files in files_by_cell.items()
+        }
+    )
 
 
 @asset(
@@ -84,9 +83,16 @@ def raw_ticks(context, raw_data: RawDataResource) -> DataVersionsByPartition:
 def tick_catalog(context: AssetExecutionContext, raw_data: RawDataResource, catalog: CatalogResource):
     day, instrument_key = parse_catalog_partition(context.partition_key)
     started = time.monotonic()
+    source = raw_data.source()
+    # Taken before converting: a file re-delivered meanwhile leaves an older version here (re-converted later).
+    cell_files = [f for f in source.discover() if (f.day, f.instrument_key) == (day, instrument_key)]
+    raw_versions = {
+        "raw_signature": raw_cell_signature(source, cell_files),
+        "raw_version": raw_cell_version(source, cell_files),
+    }
     try:
         result = convert_day(
-            raw_data.source(), catalog.path, day, instrument_key, max_gap_secs=catalog.max_gap_secs, log=context.log.info
+            source, catalog.path, day, instrument_key, max_gap_secs=catalog.max_gap_secs, log=context.log.info
         )
     except ConversionError as error:
         for check_result in _check_results_for_failure(error.problems):
@@ -96,7 +102,7 @@ def tick_catalog(context: AssetExecutionContext, raw_data: RawDataResource, cata
     rows = sum(result.rows.values())
     context.log.info(f"{instrument_key} {day}: {rows:,} rows converted in {elapsed:.1f} s ({rows / elapsed:,.0f} rows/s)")
     yield MaterializeResult(
-        metadata={**_metadata(result), "rows_per_sec": MetadataValue.float(rows / elapsed)},
+        metadata={**_metadata(result), "rows_per_sec": MetadataValue.float(rows / elapsed), **raw_versions},
         check_results=_check_results(result),
     )
 

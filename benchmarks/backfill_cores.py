@@ -1,0 +1,172 @@
+"""Benchmark: a backfill of backtest_run partitions through the run queue and the `nautilus` pool.
+
+Requirement (issue 13, item 3): on 2 cores a backfill of many ``backtest_run`` partitions finishes at
+least 1.7x faster than the same partitions run one after another.
+
+    .venv/bin/python benchmarks/backfill_cores.py [--configs 4] [--workdir DIR --keep]
+
+Steps: convert the real days (``../shared/data/real``) into a catalog and write ``--configs`` configs
+(the real 2023-04-05 window, one parent each, NORMAL and TWAP, fast mode), so 2 x configs partitions.
+Then, for a limit of 1 and of 2, each in a fresh Dagster instance (this repo's ``dagster.yaml`` with
+``max_concurrent_runs`` and the pool's ``default_limit`` set to the limit) and a fresh
+``dagster-daemon``: register and observe the sources, submit one backfill of every partition (a run
+per partition, as the UI's backfill does), wait for it, and report the wall time from the first run's
+start to the last run's end, and the sum of the runs' durations. The ratio is wall(1) / wall(2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import harness
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("ODUM_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
+INSTRUMENT_KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
+TARGET = 1.7
+
+
+def _config(quantity: int) -> dict:
+    return {
+        "instrument": {"id": INSTRUMENT_KEY},
+        "venue": {"book_type": "L2_MBP"},
+        "time_window": {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:06:00Z"},
+        "strategy": {
+            "submission_mode": "parent_orders",
+            "parent_orders": [{"side": "BUY", "quantity": str(quantity), "arrival": "2023-04-05T00:00:30Z"}],
+        },
+        "execution": {"algorithms": [{"name": "NORMAL"}, {"name": "TWAP", "params": {"horizon_secs": 120}}]},
+        "environment": {"mode": "fast"},
+    }
+
+
+def prepare(workdir: Path, configs: int) -> None:
+    from odum_pipeline.catalog.convert import convert_day
+    from odum_pipeline.catalog.layout import discover_raw_files
+
+    for day, key in sorted({(f.day, f.instrument_key) for f in discover_raw_files(REAL_DATA)}):
+        convert_day(REAL_DATA, workdir / "catalog", day, key)
+    (workdir / "configs").mkdir(parents=True, exist_ok=True)
+    for index in range(configs):
+        (workdir / "configs" / f"bench_{index}.json").write_text(json.dumps(_config(index + 1)))
+
+
+def _environment(workdir: Path, limit: int) -> dict:
+    home = workdir / f"home_{limit}"
+    home.mkdir(parents=True, exist_ok=True)
+    text = (REPO_ROOT / "dagster.yaml").read_text()
+    text = text.replace("max_concurrent_runs: 2", f"max_concurrent_runs: {limit}")
+    text = text.replace("default_limit: 2", f"default_limit: {limit}")
+    (home / "dagster.yaml").write_text(text)
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DATA_CATALOG_PATH": str(workdir / "catalog"),
+        "BACKTEST_RESULTS_PATH": str(workdir / f"results_{limit}"),
+        "ODUM_CONFIGS_PATH": str(workdir / "configs"),
+        "ODUM_VAR_ROOT": str(workdir / f"var_{limit}"),
+    }
+
+
+def backfill(limit: int) -> None:
+    """Worker (its environment names the instance and roots): one backfill through a fresh daemon."""
+    from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+    from dagster._core.definitions.observe import observe
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    from odum_pipeline.backtests.config import list_configs, load_config
+    from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
+    from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
+    from odum_pipeline.definitions import defs
+    from odum_pipeline.definitions import default_resources
+
+    instance = DagsterInstance.get()
+    resources = default_resources()
+    pairs = [(p.stem, name) for p in list_configs() for name in load_config(p).execution.names()]
+    instance.add_dynamic_partitions(config_partitions.name, sorted({c for c, _ in pairs}))
+    instance.add_dynamic_partitions(algorithm_partitions.name, sorted({a for _, a in pairs}))
+    for source in (backtest_configs, algorithm_registry):
+        observe([source], instance=instance, resources=resources)
+    backfill_id = f"bench{limit}{int(time.time())}"
+    instance.add_backfill(
+        PartitionBackfill.from_asset_partitions(
+            backfill_id=backfill_id,
+            asset_graph=defs.resolve_asset_graph(),
+            partition_names=[str(backtest_partition_key(c, a)) for c, a in pairs],
+            asset_selection=[AssetKey("backtest_run")],
+            backfill_timestamp=time.time(),
+            tags={},
+            dynamic_partitions_store=instance,
+            all_partitions=False,
+            title=None,
+            description=None,
+            run_config=None,
+        )
+    )
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        while True:
+            time.sleep(2)
+            status = instance.get_backfill(backfill_id).status
+            runs = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
+            finished = [r for r in runs if r.dagster_run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)]
+            if status != BulkActionStatus.REQUESTED and len(finished) == len(runs) == len(pairs):
+                break
+    finally:
+        os.killpg(daemon.pid, signal.SIGINT)
+        daemon.wait(timeout=60)
+    starts = [r.start_time for r in runs]
+    ends = [r.end_time for r in runs]
+    harness.emit(
+        {
+            "runs": len(runs),
+            "failed": sum(r.dagster_run.status == DagsterRunStatus.FAILURE for r in runs),
+            "wall": max(ends) - min(starts),
+            "sum": sum(e - s for s, e in zip(starts, ends)),
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", type=int, default=4)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--worker")
+    parser.add_argument("--limit", type=int, default=2)
+    args = parser.parse_args()
+    if args.worker == "backfill":
+        return backfill(args.limit)
+
+    with harness.workdir(args.workdir, prefix="backfill_cores_", keep=args.keep) as workdir:
+        prepare(workdir, args.configs)
+        results = {}
+        for limit in (1, 2):
+            env = _environment(workdir, limit)
+            command = [sys.executable, __file__, "--worker", "backfill", "--limit", str(limit)]
+            completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+            lines = [l for l in completed.stdout.splitlines() if l.startswith(harness.RESULT_MARK)]
+            if completed.returncode or not lines:
+                sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
+                raise SystemExit(f"backfill worker (limit {limit}) failed")
+            results[limit] = json.loads(lines[0][len(harness.RESULT_MARK) :])
+        print(f"\nbackfill of {results[1]['runs']} backtest_run partitions (real 6-minute window, fast mode)")
+        print(f"{'limit':>6}{'wall s':>10}{'sum of runs s':>15}{'failed':>8}")
+        for limit, r in results.items():
+            print(f"{limit:>6}{r['wall']:>10.1f}{r['sum']:>15.1f}{r['failed']:>8}")
+        ratio = results[1]["wall"] / results[2]["wall"]
+        print(f"speed-up on 2 slots: {ratio:.2f}x (target >= {TARGET}): {harness.verdict(ratio >= TARGET)}")
+
+
+if __name__ == "__main__":
+    main()

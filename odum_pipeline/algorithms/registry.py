@@ -3,7 +3,7 @@
 Plain Python (no Dagster). Discovery reads each file *without importing it* (``ast``): the name is
 the default ``exec_algorithm_id`` of its ``ExecAlgorithmConfig`` class (``ExecAlgorithmId("TWAP")``),
 else a module-level ``NAME``, else the file stem upper-cased; the parameter schema is its
-``PARAMETERS`` literal. ``NORMAL`` (straight to market, no algorithm) is built in.
+``PARAMETERS`` literal. ``NORMAL`` (the whole order at once, ``algorithms.normal``) is built in.
 
 Every version that ran can be archived write-once in a content-addressed store
 (``<var>/algorithm_store/<sha256>.py``) and loaded back by ``load_version(name, version)``.

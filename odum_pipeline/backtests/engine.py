@@ -108,7 +108,8 @@ def run_backtest(
     ``progress_events(share, events)`` also gets the engine's data events processed so far.
 
     ``exec_algorithms``: fresh ``ExecAlgorithm`` instances to add to the engine (one per run:
-    NautilusTrader components cannot be shared between engines). Default: the built-in stand-ins.
+    NautilusTrader components cannot be shared between engines). Default: the registry's (the built-in
+    ``Normal`` for NORMAL).
 
     ``model_risk_of``: the market setup (sha256) of the main run this one re-runs under another
     market preset; recorded as ``summary.model_risk`` so the comparison keeps it apart.

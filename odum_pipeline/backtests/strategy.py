@@ -9,9 +9,14 @@ Two submission modes:
   (a clock alert), as a market or limit order, cancelled at its deadline.
 
 Every order is handed to the execution algorithm under test by setting ``exec_algorithm_id`` and
-``exec_algorithm_params`` (NautilusTrader's ExecAlgorithm mechanism); ``NORMAL`` sends it straight
-to the venue. At the window end working orders are cancelled and, when ``close_positions``,
-the remaining position is closed with a real market order.
+``exec_algorithm_params`` (NautilusTrader's ExecAlgorithm mechanism); ``NORMAL`` is the built-in
+one that sends the whole order at once. Each entry order carries ``UNTIL:<ns>`` (its deadline, else
+the window end): the algorithms stop working its remainder then. At the window end working orders
+are cancelled and, when ``close_positions``, the remaining position is closed with real market
+orders (the replay runs a grace period past the window for them, see ``config.replay_end``).
+
+With an order latency (the market model), every submit, modify and cancel also sets a no-op time
+alert at its arrival, so the engine hands it to the venue at exactly sent + latency.
 
 The equity curve (balance + unrealized PnL at the last mid, else the last trade) is marked on a
 1 s timer and after every fill, which is what the max drawdown is computed from.
@@ -59,7 +64,7 @@ class ExecutionBacktestConfig(StrategyConfig, frozen=True):
     window_start_ns: int
     window_end_ns: int
     parent_orders: tuple[ParentOrderPlan, ...] = ()
-    exec_algorithm_id: str | None = None  # None: NORMAL, straight to the venue
+    exec_algorithm_id: str | None = None  # the ExecAlgorithm every entry order goes through (NORMAL is one too)
     exec_algorithm_params: dict | None = None
     close_positions: bool = True
     mark_interval_secs: int = 1
@@ -260,7 +265,8 @@ class ExecutionBacktestStrategy(Strategy):
 
     def _close_remaining_position(self) -> None:
         """IOC market order(s) until flat: the visible book holds 5 levels, so one close order may
-        not suffice; NautilusTrader does not consume liquidity by default, so the next one fills."""
+        not suffice; each re-send meets the book as it is then (the close-out replays a grace period past
+        the window end, see ``config.replay_end``)."""
         if self._close_attempts >= MAX_CLOSE_ATTEMPTS:
             self.log.error(f"position still open after {MAX_CLOSE_ATTEMPTS} close orders")
             return

@@ -80,7 +80,7 @@ def _format_spec(spec) -> str:
 def _list(args) -> int:
     for name, entry in sorted(registry.discover(_root(args)).items()):
         params = ", ".join(spec.name for spec in entry.parameters) or "-"
-        where = entry.path.name if entry.path else "built in (straight to market)"
+        where = entry.path.name if entry.path else "built in (the whole order at once)"
         print(f"{name:<10} {entry.version:<13} {where:<32} {params}")
     return 0
 
@@ -126,7 +126,7 @@ def _validate(args) -> int:
 def _test(args) -> int:
     entry = registry.get(args.name, _root(args))
     if entry.is_builtin:
-        print("NORMAL is built in (straight to market): nothing to test")
+        print("NORMAL is built in (the whole order at once): nothing to test")
         return 0
     params = _params(args.params)
     report = validate_file(entry.path, timeout_secs=args.timeout, params=params)

@@ -98,7 +98,7 @@ def _sweep_config() -> dict:
         "time_window": {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:04:00Z"},
         "strategy": {"submission_mode": "parent_orders", "parent_orders": parents},
         "execution": {"algorithms": [{"name": "TWAP", "params": {"interval_secs": 10}, "sweep": {"horizon_secs": [120, 30, 60]}}]},
-        "environment": {"mode": "report"},
+        "environment": {"mode": "report", "model_risk": False},
     }
 
 
@@ -171,7 +171,7 @@ def test_placed_parents_never_overfill_and_stop_at_their_deadline(real_catalog, 
             "time_window": {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:04:00Z"},
             "strategy": {"submission_mode": "parent_orders", "parent_orders": [parent]},
             "execution": {"algorithms": [{"name": name, "params": params}]},
-            "environment": {"mode": "report"},
+            "environment": {"mode": "report", "model_risk": False},
         }
     )
     entry = entries[name]

@@ -77,7 +77,7 @@ def pipeline(tmp_path_factory):
                 "time_window": {"start": "2024-08-08T23:55:00Z", "end": "2024-08-09T00:04:30Z"},
                 "strategy": {"submission_mode": "parent_orders", "parent_orders": PARENTS},
                 "execution": {"algorithms": [{"name": name, "params": p} for name, p in ALGORITHMS.items()]},
-                "environment": {"mode": "report"},
+                "environment": {"mode": "report", "model_risk": False},  # model risk: test_market_model
             },
             indent=1,
         )

@@ -69,7 +69,7 @@ def test_comparison_report_metadata_holds_the_whole_html_report(real_catalog, tm
         "time_window": {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:03:00Z"},
         "strategy": {"submission_mode": "parent_orders",
                      "parent_orders": [{"side": "BUY", "quantity": 1, "arrival": "2023-04-05T00:00:30Z"}]},
-        "environment": {"mode": "report"},
+        "environment": {"mode": "report", "model_risk": False},
     })  # fmt: skip
     results = tmp_path / "results"
     for spec in (AlgorithmSpec(), AlgorithmSpec(name="TWAP", params={"horizon_secs": 60, "interval_secs": 20})):

@@ -286,8 +286,10 @@ def test_twap_from_the_registry_by_default(real_catalog: Path, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_multi_day_window(real_catalog: Path, tmp_path: Path) -> None:
+    """A window across midnight replays both days' trades (the replay, not the market model, is tested)."""
     window = {"start": "2023-04-04T23:58:00Z", "end": "2023-04-05T00:06:00Z"}
-    outcome = run_backtest(parse_config(config_for(time_window=window)), catalog_root=real_catalog, results_root=tmp_path)
+    config = parse_config(config_for(time_window=window, market={"preset": "optimistic"}))
+    outcome = run_backtest(config, catalog_root=real_catalog, results_root=tmp_path)
     summary = outcome.summary["summary"]
     assert summary["orders"] == known_aggressor_trades(window["start"], window["end"])
     assert outcome.run_id.startswith("BNF_BTC_20230404_23580000_")

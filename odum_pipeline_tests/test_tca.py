@@ -240,7 +240,7 @@ def fake_run(
         {
             "parent_order_id": [f"P{i}" for i in range(n)], "side": ["BUY"] * n, "arrival_ns": np.arange(n) * S,
             "requested_qty": [1.0] * n, "filled_qty": [1.0] * n, "arrival_mid": [100.0] * n,
-            "total_cost_bps": shortfalls,
+            "arrival_value": [100.0] * n, "total_cost_bps": shortfalls,
         }
     )  # fmt: skip
     per_parent.to_parquet(directory / tca.TCA_FILE)
@@ -334,7 +334,7 @@ def test_delta_vs_best_is_the_difference_of_the_ranked_total_costs(tmp_path: Pat
     so Δ equals the difference of the two rows' total cost and has the ranking's sign."""
     for run_id, costs in (("R-a", [10.0, 0.0, 0.0]), ("R-b", [0.0, 4.0, 4.0])):
         directory = fake_run(tmp_path, run_id, algorithm=run_id[-1].upper(), shortfalls=costs)
-        per_parent = tca.read_tca(directory).assign(requested_qty=[5.0, 1.0, 1.0])
+        per_parent = tca.read_tca(directory).assign(requested_qty=[5.0, 1.0, 1.0], arrival_value=[500.0, 100.0, 100.0])
         per_parent.to_parquet(directory / tca.TCA_FILE)
         summary = json.loads((directory / "summary.json").read_text())
         summary["tca"]["total_cost_bps"] = float(np.average(costs, weights=[5, 1, 1]))

@@ -267,16 +267,14 @@ def bootstrap_mean_difference(
     if paired:
         if values.shape != best.shape:
             raise ValueError("paired bootstrap needs samples of equal length")
-        keep = ~(np.isnan(values) | np.isnan(best) | np.isnan(weights))
-        differences, kept_weights = values[keep] - best[keep], weights[keep]
+        differences, kept_weights = _paired_differences(values, best, weights)
         n = len(differences)
         if n == 0:
             raise ValueError("no paired observations")
         means = _resampled_means(differences, n_resamples, rng, kept_weights)
         observed = _weighted_mean(differences, kept_weights)
     else:
-        keep_v, keep_b = ~np.isnan(values) & ~np.isnan(weights), ~np.isnan(best) & ~np.isnan(best_weights)
-        values, weights, best, best_weights = values[keep_v], weights[keep_v], best[keep_b], best_weights[keep_b]
+        (values, weights), (best, best_weights) = _valid(values, weights), _valid(best, best_weights)
         if not len(values) or not len(best):
             raise ValueError("empty sample")
         means = _resampled_means(values, n_resamples, rng, weights) - _resampled_means(best, n_resamples, rng, best_weights)
@@ -300,6 +298,17 @@ def bootstrap_mean_difference(
 #: Resampling indices are drawn in blocks of at most this many, so a run with 100k orders does not
 #: allocate a 2000 x 100k index matrix at once.
 _BLOCK = 4_000_000
+
+
+def _paired_differences(values: np.ndarray, best: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-parent differences and their weights, where both runs (and the weight) have a value."""
+    keep = ~(np.isnan(values) | np.isnan(best) | np.isnan(weights))
+    return values[keep] - best[keep], weights[keep]
+
+
+def _valid(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = ~np.isnan(values) & ~np.isnan(weights)
+    return values[keep], weights[keep]
 
 
 def _weighted_mean(sample: np.ndarray, weights: np.ndarray) -> float:
@@ -471,11 +480,7 @@ def _add_confidence(table, per_order, notes, *, n_resamples, seed, min_orders) -
 
 def _arrival_values(orders: pd.DataFrame) -> np.ndarray:
     """Each parent's weight in its run's total cost: its arrival value Q·M0."""
-    if "arrival_value" in orders.columns:
-        return orders["arrival_value"].astype(float).to_numpy()
-    if {"requested_qty", "arrival_mid"} <= set(orders.columns):
-        return (orders["requested_qty"].astype(float) * orders["arrival_mid"].astype(float)).to_numpy()
-    return np.ones(len(orders))
+    return orders["arrival_value"].astype(float).to_numpy()
 
 
 def _mean_gap(orders: pd.DataFrame, best: pd.DataFrame, paired: bool) -> float:
@@ -483,10 +488,8 @@ def _mean_gap(orders: pd.DataFrame, best: pd.DataFrame, paired: bool) -> float:
     values, reference = orders[RANK_METRIC].to_numpy(dtype=float), best[RANK_METRIC].to_numpy(dtype=float)
     weights, best_weights = _arrival_values(orders), _arrival_values(best)
     if paired:
-        keep = ~(np.isnan(values) | np.isnan(reference))
-        return _weighted_mean(values[keep] - reference[keep], weights[keep])
-    keep_v, keep_b = ~np.isnan(values), ~np.isnan(reference)
-    return _weighted_mean(values[keep_v], weights[keep_v]) - _weighted_mean(reference[keep_b], best_weights[keep_b])
+        return _weighted_mean(*_paired_differences(values, reference, weights))
+    return _weighted_mean(*_valid(values, weights)) - _weighted_mean(*_valid(reference, best_weights))
 
 
 def _entry_fills(report_dir: Path) -> pd.DataFrame:
@@ -587,6 +590,13 @@ def _verdict(ranks: dict[str, dict[str, int]], missing: list[str]) -> str:
     return f"ranking changes with the market model: {changes}{note}"
 
 
+def _risk_cell(row: dict[str, Any], preset: str) -> str:
+    """"rank (total cost bps)" of one algorithm under one preset, "–" without a run."""
+    if row[f"rank_{preset}"] is None:
+        return "–"
+    return f"{row[f'rank_{preset}']} ({_cell(row[f'total_cost_bps_{preset}'], '{:.3f}')})"
+
+
 def model_risk_markdown(risk: ModelRisk | None) -> str:
     if risk is None:
         return ""
@@ -594,10 +604,7 @@ def model_risk_markdown(risk: ModelRisk | None) -> str:
     rule = "|---|" + "---|" * len(PRESETS)
     body = [
         f"| {row['algorithm']} | "
-        + " | ".join(
-            "–" if row[f"rank_{p}"] is None else f"{row[f'rank_{p}']} ({_cell(row[f'total_cost_bps_{p}'], '{:.3f}')})"
-            for p in PRESETS
-        )
+        + " | ".join(_risk_cell(row, p) for p in PRESETS)
         + " |"
         for row in risk.rows()
     ]
@@ -739,11 +746,7 @@ def model_risk_html(risk: ModelRisk | None) -> str:
     head = "<th>algorithm</th>" + "".join(f"<th>rank {p} (total cost bps)</th>" for p in PRESETS)
     body = "".join(
         f"<tr><td>{esc(row['algorithm'])}</td>"
-        + "".join(
-            "<td>–</td>" if row[f"rank_{p}"] is None
-            else f"<td>{row[f'rank_{p}']} ({esc(_cell(row[f'total_cost_bps_{p}'], '{:.3f}'))})</td>"
-            for p in PRESETS
-        )
+        + "".join(f"<td>{esc(_risk_cell(row, p))}</td>" for p in PRESETS)
         + "</tr>"
         for row in risk.rows()
     )  # fmt: skip

@@ -177,16 +177,16 @@ def test_convert_from_the_bucket_into_a_gs_catalog(gcs_client, raw_bucket, gcs_b
 
 
 def test_an_interrupted_gs_swap_is_rolled_forward(gcs_client, raw_bucket, tmp_path, monkeypatch):  # noqa: F811
-    from odum_pipeline.catalog import remote, store
+    from odum_pipeline.catalog import store
     from odum_pipeline.catalog.convert import convert_day
 
     source = _gcs_source(gcs_client, raw_bucket)
     catalog = f"gs://{raw_bucket}/catalog"
 
-    def crash(fs, journal):
+    def crash(files, journal):
         raise KeyboardInterrupt("killed after the journal was written")
 
-    monkeypatch.setattr(remote, "_apply", crash)
+    monkeypatch.setattr(store, "_apply", crash)
     with pytest.raises(KeyboardInterrupt):
         convert_day(source, catalog, DAY, BTC_PERP)
     monkeypatch.undo()
@@ -509,24 +509,24 @@ def test_two_gs_conversions_of_the_same_day_never_both_land(gcs_bucket, real_raw
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from odum_pipeline.catalog import remote, store
+    from odum_pipeline.catalog import store
     from odum_pipeline.catalog.convert import convert_day
 
     catalog = f"gs://{gcs_bucket}/catalog"
     first, second = _small_raw(tmp_path / "a", real_raw_root, DAY, 300), _small_raw(tmp_path / "b", real_raw_root, DAY, 200)
     convert_day(_small_raw(tmp_path / "old", real_raw_root, DAY, 250), catalog, DAY, BTC_PERP)
     both_planned = threading.Barrier(2, timeout=5)
-    real_write_journal = remote._write_journal
+    real_write_journal = store._write_journal
 
     plans = []
 
-    def meet_then_write_journal(fs, catalog_root, plan):
+    def meet_then_write_journal(files, catalog_root, plan):
         plans.append(plan)
         with contextlib.suppress(threading.BrokenBarrierError):
             both_planned.wait()
-        return real_write_journal(fs, catalog_root, plan)
+        return real_write_journal(files, catalog_root, plan)
 
-    monkeypatch.setattr(remote, "_write_journal", meet_then_write_journal)
+    monkeypatch.setattr(store, "_write_journal", meet_then_write_journal)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for future in [pool.submit(convert_day, raw, catalog, DAY, BTC_PERP) for raw in (first, second)]:
             future.result()

@@ -73,7 +73,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 TCA_VERSION = "tca-v2"
@@ -145,63 +144,21 @@ class Market:
 
 
 def load_market(catalog_root: str | Path, instrument_id: str, start_ns: int, end_ns: int) -> Market:
-    """Trades and depth snapshots of ``instrument_id`` with ``start_ns <= ts_init <= end_ns``.
+    """Trades and top-of-book mids of ``instrument_id`` with ``start_ns <= ts_init <= end_ns``
+    (read as columns by :class:`~odum_pipeline.catalog.market_data.MarketData`)."""
+    from odum_pipeline.catalog.market_data import MarketData
 
-    The catalog's own file index (``ParquetDataCatalog.filter_files``) picks the files; pyarrow
-    reads only the needed columns and the fixed-point raws are decoded with numpy.
-    """
-    from nautilus_trader.model.data import OrderBookDepth10, TradeTick
-
-    from odum_pipeline.catalog.store import open_catalog
-
-    catalog = open_catalog(catalog_root)
-    trades = _read_catalog(catalog, TradeTick, instrument_id, start_ns, end_ns, ["price", "size", "ts_init"])
-    book = _read_catalog(
-        catalog, OrderBookDepth10, instrument_id, start_ns, end_ns, ["bid_price_0", "ask_price_0", "ts_init"]
-    )
-    if book is None or book.num_rows == 0:
+    data = MarketData(catalog_root, instrument_id)
+    book = data.book(start_ns, end_ns)
+    if book.empty:
         raise ValueError(f"{catalog_root}: no order book snapshots of {instrument_id} around the run (TCA needs mids)")
-    bid, ask = _decode_column(book, "bid_price_0", "price"), _decode_column(book, "ask_price_0", "price")
+    bid, ask = book["bid_price_0"].to_numpy(), book["ask_price_0"].to_numpy()
     usable = (bid > 0) & (ask > 0)
-    book_ts = book.column("ts_init").to_numpy().astype(np.int64)
-    if trades is None:
-        trade_ts, trade_px, trade_qty = np.empty(0, np.int64), np.empty(0), np.empty(0)
-    else:
-        trade_ts = trades.column("ts_init").to_numpy().astype(np.int64)
-        trade_px, trade_qty = _decode_column(trades, "price", "price"), _decode_column(trades, "size", "size")
-    return Market.from_arrays(book_ts[usable], (bid[usable] + ask[usable]) / 2, trade_ts, trade_px, trade_qty)
-
-
-def _read_catalog(catalog, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]) -> pa.Table | None:
-    files = catalog.filter_files(cls, catalog.get_file_list_from_data_cls(cls), [instrument_id], start_ns, end_ns)
-    tables = []
-    for path in sorted(files):
-        table = pq.read_table(path, columns=columns, filesystem=catalog.fs)
-        ts = table.column("ts_init")
-        mask = pc.and_(pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type)))
-        tables.append(table.filter(mask).replace_schema_metadata(table.schema.metadata))
-    if not tables:
-        return None
-    metadata = tables[0].schema.metadata
-    return pa.concat_tables(tables).combine_chunks().replace_schema_metadata(metadata)
-
-
-def _decode_column(table: pa.Table, name: str, kind: str) -> np.ndarray:
-    """NautilusTrader fixed-point raws (64- or 128-bit little endian, value x 10**FIXED_PRECISION) -> floats
-    rounded to the column's precision (the schema metadata's ``price_precision``/``size_precision``)."""
-    from nautilus_trader.model.objects import FIXED_PRECISION
-
-    array = table.column(name).combine_chunks()
-    width = array.type.byte_width
-    words = np.frombuffer(array.buffers()[1], dtype="<u8")[array.offset * (width // 8) :][: len(array) * (width // 8)]
-    if width == 16:
-        pairs = words.reshape(-1, 2)
-        values = pairs[:, 1].view(np.int64).astype(np.float64) * 2.0**64 + pairs[:, 0].astype(np.float64)
-    else:
-        values = words.view(np.int64).astype(np.float64)
-    values = values / 10.0**FIXED_PRECISION
-    precision = (table.schema.metadata or {}).get(f"{kind}_precision".encode())
-    return np.round(values, int(precision)) if precision is not None else values
+    trades = data.trades(start_ns, end_ns)
+    return Market.from_arrays(
+        book["ts_init"].to_numpy()[usable], (bid[usable] + ask[usable]) / 2,
+        trades["ts_init"].to_numpy(), trades["price"].to_numpy(), trades["size"].to_numpy(),
+    )  # fmt: skip
 
 
 # --- parents from a run's results ----------------------------------------------------------------

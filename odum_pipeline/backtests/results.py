@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odum_pipeline.backtests.metrics import RunData
+from odum_pipeline.files import atomic_write
 from odum_pipeline.gcs import is_remote
 
 FAST_DIR = "fast"
@@ -164,13 +165,7 @@ def _write_remote_report(root: str, run_id: str, summary, run_data: RunData, tic
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(path, _json_bytes(payload))
 
 
 def _json_default(value: Any) -> Any:
@@ -178,9 +173,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(_to_arrow(frame), temporary)
-    os.replace(temporary, path)
+    table = _to_arrow(frame)
+    atomic_write(path, lambda temporary: pq.write_table(table, temporary))
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:

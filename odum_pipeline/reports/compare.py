@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odum_pipeline.files import atomic_write
 from odum_pipeline.instruments.currencies import format_money
 from odum_pipeline.reports import tca
 from odum_pipeline.reports.frontier import frontier_notes
@@ -759,12 +759,7 @@ def html_path(results_root: str | Path, config: str) -> Path:
 
 
 def write_html(comparison: Comparison, results_root: str | Path, charts: dict[str, bytes] | None = None) -> Path:
-    path = html_path(results_root, comparison.config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(render_html(comparison, charts), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return atomic_write(html_path(results_root, comparison.config), render_html(comparison, charts))
 
 
 def _jsonable(value: Any) -> Any:

@@ -63,7 +63,6 @@ bootstrap resamples.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -74,6 +73,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from odum_pipeline.files import atomic_write
 
 TCA_VERSION = "tca-v2"
 TCA_FILE = "tca.parquet"
@@ -563,15 +564,11 @@ def write_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> Tca
     report_dir = Path(report_dir)
     result = run_tca(report_dir, catalog_root, **kwargs)
     table = pa.Table.from_pandas(result.per_parent, preserve_index=False)
-    temporary = report_dir / f".{TCA_FILE}.tca-tmp"
-    pq.write_table(table, temporary)
-    os.replace(temporary, report_dir / TCA_FILE)
+    atomic_write(report_dir / TCA_FILE, lambda temporary: pq.write_table(table, temporary))
     summary_path = report_dir / SUMMARY_FILE
     summary = json.loads(summary_path.read_text())
     summary["tca"] = {**result.aggregate, "catalog": str(catalog_root)}
-    temporary = report_dir / f".{SUMMARY_FILE}.tca-tmp"
-    temporary.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
-    os.replace(temporary, summary_path)
+    atomic_write(summary_path, json.dumps(summary, indent=2, sort_keys=True, default=str))
     return result
 
 

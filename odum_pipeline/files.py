@@ -7,8 +7,11 @@
 - :class:`LocalFiles` and :class:`GcsFiles`: one fsspec filesystem each (``file`` or gcsfs), and the
   few operations where a folder and a bucket differ: a durable write, publishing a temporary
   under its final name (``os.replace`` + fsync locally; server-side copy + delete in GCS, where an
-  object appears whole), and an exclusive lock (``flock`` locally; an object created with
-  ``ifGenerationMatch=0`` in GCS). :func:`files_for` picks one from a location, once.
+  object appears whole), putting a file whole (:func:`atomic_write` locally; one object upload in
+  GCS), assembling a folder that appears whole (a staging folder renamed into place locally; in
+  GCS each object appears whole and the caller writes the marker file last), and an exclusive
+  lock (``flock`` locally; an object created with ``ifGenerationMatch=0`` in GCS).
+  :func:`files_for` picks one from a location, once.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import logging
 import os
 import random
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -113,6 +117,29 @@ class LocalFiles(Files):
         os.makedirs(os.path.dirname(final), exist_ok=True)
         os.replace(temporary, final)
 
+    def put(self, path: str, content: Content) -> None:
+        """``path`` appears whole (readers never see half a file)."""
+        atomic_write(path, content)
+
+    def probe_writable(self, root: str) -> None:
+        """OSError unless ``root`` is (or can be made) a folder this process can write in."""
+        os.makedirs(root, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-check-"):
+            pass
+
+    @contextlib.contextmanager
+    def assembled(self, folder: str, staging: str) -> Iterator[str]:
+        """Write the folder's files into the yielded path; it appears as ``folder`` whole, or not at all."""
+        try:
+            os.makedirs(staging)
+            yield staging
+            os.makedirs(os.path.dirname(folder), exist_ok=True)
+            os.rename(staging, folder)  # an existing report is never merged into
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(staging))  # when empty
+
     def modified(self, info: dict) -> float:
         return info["mtime"]
 
@@ -153,6 +180,21 @@ class GcsFiles(Files):
     def publish(self, temporary: str, final: str) -> None:
         self.fs.copy(temporary, final)
         self.fs.rm_file(temporary)
+
+    def put(self, path: str, content: Content) -> None:
+        """One object upload: GCS makes it appear whole (no temporary needed)."""
+        if callable(content):
+            self.write(path, content)
+        else:
+            self.fs.pipe_file(path, content.encode("utf-8") if isinstance(content, str) else content)
+
+    def probe_writable(self, root: str) -> None:
+        """Nothing to probe beyond the bucket (:meth:`check_root`): permissions show on the first write."""
+
+    @contextlib.contextmanager
+    def assembled(self, folder: str, staging: str) -> Iterator[str]:
+        """Objects are written in place, each whole; the caller writes its completion marker last."""
+        yield folder
 
     def modified(self, info: dict) -> float:
         stamp = info.get("updated") or info.get("timeCreated")

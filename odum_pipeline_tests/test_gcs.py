@@ -259,7 +259,7 @@ def test_dagster_discovers_converts_and_backtests_from_gcs_like_local(gcs_client
     from dagster._core.definitions.observe import observe
 
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
-    from odum_pipeline.backtests.results import read_summary
+    from odum_pipeline.backtests.run_folder import read_summary
     from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
     from odum_pipeline.catalog.convert import convert_day
     from odum_pipeline.catalog.sensors import raw_files_sensor
@@ -369,7 +369,7 @@ def test_run_backtest_cli_with_gcs_data_matches_local(gcs_emulator, raw_bucket, 
                              "--results", f"gs://{raw_bucket}/cli-results"], gcs_env)
     assert f"from gs://{raw_bucket}/desk into the catalog" in done.stderr
     assert remote_path.startswith(f"gs://{raw_bucket}/cli-results/fast/")
-    from odum_pipeline.backtests.results import read_summary
+    from odum_pipeline.backtests.run_folder import read_summary
 
     local, remote = read_summary(local_path), read_summary(remote_path)
     # the config differs only by environment.data_source = gcs, which is part of its content hash
@@ -423,7 +423,7 @@ def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket,
     from odum_pipeline.backtests.assets import backtest_run
     from odum_pipeline.backtests.config import parse_config
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
-    from odum_pipeline.backtests.results import read_summary
+    from odum_pipeline.backtests.run_folder import read_summary
     from odum_pipeline.cli import compare_commands
     from odum_pipeline.reports.assets import comparison_report
     from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource

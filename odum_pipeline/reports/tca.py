@@ -74,11 +74,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from odum_pipeline.backtests.run_folder import SUMMARY_FILE, TCA_FILE, read_run
 from odum_pipeline.files import atomic_write
 
 TCA_VERSION = "tca-v2"
-TCA_FILE = "tca.parquet"
-SUMMARY_FILE = "summary.json"
 MARKOUT_SECS: tuple[int, ...] = (1, 5, 30)
 MIN_INTERVAL_SECS = 1.0
 NS = 1_000_000_000
@@ -473,24 +472,6 @@ def aggregate_tca(per_parent: pd.DataFrame, per_fill: pd.DataFrame, markout_secs
 
 
 # --- a run's report directory --------------------------------------------------------------------
-
-
-def read_run(report_dir: str | Path) -> dict[str, Any]:
-    """summary, orders, fills and timeline of a report-mode run directory."""
-    report_dir = Path(report_dir)
-    summary = json.loads((report_dir / SUMMARY_FILE).read_text())
-
-    def frame(name: str) -> pd.DataFrame:
-        path = report_dir / name
-        return pq.read_table(path).to_pandas() if path.is_file() else pd.DataFrame()
-
-    return {
-        "summary": summary,
-        "parents": frame("parents.parquet"),
-        "orders": frame("orders.parquet"),
-        "fills": frame("fills.parquet"),
-        "timeline": frame("timeline.parquet"),
-    }
 
 
 def recorded_parents(parents: pd.DataFrame, window_end_ns: int | None = None) -> pd.DataFrame:

@@ -107,9 +107,9 @@ def catalog_profile(
         raise ProfileError(f"profile_source must be one of {', '.join(SOURCES)}, got {source!r}")
     if intervals <= 0 or horizon_ns <= 0:
         raise ProfileError("intervals and horizon must be positive")
-    interval_ns = horizon_ns // intervals
     from odum_pipeline.catalog.market_data import MarketData  # a folder or a gs:// catalog
 
+    interval_ns = horizon_ns // intervals
     market = MarketData(catalog_path, instrument_id)
     spans = market.trade_spans()
     if not spans:

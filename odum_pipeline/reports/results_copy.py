@@ -72,7 +72,7 @@ def _download(copy: WorkingCopy, config: str | None) -> None:
 
 
 def _download_run_files(fs, copy: WorkingCopy, run_ids: list[str]) -> None:
-    """The :data:`~odum_pipeline.backtests.run_folder.COMPARED_FILES` the runs have (older runs lack ``parents``/``tca``), in one batch."""
+    """The compared files (``run_folder.COMPARED_FILES``) the runs have (older runs lack ``parents``/``tca``), in one batch."""
     present = {_strip(p) for p in fs.glob(f"{copy.remote}/{REPORT_DIR}/*/*.parquet")}
     pairs = [
         (f"{copy.remote}/{REPORT_DIR}/{run_id}/{name}", str(copy.root / REPORT_DIR / run_id / name))

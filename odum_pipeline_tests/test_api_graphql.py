@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from odum_pipeline.api import BacktestAPI
-from odum_pipeline.backtests.results import read_summary
+from odum_pipeline.backtests.run_folder import read_summary
 from odum_pipeline.backtests.run_id import is_run_id
 from odum_pipeline_tests import e2e_support as e2e
 

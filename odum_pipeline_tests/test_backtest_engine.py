@@ -27,7 +27,7 @@ from odum_pipeline.backtests.engine import (
     run_backtest,
 )
 from odum_pipeline.backtests.metrics import max_drawdown, round_trip_stats
-from odum_pipeline.backtests.results import read_summary
+from odum_pipeline.backtests.run_folder import read_summary
 from odum_pipeline.backtests.run_id import is_run_id, make_run_id
 from odum_pipeline.backtests.strategy import EquityPoint
 from odum_pipeline.instruments.registry import resolve

@@ -177,16 +177,16 @@ def test_convert_from_the_bucket_into_a_gs_catalog(gcs_client, raw_bucket, gcs_b
 
 
 def test_an_interrupted_gs_swap_is_rolled_forward(gcs_client, raw_bucket, tmp_path, monkeypatch):  # noqa: F811
-    from odum_pipeline.catalog import remote, store
+    from odum_pipeline.catalog import store
     from odum_pipeline.catalog.convert import convert_day
 
     source = _gcs_source(gcs_client, raw_bucket)
     catalog = f"gs://{raw_bucket}/catalog"
 
-    def crash(fs, journal):
+    def crash(files, journal):
         raise KeyboardInterrupt("killed after the journal was written")
 
-    monkeypatch.setattr(remote, "_apply", crash)
+    monkeypatch.setattr(store, "_apply", crash)
     with pytest.raises(KeyboardInterrupt):
         convert_day(source, catalog, DAY, BTC_PERP)
     monkeypatch.undo()
@@ -259,7 +259,7 @@ def test_dagster_discovers_converts_and_backtests_from_gcs_like_local(gcs_client
     from dagster._core.definitions.observe import observe
 
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
-    from odum_pipeline.backtests.results import read_summary
+    from odum_pipeline.backtests.run_folder import read_summary
     from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
     from odum_pipeline.catalog.convert import convert_day
     from odum_pipeline.catalog.sensors import raw_files_sensor
@@ -369,7 +369,7 @@ def test_run_backtest_cli_with_gcs_data_matches_local(gcs_emulator, raw_bucket, 
                              "--results", f"gs://{raw_bucket}/cli-results"], gcs_env)
     assert f"from gs://{raw_bucket}/desk into the catalog" in done.stderr
     assert remote_path.startswith(f"gs://{raw_bucket}/cli-results/fast/")
-    from odum_pipeline.backtests.results import read_summary
+    from odum_pipeline.backtests.run_folder import read_summary
 
     local, remote = read_summary(local_path), read_summary(remote_path)
     # the config differs only by environment.data_source = gcs, which is part of its content hash
@@ -423,7 +423,7 @@ def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket,
     from odum_pipeline.backtests.assets import backtest_run
     from odum_pipeline.backtests.config import parse_config
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
-    from odum_pipeline.backtests.results import read_summary
+    from odum_pipeline.backtests.run_folder import read_summary
     from odum_pipeline.cli import compare_commands
     from odum_pipeline.reports.assets import comparison_report
     from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
@@ -509,24 +509,24 @@ def test_two_gs_conversions_of_the_same_day_never_both_land(gcs_bucket, real_raw
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from odum_pipeline.catalog import remote, store
+    from odum_pipeline.catalog import store
     from odum_pipeline.catalog.convert import convert_day
 
     catalog = f"gs://{gcs_bucket}/catalog"
     first, second = _small_raw(tmp_path / "a", real_raw_root, DAY, 300), _small_raw(tmp_path / "b", real_raw_root, DAY, 200)
     convert_day(_small_raw(tmp_path / "old", real_raw_root, DAY, 250), catalog, DAY, BTC_PERP)
     both_planned = threading.Barrier(2, timeout=5)
-    real_write_journal = remote._write_journal
+    real_write_journal = store._write_journal
 
     plans = []
 
-    def meet_then_write_journal(fs, catalog_root, plan):
+    def meet_then_write_journal(files, catalog_root, plan):
         plans.append(plan)
         with contextlib.suppress(threading.BrokenBarrierError):
             both_planned.wait()
-        return real_write_journal(fs, catalog_root, plan)
+        return real_write_journal(files, catalog_root, plan)
 
-    monkeypatch.setattr(remote, "_write_journal", meet_then_write_journal)
+    monkeypatch.setattr(store, "_write_journal", meet_then_write_journal)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for future in [pool.submit(convert_day, raw, catalog, DAY, BTC_PERP) for raw in (first, second)]:
             future.result()

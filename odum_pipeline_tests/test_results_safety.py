@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from odum_pipeline.backtests.config import parse_config
-from odum_pipeline.backtests.results import PARTIAL_DIR, ResultsWriteError
+from odum_pipeline.backtests.results import ResultsWriteError
+from odum_pipeline.backtests.run_folder import PARTIAL_DIR
 from odum_pipeline.backtests.runs import AlgorithmRaisedError, run_partition
 from odum_pipeline.cli import run_backtest
 from odum_pipeline_tests.conftest import BTC_PERP
+from odum_pipeline_tests.gcs_emulator import gcs_bucket, gcs_client, gcs_emulator  # noqa: F401
 
 WINDOW = {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:02:00Z"}
 PARENT = {"submission_mode": "parent_orders", "parent_orders": [{"side": "BUY", "quantity": 0.01, "arrival": "2023-04-05T00:00:30Z"}]}
@@ -123,3 +125,29 @@ def test_a_report_write_that_succeeds_is_complete(tmp_path):
     assert not (tmp_path / PARTIAL_DIR).exists()
     with pytest.raises(ResultsWriteError):
         write_report(tmp_path, "RUN_2", {"run_id": "RUN_2"}, data)  # never merged into an existing report
+
+
+@pytest.mark.parametrize("backend", ["local", "gs"])
+def test_results_are_written_and_read_back_the_same_way_in_a_folder_and_a_bucket(backend, tmp_path, request):
+    """One code path over the root's filesystem: the same files, the summary read back as written."""
+    import pandas as pd
+
+    from odum_pipeline.backtests.metrics import RunData
+    from odum_pipeline.backtests.results import write_fast, write_report
+    from odum_pipeline.backtests.run_folder import REPORT_FILES, SUMMARY_FILE, read_summary
+    from odum_pipeline.files import files_for
+
+    root = f"gs://{request.getfixturevalue('gcs_bucket')}/results" if backend == "gs" else tmp_path / "results"
+    small = pd.DataFrame({"client_order_id": ["O-1"], "qty": [1.0]})
+    data = RunData(orders=small, fills=small, positions=small, equity_curve=[], parents=small, timeline=[])
+    summary = {"run_id": "RUN_3", "net_pnl": "1.25"}
+
+    directory = write_report(root, "RUN_3", summary, data)
+    fast = write_fast(root, "RUN_4", {**summary, "run_id": "RUN_4"})
+
+    files = files_for(root)
+    names = {p.rsplit("/", 1)[-1] for p in files.fs.ls(str(directory), detail=False)}
+    assert names == {SUMMARY_FILE, *REPORT_FILES} - {"ticks.parquet"}
+    assert str(directory).endswith("/report/RUN_3") and str(fast).endswith("/fast/RUN_4.json")
+    assert read_summary(directory) == summary and read_summary(fast)["run_id"] == "RUN_4"
+    assert not files.fs.exists(f"{root}/{PARTIAL_DIR}")

@@ -16,21 +16,21 @@ import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 import json
-import os
+import posixpath
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
-
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import ConversionError, convert_day, file_sha256
 from odum_pipeline.catalog.layout import BOOK, TRADES, raw_path
 from odum_pipeline.catalog.preflight import missing_catalog_partitions
+from odum_pipeline.files import Files, files_for
 from odum_pipeline.instruments import resolve
 from odum_pipeline_tests.conftest import REAL_DATA, requires_real_data
+from odum_pipeline_tests.gcs_emulator import gcs_bucket, gcs_client, gcs_emulator  # noqa: F401
 
 KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 INSTRUMENT_ID = resolve(KEY).instrument_id
@@ -62,37 +62,72 @@ def _write_day(raw_root: Path, day: dt.date, rows: int, tweak=None) -> None:
         pq.write_table(table, path)
 
 
-def _dirs(catalog: Path) -> dict[str, Path]:
+class Catalog(str):
+    """A catalog under test (its location, as the pipeline is given it), in a folder or a ``gs://``
+    bucket, seen through the store's own filesystem."""
+
+    files: Files
+
+    def __new__(cls, root: str) -> Catalog:
+        catalog = super().__new__(cls, root)
+        catalog.files = files_for(root)
+        return catalog
+
+    @property
+    def base(self) -> str:
+        return self.files.path(str(self))
+
+    def read(self, path: str) -> bytes:
+        return self.files.fs.cat_file(path)
+
+    def write(self, path: str, data: bytes) -> None:
+        self.files.fs.pipe_file(path, data)
+
+    def exists(self, path: str) -> bool:
+        self.files.refresh()
+        return self.files.fs.exists(path)
+
+    def find(self, under: str = "") -> list[str]:
+        self.files.refresh()
+        return sorted(self.files.full(n) for n in self.files.fs.find(f"{self.base}/{under}".rstrip("/")))
+
+    def relative(self, path: str) -> str:
+        return path[len(self.base) + 1 :]
+
+
+def _dirs(catalog: Catalog) -> dict[str, str]:
     return {
-        TRADES: store.data_directory(catalog, TradeTick, INSTRUMENT_ID),
-        BOOK: store.data_directory(catalog, OrderBookDepth10, INSTRUMENT_ID),
+        TRADES: catalog.files.path(store.data_directory(catalog, TradeTick, INSTRUMENT_ID)),
+        BOOK: catalog.files.path(store.data_directory(catalog, OrderBookDepth10, INSTRUMENT_ID)),
     }
 
 
-def _visible(directory: Path) -> list[str]:
+def _visible(catalog: Catalog, directory: str) -> list[str]:
     """The files NautilusTrader reads: ``*.parquet`` (temporaries are dot-named and end otherwise)."""
-    return sorted(p.name for p in directory.glob("*.parquet"))
+    catalog.files.refresh()
+    try:
+        names = catalog.files.fs.ls(directory, detail=False)
+    except FileNotFoundError:
+        return []
+    return sorted(posixpath.basename(n) for n in names if n.endswith(".parquet"))
 
 
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+def _snapshot(catalog: Catalog) -> dict[str, bytes]:
+    return {catalog.relative(p): catalog.read(p) for p in catalog.find()}
 
 
-def _leftovers(catalog: Path) -> list[str]:
-    """Temporaries and journals still on disk."""
-    found = [str(p) for p in (catalog / "data").rglob(f"*{store._TMP_MARKER}*")]
-    journal_dir = catalog / store.JOURNAL_DIR
-    if journal_dir.is_dir():  # refused journals are kept aside on purpose, for a person to look at
-        found += [str(p) for p in journal_dir.iterdir() if p.name != store.REFUSED_DIR]
-    return found
+def _leftovers(catalog: Catalog) -> list[str]:
+    """Temporaries and journals still there (refused journals are kept aside on purpose, for a person)."""
+    found = [p for p in catalog.find("data") if store._TMP_MARKER in posixpath.basename(p)]
+    return found + [p for p in catalog.find(store.JOURNAL_DIR) if f"/{store.REFUSED_DIR}/" not in p]
 
 
-def _ticks(catalog: Path) -> tuple[list, list]:
-    reader = ParquetDataCatalog(str(catalog))
+def _ticks(catalog: Catalog) -> tuple[list, list]:
+    reader = store.open_catalog(catalog)
     return reader.trade_ticks(instrument_ids=[INSTRUMENT_ID]), reader.order_book_depth10(instrument_ids=[INSTRUMENT_ID])
 
 
-def _assert_exactly(catalog: Path, trades_rows: int, book_rows: int, day_trades: pa.Table) -> None:
+def _assert_exactly(catalog: Catalog, trades_rows: int, book_rows: int, day_trades: pa.Table) -> None:
     """The catalog replays exactly these rows, each once, and the day's trades are the given ones."""
     trades, book = _ticks(catalog)
     ids = [t.trade_id.value for t in trades]
@@ -102,34 +137,47 @@ def _assert_exactly(catalog: Path, trades_rows: int, book_rows: int, day_trades:
     assert set(day_trades.column("id").to_pylist()) <= set(ids)
 
 
+@pytest.fixture(params=["local"])
+def where(request, tmp_path) -> Catalog:
+    """An empty catalog location: a folder, or (``gs``) a prefix in a fresh bucket of the GCS emulator."""
+    if request.param == "gs":
+        bucket = request.getfixturevalue("gcs_bucket")
+        return Catalog(f"gs://{bucket}/catalog")
+    return Catalog(str(tmp_path / "catalog"))
+
+
+#: The crash-point tests run over both filesystems the store writes to.
+BOTH_BACKENDS = pytest.mark.parametrize("where", ["local", "gs"], indirect=True)
+
+
 @pytest.fixture
-def roots(tmp_path):
+def roots(tmp_path, where):
     """A catalog holding the OLD version of DAY and the OTHER_DAY; the raw tree now holds the NEW DAY."""
-    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    raw, catalog = tmp_path / "raw", where
     _write_day(raw, OTHER_DAY, OTHER_ROWS)
     _write_day(raw, DAY, OLD_ROWS)
     convert_day(raw, catalog, OTHER_DAY, KEY)
     convert_day(raw, catalog, DAY, KEY)
     old = {
         "snapshot": _snapshot(catalog),
-        "visible": {t: _visible(d) for t, d in _dirs(catalog).items()},
+        "visible": {t: _visible(catalog, d) for t, d in _dirs(catalog).items()},
         "manifest": {t: store.read_manifest(d) for t, d in _dirs(catalog).items()},
     }
     _write_day(raw, DAY, NEW_ROWS)
     return raw, catalog, old
 
 
-def _new_day_files(catalog: Path, old) -> dict[str, str]:
+def _new_day_files(catalog: Catalog, old) -> dict[str, str]:
     """The one visible file per directory that the old state did not have (DAY's new file)."""
     files = {}
     for data_type, directory in _dirs(catalog).items():
-        added = sorted(set(_visible(directory)) - set(old["visible"][data_type]))
+        added = sorted(set(_visible(catalog, directory)) - set(old["visible"][data_type]))
         assert len(added) == 1, (data_type, added)
         files[data_type] = added[0]
     return files
 
 
-def _assert_new_state(catalog: Path, old) -> None:
+def _assert_new_state(catalog: Catalog, old) -> None:
     """DAY is the new version only; OTHER_DAY is untouched; nothing is left over."""
     assert _leftovers(catalog) == []
     new_files = _new_day_files(catalog, old)
@@ -137,12 +185,12 @@ def _assert_new_state(catalog: Path, old) -> None:
         manifest = store.read_manifest(directory)
         old_day_file = old["manifest"][data_type][DAY.isoformat()]["file"]
         other_file = old["manifest"][data_type][OTHER_DAY.isoformat()]["file"]
-        assert _visible(directory) == sorted([new_files[data_type], other_file])
-        assert old_day_file not in _visible(directory)
+        assert _visible(catalog, directory) == sorted([new_files[data_type], other_file])
+        assert old_day_file not in _visible(catalog, directory)
         assert manifest[DAY.isoformat()]["file"] == new_files[data_type]
         assert manifest[OTHER_DAY.isoformat()] == old["manifest"][data_type][OTHER_DAY.isoformat()]
-        rel = str((directory / other_file).relative_to(catalog))
-        assert (catalog / rel).read_bytes() == old["snapshot"][rel]
+        rel = catalog.relative(f"{directory}/{other_file}")
+        assert catalog.read(f"{directory}/{other_file}") == old["snapshot"][rel]
     _assert_exactly(
         catalog,
         NEW_ROWS + OTHER_ROWS,
@@ -151,7 +199,7 @@ def _assert_new_state(catalog: Path, old) -> None:
     )
 
 
-def _assert_old_state(catalog: Path, old) -> None:
+def _assert_old_state(catalog: Catalog, old) -> None:
     """Byte for byte what it was before the interrupted conversion."""
     assert _leftovers(catalog) == []
     assert _snapshot(catalog) == old["snapshot"]
@@ -162,14 +210,22 @@ def _kill_first_apply(monkeypatch) -> list[Path]:
     """Make the first ``store._apply`` die before touching anything; later calls work."""
     real_apply, journals = store._apply, []
 
-    def apply(journal: Path) -> None:
+    def apply(files, journal: str) -> None:
         if not journals:
             journals.append(journal)
             raise SimulatedKill(f"killed before applying {journal}")
-        real_apply(journal)
+        real_apply(files, journal)
 
     monkeypatch.setattr(store, "_apply", apply)
     return journals
+
+
+def _apply_partly(catalog: Catalog, plan: dict, moves_done: int, removals_done: int) -> None:
+    """The first steps of a journal's plan, as ``store._apply`` takes them (then a kill)."""
+    for temporary, final in plan["moves"][:moves_done]:
+        catalog.files.publish(temporary, final)
+    for removal in plan["removals"][:removals_done]:
+        catalog.files.fs.rm_file(removal)
 
 
 # ----------------------------------------------------------------------------- the fixture itself
@@ -185,6 +241,7 @@ def test_setup_old_state_is_what_it_claims(roots):
 # ----------------------------------------------------------------------------- kill after the journal
 
 
+@BOTH_BACKENDS
 def test_kill_after_journal_before_apply_then_recover(roots, monkeypatch):
     raw, catalog, old = roots
     journals = _kill_first_apply(monkeypatch)
@@ -193,12 +250,12 @@ def test_kill_after_journal_before_apply_then_recover(roots, monkeypatch):
         convert_day(raw, catalog, DAY, KEY)
 
     # Killed: the journal and its temporaries are on disk, nothing visible has changed yet.
-    assert len(journals) == 1 and journals[0].is_file()
-    plan = json.loads(journals[0].read_text())
+    assert len(journals) == 1 and catalog.exists(journals[0])
+    plan = json.loads(catalog.read(journals[0]))
     assert len(plan["moves"]) == 4 and len(plan["removals"]) == 2
-    assert all(os.path.exists(temporary) for temporary, _ in plan["moves"])
+    assert all(catalog.exists(temporary) for temporary, _ in plan["moves"])
     for data_type, directory in _dirs(catalog).items():
-        assert _visible(directory) == old["visible"][data_type]
+        assert _visible(catalog, directory) == old["visible"][data_type]
         assert store.read_manifest(directory) == old["manifest"][data_type]
     _assert_exactly(catalog, OLD_ROWS + OTHER_ROWS, OLD_ROWS + OTHER_ROWS, _real(DAY, TRADES).slice(0, OLD_ROWS))
 
@@ -208,6 +265,7 @@ def test_kill_after_journal_before_apply_then_recover(roots, monkeypatch):
     _assert_new_state(catalog, old)
 
 
+@BOTH_BACKENDS
 def test_next_conversion_rolls_an_interrupted_swap_forward(roots, monkeypatch):
     """convert_day recovers first: converting another day finishes the interrupted one."""
     raw, catalog, old = roots
@@ -220,6 +278,7 @@ def test_next_conversion_rolls_an_interrupted_swap_forward(roots, monkeypatch):
     _assert_new_state(catalog, old)
 
 
+@BOTH_BACKENDS
 @pytest.mark.parametrize(
     "moves_done, removals_done",
     [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (4, 1), (4, 2)],
@@ -231,19 +290,17 @@ def test_kill_halfway_through_apply_then_recover(roots, monkeypatch, moves_done,
     with pytest.raises(SimulatedKill):
         convert_day(raw, catalog, DAY, KEY)
     journal = journals[0]
-    plan = json.loads(journal.read_text())
+    plan = json.loads(catalog.read(journal))
 
     # The part of _apply that ran before the kill, step by step as _apply does it.
-    for temporary, final in plan["moves"][:moves_done]:
-        os.replace(temporary, final)
-    for removal in plan["removals"][:removals_done]:
-        Path(removal).unlink()
-    assert journal.is_file()
+    _apply_partly(catalog, plan, moves_done, removals_done)
+    assert catalog.exists(journal)
 
     assert store.recover(catalog) == 1
     _assert_new_state(catalog, old)
 
 
+@BOTH_BACKENDS
 def test_kill_during_recovery_then_recover_again(roots, monkeypatch):
     """Recovery itself killed after one move: a second recovery still ends in the new state."""
     raw, catalog, old = roots
@@ -252,20 +309,20 @@ def test_kill_during_recovery_then_recover_again(roots, monkeypatch):
         convert_day(raw, catalog, DAY, KEY)
     monkeypatch.undo()
 
-    real_replace, calls = os.replace, []
+    real_publish, calls = type(catalog.files).publish, []
 
-    def replace_then_die(source, target):
-        real_replace(source, target)
-        calls.append(target)
+    def publish_then_die(files, temporary, final):
+        real_publish(files, temporary, final)
+        calls.append(final)
         if len(calls) == 2:
             raise SimulatedKill("killed during recovery")
 
-    monkeypatch.setattr(store.os, "replace", replace_then_die)
+    monkeypatch.setattr(type(catalog.files), "publish", publish_then_die)
     with pytest.raises(SimulatedKill):
         store.recover(catalog)
     monkeypatch.undo()
 
-    assert journals[0].is_file()
+    assert catalog.exists(journals[0])
     assert store.recover(catalog) == 1
     _assert_new_state(catalog, old)
 
@@ -273,10 +330,11 @@ def test_kill_during_recovery_then_recover_again(roots, monkeypatch):
 # ----------------------------------------------------------------------------- kill before the journal
 
 
+@BOTH_BACKENDS
 def test_kill_before_journal_leaves_orphans_that_recover_removes(roots, monkeypatch):
     raw, catalog, old = roots
 
-    def no_journal(catalog_root, plan):
+    def no_journal(files, catalog_root, plan):
         raise SimulatedKill("killed before the journal was written")
 
     monkeypatch.setattr(store, "_write_journal", no_journal)
@@ -284,26 +342,27 @@ def test_kill_before_journal_leaves_orphans_that_recover_removes(roots, monkeypa
         convert_day(raw, catalog, DAY, KEY)
     monkeypatch.undo()
 
-    orphans = [p for p in (catalog / "data").rglob(f"*{store._TMP_MARKER}*")]
+    orphans = [p for p in catalog.find("data") if store._TMP_MARKER in posixpath.basename(p)]
     assert len(orphans) == 4  # a data file and a manifest per directory
-    assert all(p.name.startswith(".") for p in orphans)
+    assert all(posixpath.basename(p).startswith(".") for p in orphans)
     for data_type, directory in _dirs(catalog).items():
-        assert _visible(directory) == old["visible"][data_type]
+        assert _visible(catalog, directory) == old["visible"][data_type]
 
     assert store.recover(catalog) == 0  # young orphans may belong to a conversion still running
-    assert all(p.exists() for p in orphans)
+    assert all(catalog.exists(p) for p in orphans)
     assert store.recover(catalog, orphan_grace_secs=0) == 0
-    assert not any(p.exists() for p in orphans)
+    assert not any(catalog.exists(p) for p in orphans)
     _assert_old_state(catalog, old)
 
 
+@BOTH_BACKENDS
 def test_stray_temporary_files_are_removed_and_the_day_kept(roots):
     raw, catalog, old = roots
     directory = _dirs(catalog)[TRADES]
-    stray = directory / f".{old['visible'][TRADES][0]}{store._TMP_MARKER}deadbeef"
-    stray.write_bytes(b"half-written")
+    stray = f"{directory}/.{old['visible'][TRADES][0]}{store._TMP_MARKER}deadbeef"
+    catalog.write(stray, b"half-written")
     assert store.recover(catalog, orphan_grace_secs=0) == 0
-    assert not stray.exists()
+    assert not catalog.exists(stray)
     _assert_old_state(catalog, old)
 
 
@@ -311,7 +370,7 @@ def test_stray_temporary_files_are_removed_and_the_day_kept(roots):
 
 
 def test_reconverting_the_same_raw_is_byte_identical(tmp_path):
-    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    raw, catalog = tmp_path / "raw", Catalog(str(tmp_path / "catalog"))
     _write_day(raw, DAY, OLD_ROWS)
     _write_day(raw, OTHER_DAY, OTHER_ROWS)
     first = [convert_day(raw, catalog, day, KEY).catalog_files for day in (DAY, OTHER_DAY)]
@@ -325,6 +384,7 @@ def test_reconverting_the_same_raw_is_byte_identical(tmp_path):
     _assert_exactly(catalog, OLD_ROWS + OTHER_ROWS, OLD_ROWS + OTHER_ROWS, _real(DAY, TRADES).slice(0, OLD_ROWS))
 
 
+@BOTH_BACKENDS
 def test_changed_raw_replaces_the_day_file(roots):
     raw, catalog, old = roots
     result = convert_day(raw, catalog, DAY, KEY)
@@ -332,7 +392,7 @@ def test_changed_raw_replaces_the_day_file(roots):
     _assert_new_state(catalog, old)
     for data_type, directory in _dirs(catalog).items():
         entry = store.read_manifest(directory)[DAY.isoformat()]
-        assert entry["file"] == Path(result.catalog_files[data_type]).name
+        assert entry["file"] == posixpath.basename(result.catalog_files[data_type])
         assert entry["source_sha256"] == file_sha256(raw_path(raw, DAY, data_type, KEY))
         assert entry["source_sha256"] != old["manifest"][data_type][DAY.isoformat()]["source_sha256"]
         assert store.days_present(directory) == {DAY.isoformat(), OTHER_DAY.isoformat()}
@@ -353,10 +413,9 @@ def test_changed_raw_with_the_same_time_span_rewrites_the_same_file_name(roots):
 
     assert _leftovers(catalog) == []
     for data_type, directory in _dirs(catalog).items():
-        assert _visible(directory) == old["visible"][data_type]
+        assert _visible(catalog, directory) == old["visible"][data_type]
         name = old["manifest"][data_type][DAY.isoformat()]["file"]
-        rel = str((directory / name).relative_to(catalog))
-        assert (catalog / rel).read_bytes() != old["snapshot"][rel]
+        assert catalog.read(f"{directory}/{name}") != old["snapshot"][catalog.relative(f"{directory}/{name}")]
         assert store.read_manifest(directory)[DAY.isoformat()]["file"] == name
     trades, _ = _ticks(catalog)
     assert len(trades) == OLD_ROWS + OTHER_ROWS
@@ -386,8 +445,8 @@ def test_interleaved_conversions_of_two_days_keep_both(roots, monkeypatch):
     _write_day(raw, OTHER_DAY, OTHER_ROWS - 30)  # a new version of the other day as well
     real_write_tables, interleaved = store._write_tables_in_parallel, []
 
-    def other_conversion_after_writing(tables):
-        written = real_write_tables(tables)
+    def other_conversion_after_writing(files, tables):
+        written = real_write_tables(files, tables)
         if not interleaved:  # the DAY conversion, temporaries written: now the OTHER_DAY run goes through
             interleaved.append(True)
             convert_day(raw, catalog, OTHER_DAY, KEY)
@@ -401,7 +460,7 @@ def test_interleaved_conversions_of_two_days_keep_both(roots, monkeypatch):
     for data_type, directory in _dirs(catalog).items():
         manifest = store.read_manifest(directory)
         assert set(manifest) == {DAY.isoformat(), OTHER_DAY.isoformat()}
-        assert sorted(entry["file"] for entry in manifest.values()) == _visible(directory)
+        assert sorted(entry["file"] for entry in manifest.values()) == _visible(catalog, directory)
     total = NEW_ROWS + OTHER_ROWS - 30
     _assert_exactly(catalog, total, total, _real(DAY, TRADES).slice(0, NEW_ROWS))
 
@@ -416,11 +475,11 @@ def test_two_conversions_of_the_same_day_never_both_land(roots, monkeypatch):
 
     plans = []
 
-    def meet_then_write_journal(catalog_root, plan):
+    def meet_then_write_journal(files, catalog_root, plan):
         plans.append(plan)
         with contextlib.suppress(threading.BrokenBarrierError):  # with a lock, the other one waits outside
             both_planned.wait()
-        return real_write_journal(catalog_root, plan)
+        return real_write_journal(files, catalog_root, plan)
 
     monkeypatch.setattr(store, "_write_journal", meet_then_write_journal)
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -430,7 +489,7 @@ def test_two_conversions_of_the_same_day_never_both_land(roots, monkeypatch):
 
     for data_type, directory in _dirs(catalog).items():
         manifest = store.read_manifest(directory)
-        assert sorted(entry["file"] for entry in manifest.values()) == _visible(directory), data_type
+        assert sorted(entry["file"] for entry in manifest.values()) == _visible(catalog, directory), data_type
     # The second plan was made against the first's manifest: it removes the first's new day files.
     first_new = {final for _, final in plans[0]["moves"] if final.endswith(".parquet")}
     assert first_new and first_new <= set(plans[1]["removals"])
@@ -440,28 +499,29 @@ def test_two_conversions_of_the_same_day_never_both_land(roots, monkeypatch):
     _assert_exactly(catalog, OTHER_ROWS + day_rows, OTHER_ROWS + day_rows, _real(DAY, TRADES).slice(0, day_rows))
 
 
-def _leave_a_stray_day_file(raw: Path, catalog: Path, old) -> dict[str, Path]:
+def _leave_a_stray_day_file(raw: Path, catalog: Catalog, old) -> dict[str, str]:
     """The old DAY file of each directory back beside the new one: what the unlocked race left behind."""
     convert_day(raw, catalog, DAY, KEY)
     strays = {}
     for data_type, directory in _dirs(catalog).items():
         name = old["manifest"][data_type][DAY.isoformat()]["file"]
-        rel = str((directory / name).relative_to(catalog))
-        (catalog / rel).write_bytes(old["snapshot"][rel])
-        strays[data_type] = catalog / rel
+        strays[data_type] = f"{directory}/{name}"
+        catalog.write(strays[data_type], old["snapshot"][catalog.relative(strays[data_type])])
     trades, _ = _ticks(catalog)
     assert len(trades) == NEW_ROWS + OLD_ROWS + OTHER_ROWS  # the day twice: what must not reach a reader
     return strays
 
 
+@BOTH_BACKENDS
 def test_a_stray_day_file_is_removed_by_recovery(roots):
     raw, catalog, old = roots
     strays = _leave_a_stray_day_file(raw, catalog, old)
     store.recover(catalog)
-    assert not any(path.exists() for path in strays.values())
+    assert not any(catalog.exists(path) for path in strays.values())
     _assert_new_state(catalog, old)
 
 
+@BOTH_BACKENDS
 def test_readers_never_see_a_stray_day_file(roots):
     raw, catalog, old = roots
     _leave_a_stray_day_file(raw, catalog, old)
@@ -474,6 +534,7 @@ def _window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
+@BOTH_BACKENDS
 @pytest.mark.parametrize("moves_done, removals_done", [(0, 0), (2, 0), (4, 0), (4, 1)], ids=str)
 def test_readers_recover_an_interrupted_swap_before_reading(roots, monkeypatch, moves_done, removals_done):
     """Issue 11.3: the pre-flight every backtest runs finishes a crashed swap before anything is read."""
@@ -482,11 +543,7 @@ def test_readers_recover_an_interrupted_swap_before_reading(roots, monkeypatch, 
     with pytest.raises(SimulatedKill):
         convert_day(raw, catalog, DAY, KEY)
     monkeypatch.undo()
-    plan = json.loads(journals[0].read_text())
-    for temporary, final in plan["moves"][:moves_done]:
-        os.replace(temporary, final)
-    for removal in plan["removals"][:removals_done]:
-        Path(removal).unlink()
+    _apply_partly(catalog, json.loads(catalog.read(journals[0])), moves_done, removals_done)
 
     assert missing_catalog_partitions(catalog, KEY, *_window(OTHER_DAY)) == []
 
@@ -502,18 +559,17 @@ def test_a_journal_naming_paths_outside_the_catalog_is_refused(roots, tmp_path, 
     planted = tmp_path / f".planted.parquet{store._TMP_MARKER}x"
     planted.write_bytes(b"not a day file")
     directory = _dirs(catalog)[TRADES]
-    outside = str(victim) if escape == "absolute" else str(directory / ".." / ".." / ".." / ".." / victim.name)
-    journal = catalog / store.JOURNAL_DIR / "planted.json"
-    journal.parent.mkdir(exist_ok=True)
-    journal.write_text(json.dumps({"moves": [[str(planted), str(directory / "planted.parquet")]], "removals": [outside]}))
+    outside = str(victim) if escape == "absolute" else f"{directory}/../../../../{victim.name}"
+    journal = f"{catalog.base}/{store.JOURNAL_DIR}/planted.json"
+    catalog.write(journal, json.dumps({"moves": [[str(planted), f"{directory}/planted.parquet"]], "removals": [outside]}).encode())
 
     with caplog.at_level("WARNING"):
         assert store.recover(catalog) == 0
 
     assert victim.read_text() == "keep me" and planted.exists()
-    assert not (directory / "planted.parquet").exists()
-    assert not journal.exists()
-    assert any(str(journal) in record.getMessage() and "outside" in record.getMessage() for record in caplog.records)
+    assert not catalog.exists(f"{directory}/planted.parquet")
+    assert not catalog.exists(journal)
+    assert any(journal in record.getMessage() and "outside" in record.getMessage() for record in caplog.records)
     _assert_exactly(catalog, OLD_ROWS + OTHER_ROWS, OLD_ROWS + OTHER_ROWS, _real(DAY, TRADES).slice(0, OLD_ROWS))
     convert_day(raw, catalog, DAY, KEY)  # the refused journal blocks nothing
     _assert_new_state(catalog, old)
@@ -521,27 +577,27 @@ def test_a_journal_naming_paths_outside_the_catalog_is_refused(roots, tmp_path, 
 
 def test_a_damaged_journal_is_one_line_and_blocks_nothing(roots, caplog):
     raw, catalog, old = roots
-    journal = catalog / store.JOURNAL_DIR / "damaged.json"
-    journal.parent.mkdir(exist_ok=True)
-    journal.write_text("")
+    journal = f"{catalog.base}/{store.JOURNAL_DIR}/damaged.json"
+    catalog.write(journal, b"")
     with caplog.at_level("WARNING"):
         convert_day(raw, catalog, DAY, KEY)
-    messages = [record.getMessage() for record in caplog.records if str(journal) in record.getMessage()]
+    messages = [record.getMessage() for record in caplog.records if journal in record.getMessage()]
     assert messages and all("\n" not in message for message in messages)
     _assert_new_state(catalog, old)
 
 
+@BOTH_BACKENDS
 def test_a_damaged_manifest_blocks_only_its_own_day(roots):
     """Issue 11.14: one line naming the manifest, for a window on that day only; converting repairs it."""
     raw, catalog, old = roots
-    manifest = _dirs(catalog)[BOOK] / store.MANIFEST_DIR / f"{DAY.isoformat()}.json"
-    manifest.write_text("{not json")
+    manifest = f"{_dirs(catalog)[BOOK]}/{store.MANIFEST_DIR}/{DAY.isoformat()}.json"
+    catalog.write(manifest, b"{not json")
 
     assert missing_catalog_partitions(catalog, KEY, *_window(OTHER_DAY)) == []
     with pytest.raises(ValueError) as info:
         missing_catalog_partitions(catalog, KEY, *_window(DAY))
     message = str(info.value)
-    assert str(manifest) in message and "\n" not in message and "Expecting" not in message.split(":", 1)[0]
+    assert manifest in message and "\n" not in message and "Expecting" not in message.split(":", 1)[0]
 
     convert_day(raw, catalog, DAY, KEY)
     _assert_new_state(catalog, old)
@@ -570,12 +626,12 @@ def test_a_failed_write_leaves_no_temporary_files(roots, monkeypatch):
 
 def test_a_kill_while_writing_a_first_day_leaves_orphans_that_recover_removes(tmp_path, monkeypatch):
     """A fresh catalog has no manifest folder yet: its orphaned temporaries are still found."""
-    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    raw, catalog = tmp_path / "raw", Catalog(str(tmp_path / "catalog"))
     _write_day(raw, DAY, OLD_ROWS)
     real_write_tables = store._write_tables_in_parallel
 
-    def write_then_die(tables):
-        real_write_tables(tables)
+    def write_then_die(files, tables):
+        real_write_tables(files, tables)
         raise SimulatedKill("killed after writing the temporaries")
 
     monkeypatch.setattr(store, "_write_tables_in_parallel", write_then_die)

@@ -73,26 +73,19 @@ def calibrate(
     catalog_root: str | Path, instrument_id: str, arrival_ns: int, lookback_secs: float, tau_secs: float
 ) -> Calibration:
     """``Calibration`` from the snapshots with ``arrival - lookback <= ts_init < arrival``."""
-    from nautilus_trader.model.data import OrderBookDepth10
-
-    from odum_pipeline.catalog.store import open_catalog
-    from odum_pipeline.reports.tca import _decode_column, _read_catalog
+    from odum_pipeline.catalog.market_data import MarketData
 
     start = arrival_ns - int(lookback_secs * NS_PER_SEC)
-    columns = [f"{side}_{kind}_{i}" for side in ("bid", "ask") for kind in ("price", "size") for i in range(LEVELS)]
-    table = _read_catalog(open_catalog(catalog_root), OrderBookDepth10, instrument_id, start, arrival_ns - 1, columns + ["ts_init"])
-    if table is None or table.num_rows < MIN_RETURNS + 1:
-        rows = 0 if table is None else table.num_rows
+    book = MarketData(catalog_root, instrument_id).book(start, arrival_ns - 1, levels=LEVELS, sizes=True)
+    if len(book) < MIN_RETURNS + 1:
         raise CalibrationError(
-            f"{rows} book snapshot(s) of {instrument_id} in the {lookback_secs:g} s before the arrival: too few to "
+            f"{len(book)} book snapshot(s) of {instrument_id} in the {lookback_secs:g} s before the arrival: too few to "
             "calibrate volatility and impact (convert earlier data, lengthen calibration_secs or give sigma and eta)"
         )
-    order = np.argsort(table.column("ts_init").to_numpy(), kind="stable")
-    ts = table.column("ts_init").to_numpy().astype(np.int64)[order]
+    ts = book["ts_init"].to_numpy()
 
     def levels(side: str, kind: str) -> np.ndarray:
-        unit = "price" if kind == "price" else "size"
-        return np.column_stack([_decode_column(table, f"{side}_{kind}_{i}", unit) for i in range(LEVELS)])[order]
+        return book[[f"{side}_{kind}_{i}" for i in range(LEVELS)]].to_numpy()
 
     bid_px, ask_px = levels("bid", "price"), levels("ask", "price")
     usable = (bid_px[:, 0] > 0) & (ask_px[:, 0] > 0)

@@ -11,12 +11,12 @@ replaces the cached verdict with its own (``record_verdict``).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 from odum_pipeline.algorithms.registry import AlgorithmEntry, AlgorithmRegistryError, archive, store_root
 from odum_pipeline.algorithms.validation import ValidationReport, validate_file
+from odum_pipeline.files import atomic_write
 
 
 class InvalidAlgorithmError(AlgorithmRegistryError):
@@ -44,10 +44,7 @@ def record_verdict(entry: AlgorithmEntry, report: ValidationReport, *, var_root:
     if entry.is_builtin or not report.complete or report.source_sha256 != entry.source_sha256:
         return False
     cached = _verdict_path(entry, var_root)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cached.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(asdict(report), default=str))
-    os.replace(temporary, cached)
+    atomic_write(cached, json.dumps(asdict(report), default=str))
     return True
 
 

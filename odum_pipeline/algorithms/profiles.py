@@ -92,32 +92,6 @@ def covered(spans: Sequence[tuple[int, int]], start_ns: int, end_ns: int, tolera
     return reach is not None and reach >= end_ns - tolerance_ns
 
 
-class CatalogTrades:
-    """Trade ticks of one instrument in a ``ParquetDataCatalog`` (spans and windows as arrays)."""
-
-    def __init__(self, catalog_path: str | Path, instrument_id: str) -> None:
-        from odum_pipeline.catalog.store import open_catalog  # a folder or a gs:// catalog
-
-        self.catalog = open_catalog(catalog_path)
-        self.instrument_id = str(instrument_id)
-
-    def spans(self) -> list[tuple[int, int]]:
-        from nautilus_trader.model.data import TradeTick
-
-        return [(int(a), int(b)) for a, b in self.catalog.get_intervals(TradeTick, self.instrument_id)]
-
-    def window(self, start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(ts_init, size)`` of the trades in ``[start, end)``."""
-        from nautilus_trader.model.data import TradeTick
-
-        ticks = self.catalog.query(
-            data_cls=TradeTick, identifiers=[self.instrument_id], start=start_ns, end=max(start_ns, end_ns - 1)
-        )
-        ts = np.fromiter((t.ts_init for t in ticks), dtype=np.int64, count=len(ticks))
-        sizes = np.fromiter((t.size.as_double() for t in ticks), dtype=np.float64, count=len(ticks))
-        return ts, sizes
-
-
 def catalog_profile(
     catalog_path: str | Path,
     instrument_id: str,
@@ -133,15 +107,17 @@ def catalog_profile(
         raise ProfileError(f"profile_source must be one of {', '.join(SOURCES)}, got {source!r}")
     if intervals <= 0 or horizon_ns <= 0:
         raise ProfileError("intervals and horizon must be positive")
+    from odum_pipeline.catalog.market_data import MarketData  # a folder or a gs:// catalog
+
     interval_ns = horizon_ns // intervals
-    trades = CatalogTrades(catalog_path, instrument_id)
-    spans = trades.spans()
+    market = MarketData(catalog_path, instrument_id)
+    spans = market.trade_spans()
     if not spans:
         raise ProfileError(f"{catalog_path}: no trade ticks of {instrument_id} in the catalog")
 
     def volumes_from(day_start: int) -> np.ndarray:
-        ts, sizes = trades.window(day_start, day_start + interval_ns * intervals)
-        return interval_volumes(ts, sizes, day_start, interval_ns, intervals)
+        trades = market.trades(day_start, day_start + interval_ns * intervals - 1)
+        return interval_volumes(trades["ts_init"].to_numpy(), trades["size"].to_numpy(), day_start, interval_ns, intervals)
 
     if source == "flat":
         return _flat(intervals, start_ns, interval_ns)

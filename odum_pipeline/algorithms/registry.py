@@ -17,7 +17,6 @@ import ast
 import hashlib
 import importlib.util
 import inspect
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from odum_pipeline.algorithms.schema import (
     resolve,
     validate_schema,
 )
+from odum_pipeline.files import atomic_write
 
 NORMAL = "NORMAL"
 BUILTIN_VERSION = "builtin"
@@ -267,16 +267,10 @@ def archive(entry: AlgorithmEntry, *, var_root: str | Path | None = None) -> Pat
     source = entry.path.read_bytes()
     if hashlib.sha256(source).hexdigest() != entry.source_sha256:
         raise AlgorithmRegistryError(f"{entry.path} changed since it was read (sha256 differs): discover it again")
-    root = store_root(var_root)
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / f"{entry.source_sha256}.py"
+    target = store_root(var_root) / f"{entry.source_sha256}.py"
     if target.exists():
         return target
-    temporary = root / f".{entry.source_sha256}.{os.getpid()}.tmp"
-    temporary.write_bytes(source)
-    temporary.chmod(0o444)
-    os.replace(temporary, target)
-    return target
+    return atomic_write(target, source, read_only=True)
 
 
 def stored_versions(name: str | None = None, *, var_root: str | Path | None = None) -> list[AlgorithmEntry]:

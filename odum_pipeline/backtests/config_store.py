@@ -15,15 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from odum_pipeline.backtests.config import BacktestConfig, ConfigError, config_sha256, parse_config, parse_document
-
-HISTORY_DIR = ".history"
+from odum_pipeline.files import HISTORY_DIR, atomic_write, keep_previous
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -90,12 +88,6 @@ def publish_config(
         previous_sha = _content_hash(target)
         if previous_sha == sha:
             return PublishedConfig(name, target, sha, False, config, previous_sha)
-        stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-        history_path = history_dir(root, name) / f"{stamp}_{previous_sha[:12]}.json"
-        history_path.parent.mkdir(parents=True, exist_ok=True)
-        history_path.write_bytes(target.read_bytes())
-    root.mkdir(parents=True, exist_ok=True)
-    temporary = root / f".{name}.json.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+        history_path = keep_previous(target, history_dir(root, name), previous_sha[:12], now=now)
+    atomic_write(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return PublishedConfig(name, target, sha, True, config, previous_sha, history_path)

@@ -24,7 +24,7 @@ from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, 
 from pydantic import Field
 
 from odum_pipeline.algorithms.validation import DEFAULT_TIMEOUT_SECS
-from odum_pipeline.backtests.algorithm_store import AlgorithmSaveError, save_algorithm_source
+from odum_pipeline.algorithms.algorithm_store import AlgorithmSaveError, save_algorithm_source
 from odum_pipeline.backtests.assets import _metadata, _progress_logger
 from odum_pipeline.backtests.config import BacktestConfig, ConfigError, parse_config, read_document
 from odum_pipeline.backtests.config_store import check_name, publish_config

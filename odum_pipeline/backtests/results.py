@@ -6,21 +6,19 @@
   ``positions.parquet``, ``equity_curve.parquet``, ``timeline.parquet`` and, when asked,
   ``ticks.parquet`` (the window's trades).
 
-Files are written to a temporary name and renamed, so a reader never sees half a file; a local
-report is assembled in ``<root>/.partial/`` and renamed into ``report/`` whole, so a failed write
-(disk full, file too large) leaves no half report folder and raises ``ResultsWriteError`` naming
-the path. ``check_results_root`` (run before a backtest) refuses a root that is a file or not
-writable. A ``gs://`` results root is written through fsspec (gcsfs): each file is one object
-upload, which GCS makes atomic per object (no temporary name needed); ``summary.json`` still comes last.
+The layout is :mod:`~odum_pipeline.backtests.run_folder`'s. One code path for a folder and a
+``gs://`` root, over the root's filesystem (:func:`odum_pipeline.files.files_for`): every file
+appears whole (locally a temporary renamed into place; in GCS one object upload, atomic per
+object), ``summary.json`` last. A local report is assembled in ``<root>/.partial/`` and renamed
+into ``report/`` whole, so a failed write (disk full, file too large) leaves no half report folder
+and raises ``ResultsWriteError`` naming the path. ``check_results_root`` (run before a backtest)
+refuses a root that is a file, not writable, or in a bucket that does not exist.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
@@ -31,12 +29,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odum_pipeline.backtests.metrics import RunData
-from odum_pipeline.gcs import is_remote
-
-FAST_DIR = "fast"
-REPORT_DIR = "report"
-SUMMARY_FILE = "summary.json"
-PARTIAL_DIR = ".partial"
+from odum_pipeline.backtests.run_folder import (
+    EQUITY_CURVE_FILE,
+    FAST_DIR,
+    FILLS_FILE,
+    ORDERS_FILE,
+    PARENTS_FILE,
+    PARTIAL_DIR,
+    POSITIONS_FILE,
+    REPORT_DIR,
+    SUMMARY_FILE,
+    TICKS_FILE,
+    TIMELINE_FILE,
+)
+from odum_pipeline.files import Files, files_for
+from odum_pipeline.gcs import join
 
 
 class ResultsWriteError(ValueError):
@@ -45,30 +52,18 @@ class ResultsWriteError(ValueError):
 
 def check_results_root(results_root: Path | str) -> None:
     """Before a backtest: the root is (or can be made) a writable folder, else ``ResultsWriteError``."""
-    if is_remote(results_root):
-        from odum_pipeline.gcs import check_remote_root
-
-        check_remote_root(str(results_root))
-        return
-    root = Path(results_root)
-    if root.exists() and not root.is_dir():
-        raise ResultsWriteError(f"results root {root} is a file, not a folder")
+    files = _checked_files(results_root)
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-check-"):
-            pass
+        files.probe_writable(str(results_root))
     except OSError as error:
-        raise ResultsWriteError(f"results root {root} is not writable ({error.strerror or error})") from None
+        raise ResultsWriteError(f"results root {results_root} is not writable ({error.strerror or error})") from None
 
 
 def write_fast(results_root: Path | str, run_id: str, summary: dict[str, Any]) -> Path | str:
-    if is_remote(results_root):
-        path = f"{str(results_root).rstrip('/')}/{FAST_DIR}/{run_id}.json"
-        _remote_fs(str(results_root)).pipe_file(path, _json_bytes(summary))
-        return path
-    path = Path(results_root) / FAST_DIR / f"{run_id}.json"
+    files = _checked_files(results_root)
+    path = join(results_root, FAST_DIR, f"{run_id}.json")
     try:
-        _write_json(path, summary)
+        files.put(str(path), _json_bytes(summary))
     except OSError as error:
         raise ResultsWriteError(f"cannot write {path}: {error.strerror or error}") from None
     return path
@@ -77,54 +72,44 @@ def write_fast(results_root: Path | str, run_id: str, summary: dict[str, Any]) -
 def write_report(
     results_root: Path | str, run_id: str, summary: dict[str, Any], run_data: RunData, *, ticks: list | None = None
 ) -> Path | str:
-    if is_remote(results_root):
-        return _write_remote_report(str(results_root), run_id, summary, run_data, ticks)
-    directory = Path(results_root) / REPORT_DIR / run_id
-    staging = Path(results_root) / PARTIAL_DIR / f"{run_id}.{os.getpid()}"
+    """The run's report folder, complete (``summary.json`` last) or, locally, not there at all."""
+    files = _checked_files(results_root)
+    directory = join(results_root, REPORT_DIR, run_id)
+    staging = join(results_root, PARTIAL_DIR, f"{run_id}.{os.getpid()}")
     try:
-        staging.mkdir(parents=True)
-        for name, frame in _report_frames(run_data, ticks).items():
-            _write_parquet(staging / name, frame)
-        _write_json(staging / SUMMARY_FILE, summary)  # last: its presence marks a complete report
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(staging, directory)
+        with files.assembled(str(directory), str(staging)) as folder:
+            for name, frame in _report_frames(run_data, ticks).items():
+                table = _to_arrow(frame)
+                files.put(f"{folder}/{name}", lambda sink, table=table: pq.write_table(table, sink))
+            files.put(f"{folder}/{SUMMARY_FILE}", _json_bytes(summary))  # last: its presence marks a complete report
     except OSError as error:
         raise ResultsWriteError(f"cannot write the report {directory}: {error.strerror or error}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        _remove_if_empty(staging.parent)
     return directory
 
 
-def _remove_if_empty(directory: Path) -> None:
+def _checked_files(results_root: Path | str) -> Files:
+    """The root's filesystem; a one-line error for a root that is a file or a bucket that does not exist."""
+    files = files_for(results_root)
     try:
-        directory.rmdir()
-    except OSError:
-        pass
+        files.check_root(str(results_root))
+    except NotADirectoryError:
+        raise ResultsWriteError(f"results root {results_root} is a file, not a folder") from None
+    return files
 
 
 def _report_frames(run_data: RunData, ticks: list | None) -> dict[str, pd.DataFrame]:
     """The Parquet files of a report-mode run, by file name."""
     frames = {
-        "parents.parquet": run_data.parents,
-        "orders.parquet": run_data.orders,
-        "fills.parquet": run_data.fills,
-        "positions.parquet": run_data.positions,
-        "equity_curve.parquet": pd.DataFrame([asdict(p) for p in run_data.equity_curve]),
-        "timeline.parquet": pd.DataFrame([asdict(e) for e in run_data.timeline]),
+        PARENTS_FILE: run_data.parents,
+        ORDERS_FILE: run_data.orders,
+        FILLS_FILE: run_data.fills,
+        POSITIONS_FILE: run_data.positions,
+        EQUITY_CURVE_FILE: pd.DataFrame([asdict(p) for p in run_data.equity_curve]),
+        TIMELINE_FILE: pd.DataFrame([asdict(e) for e in run_data.timeline]),
     }
     if ticks is not None:
-        frames["ticks.parquet"] = ticks_frame(ticks)
+        frames[TICKS_FILE] = ticks_frame(ticks)
     return frames
-
-
-def read_summary(result_path: Path | str) -> dict[str, Any]:
-    if is_remote(result_path):
-        fs = _remote_fs()
-        path = str(result_path).rstrip("/")
-        return json.loads(fs.cat_file(path if path.endswith(".json") else f"{path}/{SUMMARY_FILE}"))
-    path = Path(result_path)
-    return json.loads((path / SUMMARY_FILE if path.is_dir() else path).read_text())
 
 
 def ticks_frame(ticks: list) -> pd.DataFrame:
@@ -140,47 +125,12 @@ def ticks_frame(ticks: list) -> pd.DataFrame:
     )
 
 
-def _remote_fs(root: str | None = None):
-    from odum_pipeline.gcs import check_remote_root, filesystem
-
-    if root is not None:
-        check_remote_root(root)  # one line naming the bucket, not gcsfs's upload URL
-    return filesystem()
-
-
 def _json_bytes(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, indent=2, sort_keys=True, default=_json_default).encode()
 
 
-def _write_remote_report(root: str, run_id: str, summary, run_data: RunData, ticks) -> str:
-    fs = _remote_fs(root)
-    directory = f"{root.rstrip('/')}/{REPORT_DIR}/{run_id}"
-    for name, frame in _report_frames(run_data, ticks).items():
-        buffer = io.BytesIO()
-        pq.write_table(_to_arrow(frame), buffer)
-        fs.pipe_file(f"{directory}/{name}", buffer.getvalue())
-    fs.pipe_file(f"{directory}/{SUMMARY_FILE}", _json_bytes(summary))  # last: marks a complete report
-    return directory
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _json_default(value: Any) -> Any:
     return str(value)  # Decimal (exact), datetimes and enums alike
-
-
-def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(_to_arrow(frame), temporary)
-    os.replace(temporary, path)
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:

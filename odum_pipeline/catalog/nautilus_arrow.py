@@ -36,6 +36,22 @@ def fixed_point_raws(values: np.ndarray, precision: int) -> pa.FixedSizeBinaryAr
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(_RAW_BYTES), len(mantissa), [None, buffer])
 
 
+def decode_fixed_point(array: pa.Array | pa.ChunkedArray, precision: int | None = None) -> np.ndarray:
+    """NautilusTrader raws (64- or 128-bit little endian, value x 10**FIXED_PRECISION) -> floats,
+    rounded to ``precision`` decimals when given (the inverse of :func:`fixed_point_raws`)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    width = array.type.byte_width
+    words = np.frombuffer(array.buffers()[1], dtype="<u8")[array.offset * (width // 8) :][: len(array) * (width // 8)]
+    if width == 16:
+        pairs = words.reshape(-1, 2)
+        values = pairs[:, 1].view(np.int64).astype(np.float64) * 2.0**64 + pairs[:, 0].astype(np.float64)
+    else:
+        values = words.view(np.int64).astype(np.float64)
+    values = values / 10.0**FIXED_PRECISION
+    return np.round(values, precision) if precision is not None else values
+
+
 def _multiply_u64_by(a: np.ndarray, multiplier: int, words: np.ndarray) -> None:
     """``a * multiplier`` into ``words`` as (low, high) 64-bit words, exact, via 32-bit limbs.
 

@@ -58,6 +58,7 @@ from odum_pipeline.catalog.layout import (
     TRADES,
     raw_path,
 )
+from odum_pipeline.files import atomic_write
 
 SCHEMAS = ("tardis", "nautilus")
 _US = 1_000_000
@@ -562,17 +563,20 @@ def _book_table(meta, ts, local, bid_ticks, bid_lots, ask_ticks, ask_lots) -> pa
 
 def _write(path: Path, tables: Iterable[pa.Table]) -> int:
     """Write row groups incrementally to a temporary file, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    rows, writer = 0, None
-    try:
-        for table in tables:
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", compression_level=3)
-            writer.write_table(table, row_group_size=table.num_rows or 1)
-            rows += table.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
-    tmp.replace(path)
+    rows = 0
+
+    def write(temporary: str) -> None:
+        nonlocal rows
+        writer = None
+        try:
+            for table in tables:
+                if writer is None:
+                    writer = pq.ParquetWriter(temporary, table.schema, compression="zstd", compression_level=3)
+                writer.write_table(table, row_group_size=table.num_rows or 1)
+                rows += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(path, write)
     return rows

@@ -25,33 +25,40 @@ only when every path it lists is inside the catalog's ``data/`` folder; a damage
 pointing elsewhere, is moved to ``.odum-journal/refused/`` and reported. A damaged manifest
 blocks its own day only (``CatalogError`` naming it), until the day is converted again.
 
-A ``gs://`` catalog root is handled by :mod:`odum_pipeline.catalog.remote` (same layout, manifests
-and journal over fsspec; see there for the atomicity GCS gives).
+Everything here runs once over an fsspec filesystem, a local folder or a ``gs://`` prefix
+(:func:`odum_pipeline.files.files_for`, picked once per call from the root). The backends differ
+only in how a temporary is published under its final name and how the lock is held: locally
+``os.replace`` after an fsync, atomic for readers; in GCS a server-side copy (the object appears
+whole) and a delete. GCS has no multi-object rename, so a reader listing a directory *during*
+the apply step can, for a moment, see the old and the new file of the day together (when their
+names differ); a desk that needs strict isolation in GCS should not backtest a day while it is
+being re-converted (Dagster does not: the backtest depends on the materialized catalog partition).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
-import os
 import posixpath
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
+from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
 from nautilus_trader.persistence.funcs import class_to_filename, urisafe_identifier
 
-from odum_pipeline.gcs import is_remote, join
+from odum_pipeline.catalog import remote
+from odum_pipeline.files import Files, files_for
+from odum_pipeline.gcs import is_remote, join, location
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +81,6 @@ class CatalogError(ValueError):
 def open_catalog(catalog_root: Path | str) -> ParquetDataCatalog:
     """The ``ParquetDataCatalog`` at a folder or a ``gs://`` URI."""
     if is_remote(catalog_root):
-        from odum_pipeline.catalog import remote
-
         return remote.open_catalog(str(catalog_root))
     return ParquetDataCatalog(str(catalog_root))
 
@@ -117,19 +122,20 @@ def parse_manifest(label: str, content: bytes | str) -> dict:
 
 
 def load_manifests(directory: Path | str) -> Manifests:
-    if is_remote(directory):
-        from odum_pipeline.catalog import remote
+    files = files_for(directory)
+    return _load_manifests(files, files.path(directory))
 
-        return remote.load_manifests(str(directory))
-    manifest_dir = Path(directory) / MANIFEST_DIR
-    manifests = Manifests(managed=manifest_dir.is_dir())
-    if not manifests.managed:
-        return manifests
-    for path in sorted(manifest_dir.glob("*.json")):
+
+def _load_manifests(files: Files, directory: str) -> Manifests:
+    names = _listing(files, f"{directory}/{MANIFEST_DIR}")
+    if names is None:
+        return Manifests()
+    manifests = Manifests(managed=True)
+    for name in sorted(n for n in names if n.endswith(".json")):
         try:
-            manifests.entries[path.stem] = parse_manifest(str(path), path.read_bytes())
+            manifests.entries[posixpath.basename(name)[: -len(".json")]] = parse_manifest(name, files.fs.cat_file(name))
         except CatalogError as error:
-            manifests.damaged[path.stem] = str(error)
+            manifests.damaged[posixpath.basename(name)[: -len(".json")]] = str(error)
     return manifests
 
 
@@ -140,6 +146,18 @@ def read_manifest(directory: Path | str) -> dict[str, dict]:
 
 def days_present(directory: Path | str) -> set[str]:
     return set(read_manifest(directory))
+
+
+def _listing(files: Files, directory: str) -> list[str] | None:
+    """The locations in ``directory`` (None: it does not exist)."""
+    try:
+        return [files.full(name) for name in files.fs.ls(directory, detail=False, refresh=True)]
+    except FileNotFoundError:
+        return None
+
+
+def _day_files(files: Files, directory: str) -> list[str]:
+    return [posixpath.basename(name) for name in _listing(files, directory) or [] if name.endswith(".parquet")]
 
 
 # --- journals ------------------------------------------------------------------------------------
@@ -186,104 +204,87 @@ def _catalog_file(path: str, data_root: str) -> bool:
 
 def check_root(catalog_root: Path | str) -> Path | str:
     """A local catalog root must be a folder (or not exist yet); a gs:// one's bucket must exist."""
-    if is_remote(catalog_root):
-        from odum_pipeline.gcs import check_remote_root
-
-        check_remote_root(str(catalog_root))
-        return catalog_root
-    root = Path(catalog_root)
-    if root.exists() and not root.is_dir():
-        raise CatalogError(f"{root}: the catalog root is a file, not a folder")
-    return root
+    files = files_for(catalog_root)
+    try:
+        files.check_root(files.path(catalog_root))
+    except NotADirectoryError:
+        raise CatalogError(f"{catalog_root}: the catalog root is a file, not a folder") from None
+    return location(catalog_root)
 
 
 @contextlib.contextmanager
 def catalog_lock(catalog_root: Path | str) -> Iterator[None]:
     """Exclusive, across processes and threads: ``flock`` locally, a precondition object in GCS."""
-    if is_remote(catalog_root):
-        from odum_pipeline.catalog import remote
-
-        with remote.catalog_lock(str(catalog_root)):
-            yield
-        return
-    root = check_root(catalog_root)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_NAME, "a") as handle:  # flock: per open file, released when the process dies
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    check_root(catalog_root)
+    files = files_for(catalog_root)
+    with files.lock(f"{files.path(catalog_root)}/{LOCK_NAME}"):
+        yield
 
 
 # --- writing a day -------------------------------------------------------------------------------
 
 
 def replace_day(
-    catalog_root: Path, day: dt.date, tables: dict[Path, tuple[pa.Table | None, dict]]
-) -> dict[Path, Path | None]:
+    catalog_root: Path | str, day: dt.date, tables: dict[Path | str, tuple[pa.Table | None, dict]]
+) -> dict[Path | str, Path | str | None]:
     """Make each directory's file for ``day`` exactly ``tables[directory][0]`` (None: no file), atomically.
 
     ``tables[directory][1]`` is recorded in the manifest with the file. Returns the final file per directory.
     A failure before the journal is written removes the temporaries it wrote.
     """
-    if is_remote(catalog_root):
-        from odum_pipeline.catalog import remote
-
-        return remote.replace_day(str(catalog_root), day, tables)
-    written = _write_tables_in_parallel(tables)
+    files = files_for(catalog_root)
+    root = files.path(catalog_root)
+    keys = {files.path(directory): directory for directory in tables}
+    tables = {files.path(directory): value for directory, value in tables.items()}
+    written = _write_tables_in_parallel(files, tables)
     temporaries = [temporary for _, temporary in written.values()]
     journal = None
     try:
         with catalog_lock(catalog_root):
-            _recover_locked(Path(catalog_root), ORPHAN_GRACE_SECS)
-            moves, removals, finals = _plan(day, tables, written, temporaries)
-            journal = _write_journal(Path(catalog_root), {"moves": moves, "removals": removals})
-            _apply(journal)
+            _recover_locked(files, root, ORPHAN_GRACE_SECS)
+            moves, removals, finals = _plan(files, day, tables, written, temporaries)
+            journal = _write_journal(files, root, {"moves": moves, "removals": removals})
+            _apply(files, journal)
             for directory in tables:  # a day whose manifest was damaged left its old file unnamed
-                _remove_strays(Path(directory))
+                _remove_strays(files, directory)
     except Exception:
         if journal is None:
             for temporary in temporaries:
-                Path(temporary).unlink(missing_ok=True)
+                _remove(files, temporary)
         raise
-    return finals
+    return {keys[directory]: location(final) if final else None for directory, final in finals.items()}
 
 
-def _plan(day: dt.date, tables: dict, written: dict, temporaries: list) -> tuple[list, list, dict]:
+def _plan(files: Files, day: dt.date, tables: dict, written: dict, temporaries: list) -> tuple[list, list, dict]:
     """The moves and removals that make ``day`` the new files, against the manifests as they are now."""
     moves: list[tuple[str, str]] = []
     removals: list[str] = []
-    finals: dict[Path, Path | None] = {}
+    finals: dict[str, str | None] = {}
     for directory, (_, info) in tables.items():
-        manifest_dir = directory / MANIFEST_DIR
-        manifest_dir.mkdir(parents=True, exist_ok=True)
-        day_manifest = manifest_dir / f"{day.isoformat()}.json"
-        old = read_manifest(directory).get(day.isoformat())
+        day_manifest = f"{directory}/{MANIFEST_DIR}/{day.isoformat()}.json"
+        old = _load_manifests(files, directory).entries.get(day.isoformat())
         final = None
         if directory in written:
             final, temporary = written[directory]
-            moves.append((str(temporary), str(final)))
-            entry = json.dumps({"file": final.name, **info}, indent=1)
-            manifest_temporary = _write_temporary(manifest_dir, day_manifest.name, entry)
-            temporaries.append(manifest_temporary)
-            moves.append((str(manifest_temporary), str(day_manifest)))
+            moves.append((temporary, final))
+            entry = json.dumps({"file": posixpath.basename(final), **info}, indent=1)
+            temporaries.append(_write_temporary(files, day_manifest, entry))
+            moves.append((temporaries[-1], day_manifest))
         else:
-            removals.append(str(day_manifest))
-        if old and old["file"] != (final.name if final else None):
-            removals.append(str(directory / old["file"]))
+            removals.append(day_manifest)
+        if old and old["file"] != (posixpath.basename(final) if final else None):
+            removals.append(f"{directory}/{old['file']}")
         finals[directory] = final
     return moves, removals, finals
 
 
-def _write_tables_in_parallel(tables: dict[Path, tuple[pa.Table | None, dict]]) -> dict[Path, tuple[Path, Path]]:
+def _write_tables_in_parallel(files: Files, tables: dict[str, tuple[pa.Table | None, dict]]) -> dict[str, tuple[str, str]]:
     """Each non-empty table to a temporary file beside its final name: directory -> (final, temporary)."""
 
-    def write(directory: Path, table: pa.Table) -> tuple[Path, Path]:
-        directory.mkdir(parents=True, exist_ok=True)
+    def write(directory: str, table: pa.Table) -> tuple[str, str]:
         ts_init = table.column("ts_init")
-        final = directory / _timestamps_to_filename(ts_init[0].as_py(), ts_init[-1].as_py())
-        return final, _write_temporary(directory, final.name, table)
+        final = f"{directory}/{_timestamps_to_filename(ts_init[0].as_py(), ts_init[-1].as_py())}"
+        return final, _write_temporary(files, final, table)
 
     jobs = {directory: table for directory, (table, _) in tables.items() if table is not None and table.num_rows}
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:  # Parquet writers release the GIL
@@ -292,116 +293,127 @@ def _write_tables_in_parallel(tables: dict[Path, tuple[pa.Table | None, dict]]) 
     failed = [future.exception() for future in futures.values() if future.exception()]
     if failed:
         for _, temporary in written.values():
-            temporary.unlink(missing_ok=True)
+            _remove(files, temporary)
         raise failed[0]
     return written
 
 
-def _write_temporary(directory: Path, final_name: str, content: pa.Table | str) -> Path:
-    temporary = directory / f".{final_name}{_TMP_MARKER}{uuid.uuid4().hex}"
+def _write_temporary(files: Files, final: str, content: pa.Table | str) -> str:
+    """``content`` under a dot-named temporary beside ``final`` (which ``*.parquet`` globs ignore)."""
+    directory, final_name = posixpath.split(final)
+    temporary = f"{directory}/.{final_name}{_TMP_MARKER}{uuid.uuid4().hex}"
     try:
-        if isinstance(content, str):
-            temporary.write_text(content)
-        else:
-            pq.write_table(content, temporary, **PARQUET_OPTIONS)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
+        files.write(temporary, _writer(content))
     except OSError as error:  # a full disk, a read-only catalog: nothing day-sized is left behind
-        temporary.unlink(missing_ok=True)
+        _remove(files, temporary)
         reason = error.strerror or str(error)
         raise CatalogError(f"{directory}: cannot write {final_name} ({reason}); the catalog was left as it was") from None
     return temporary
 
 
-def _write_journal(catalog_root: Path, plan: dict) -> Path:
-    journal_dir = catalog_root / JOURNAL_DIR
-    journal_dir.mkdir(parents=True, exist_ok=True)
-    journal = journal_dir / f"{uuid.uuid4().hex}.json"
-    staging = journal.with_suffix(".json.partial")
-    staging.write_text(json.dumps(plan))
-    with open(staging, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(staging, journal)
+def _writer(content: pa.Table | str | bytes) -> Callable[[str | BinaryIO], None]:
+    """Writes ``content`` to a path or a binary file."""
+    if isinstance(content, pa.Table):
+        return lambda sink: pq.write_table(content, sink, **PARQUET_OPTIONS)
+    data = content.encode() if isinstance(content, str) else content
+
+    def write(sink: str | BinaryIO) -> None:
+        if isinstance(sink, str):
+            Path(sink).write_bytes(data)
+        else:
+            sink.write(data)
+
+    return write
+
+
+def _write_journal(files: Files, catalog_root: str, plan: dict) -> str:
+    journal = f"{catalog_root}/{JOURNAL_DIR}/{uuid.uuid4().hex}.json"
+    staging = f"{journal}.partial"
+    files.write(staging, _writer(json.dumps(plan)))
+    files.publish(staging, journal)  # the journal is there whole or not at all
     return journal
 
 
-def _apply(journal: Path) -> None:
+def _apply(files: Files, journal: str) -> None:
     """Idempotent: every step can be repeated after a crash. Only a plan inside its catalog acts."""
     try:
-        content = journal.read_bytes()
+        content = files.fs.cat_file(journal)
     except FileNotFoundError:  # applied and removed meanwhile
         return
     try:
-        plan = checked_plan(str(journal), str(journal.parent.parent), content)
+        plan = checked_plan(journal, journal.rsplit("/", 2)[0], content)
     except CatalogError as error:
-        _refuse(journal, error)
+        _refuse(files, journal, error)
         return
     for temporary, final in plan["moves"]:
-        if os.path.exists(temporary):
-            os.replace(temporary, final)
+        if files.fs.exists(temporary):
+            files.publish(temporary, final)
     for old in plan["removals"]:
-        Path(old).unlink(missing_ok=True)
-    journal.unlink(missing_ok=True)
+        _remove(files, old)
+    _remove(files, journal)
+    files.refresh()
 
 
-def _refuse(journal: Path, error: CatalogError) -> None:
-    refused = journal.parent / REFUSED_DIR
-    refused.mkdir(exist_ok=True)
-    os.replace(journal, refused / journal.name)
-    log.warning("%s (moved to %s)", error, refused / journal.name)
+def _refuse(files: Files, journal: str, error: CatalogError) -> None:
+    directory, name = journal.rsplit("/", 1)
+    refused = f"{directory}/{REFUSED_DIR}/{name}"
+    files.publish(journal, refused)
+    log.warning("%s (moved to %s)", error, refused)
+
+
+def _remove(files: Files, path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        files.fs.rm_file(path)
 
 
 # --- recovery and reading ------------------------------------------------------------------------
 
 
-def recover(catalog_root: Path, orphan_grace_secs: float = ORPHAN_GRACE_SECS) -> int:
+def recover(catalog_root: Path | str, orphan_grace_secs: float = ORPHAN_GRACE_SECS) -> int:
     """Under the lock: finish interrupted swaps, drop stale temporaries and stray day files.
 
     Returns the swaps rolled forward (refused journals are reported, not counted)."""
-    if is_remote(catalog_root):
-        from odum_pipeline.catalog import remote
-
-        return remote.recover(str(catalog_root), orphan_grace_secs)
+    files = files_for(catalog_root)
     with catalog_lock(catalog_root):
-        return _recover_locked(Path(catalog_root), orphan_grace_secs)
+        return _recover_locked(files, files.path(catalog_root), orphan_grace_secs)
 
 
-def _recover_locked(root: Path, orphan_grace_secs: float) -> int:
+def _recover_locked(files: Files, root: str, orphan_grace_secs: float) -> int:
     applied = 0
-    for journal in _journals(root):
+    for journal in _journals(files, root):
         try:
-            checked_plan(str(journal), str(root), journal.read_bytes())
-        except CatalogError as error:
-            _refuse(journal, error)
+            checked_plan(journal, root, files.fs.cat_file(journal))
+        except FileNotFoundError:
             continue
-        _apply(journal)
+        except CatalogError as error:
+            _refuse(files, journal, error)
+            continue
+        _apply(files, journal)
         applied += 1
+    try:
+        found = {files.full(name): info for name, info in files.fs.find(f"{root}/data", detail=True).items()}
+    except FileNotFoundError:
+        found = {}
     cutoff = time.time() - orphan_grace_secs
-    data_root = root / "data"
-    for orphan in data_root.glob(f"**/.*{_TMP_MARKER}*") if data_root.is_dir() else []:
-        with contextlib.suppress(FileNotFoundError):
-            if orphan.stat().st_mtime <= cutoff:
-                orphan.unlink()
-    for directory in _data_directories(root):
-        _remove_strays(directory)
+    for name, info in found.items():
+        base = posixpath.basename(name)
+        if base.startswith(".") and _TMP_MARKER in base and files.modified(info) <= cutoff:
+            _remove(files, name)
+    managed = {posixpath.dirname(posixpath.dirname(n)) for n in found if posixpath.basename(posixpath.dirname(n)) == MANIFEST_DIR}
+    for directory in sorted(managed):
+        _remove_strays(files, directory)
+    files.refresh()
     return applied
 
 
-def _remove_strays(directory: Path) -> None:
-    for name in load_manifests(directory).strays(p.name for p in directory.glob("*.parquet")):
-        log.warning("%s: stray day file no manifest names (a duplicate of a day); removed", directory / name)
-        (directory / name).unlink(missing_ok=True)
+def _remove_strays(files: Files, directory: str) -> None:
+    for name in _load_manifests(files, directory).strays(_day_files(files, directory)):
+        log.warning("%s/%s: stray day file no manifest names (a duplicate of a day); removed", directory, name)
+        _remove(files, f"{directory}/{name}")
 
 
-def _journals(root: Path) -> list[Path]:
-    journal_dir = root / JOURNAL_DIR
-    return sorted(journal_dir.glob("*.json")) if journal_dir.is_dir() else []
-
-
-def _data_directories(root: Path) -> list[Path]:
-    """``data/<class>/<instrument>/`` folders this store writes (they hold a manifest folder)."""
-    data_root = root / "data"
-    return sorted(p.parent for p in data_root.glob(f"*/*/{MANIFEST_DIR}")) if data_root.is_dir() else []
+def _journals(files: Files, root: str) -> list[str]:
+    return sorted(name for name in _listing(files, f"{root}/{JOURNAL_DIR}") or [] if name.endswith(".json"))
 
 
 def prepare_for_reading(catalog_root: Path | str, directories: list, days: Iterable[dt.date]) -> None:
@@ -409,18 +421,14 @@ def prepare_for_reading(catalog_root: Path | str, directories: list, days: Itera
 
     Raises CatalogError (one line naming the manifest or file) for a day in ``days`` that cannot
     be read as exactly one version; other days are unaffected."""
-    if is_remote(catalog_root):
-        from odum_pipeline.catalog import remote
-
-        needs_recovery = remote.needs_recovery(str(catalog_root), directories)
-    else:
-        needs_recovery = bool(_journals(Path(catalog_root))) or any(
-            load_manifests(d).strays(p.name for p in Path(d).glob("*.parquet")) for d in directories
-        )
-    if needs_recovery:
+    files = files_for(catalog_root)
+    directories = [files.path(directory) for directory in directories]
+    if _journals(files, files.path(catalog_root)) or any(
+        _load_manifests(files, d).strays(_day_files(files, d)) for d in directories
+    ):
         recover(catalog_root)
     wanted = {day.isoformat() for day in days}
     for directory in directories:
-        damaged = load_manifests(directory).damaged
+        damaged = _load_manifests(files, directory).damaged
         for day in sorted(wanted & set(damaged)):
             raise CatalogError(damaged[day])

@@ -139,7 +139,7 @@ def _test(args) -> int:
 
 
 def _save(args) -> int:
-    from odum_pipeline.backtests.algorithm_store import save_algorithm_source
+    from odum_pipeline.algorithms.algorithm_store import save_algorithm_source
 
     source = Path(args.file)
     if not source.is_file():

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +37,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odum_pipeline.backtests.run_folder import COMPARISON_DIR, FILLS_FILE, REPORT_DIR, SUMMARY_FILE
+from odum_pipeline.files import atomic_write
 from odum_pipeline.instruments.currencies import format_money
 from odum_pipeline.reports import tca
 from odum_pipeline.reports.frontier import frontier_notes
 
-REPORT_DIR = "report"
-COMPARISON_DIR = "comparison"
 N_RESAMPLES = 2000
 SEED = 20230405
 MIN_ORDERS = 10
@@ -154,7 +153,7 @@ def config_name(summary: dict[str, Any]) -> str:
 def discover_report_runs(results_root: str | Path) -> list[RunRecord]:
     root = Path(results_root) / REPORT_DIR
     records = []
-    for summary_path in sorted(root.glob("*/summary.json")) if root.is_dir() else []:
+    for summary_path in sorted(root.glob(f"*/{SUMMARY_FILE}")) if root.is_dir() else []:
         try:
             summary = json.loads(summary_path.read_text())
         except (OSError, ValueError):
@@ -235,7 +234,7 @@ def ensure_tca(records: list[RunRecord], catalog_root: str | Path, *, refresh: b
         if refresh or not tca.has_current_tca(record.path):
             tca.write_tca(record.path, catalog_root)
             computed.append(record.run_id)
-            record.summary = json.loads((record.path / tca.SUMMARY_FILE).read_text())
+            record.summary = json.loads((record.path / SUMMARY_FILE).read_text())
     return computed
 
 
@@ -493,7 +492,7 @@ def _mean_gap(orders: pd.DataFrame, best: pd.DataFrame, paired: bool) -> float:
 
 
 def _entry_fills(report_dir: Path) -> pd.DataFrame:
-    path = report_dir / "fills.parquet"
+    path = report_dir / FILLS_FILE
     if not path.is_file():
         return pd.DataFrame(columns=["ts_event", "side", "last_px", "last_qty"])
     return tca.entry_fills(pd.read_parquet(path)).reset_index(drop=True)
@@ -759,12 +758,7 @@ def html_path(results_root: str | Path, config: str) -> Path:
 
 
 def write_html(comparison: Comparison, results_root: str | Path, charts: dict[str, bytes] | None = None) -> Path:
-    path = html_path(results_root, comparison.config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(render_html(comparison, charts), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return atomic_write(html_path(results_root, comparison.config), render_html(comparison, charts))
 
 
 def _jsonable(value: Any) -> Any:

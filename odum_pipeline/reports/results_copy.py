@@ -17,12 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from odum_pipeline.backtests.run_folder import COMPARED_FILES, REPORT_DIR, SUMMARY_FILE
 from odum_pipeline.gcs import check_remote_root, filesystem, is_remote
-from odum_pipeline.reports.compare import REPORT_DIR, config_name
-from odum_pipeline.reports.tca import SUMMARY_FILE
-
-#: What the comparison reads of a run (``ticks``, ``positions`` and ``equity_curve`` are not needed).
-RUN_FILES = ("parents.parquet", "orders.parquet", "fills.parquet", "timeline.parquet", "tca.parquet")
+from odum_pipeline.reports.compare import config_name
 
 
 @dataclass
@@ -75,12 +72,12 @@ def _download(copy: WorkingCopy, config: str | None) -> None:
 
 
 def _download_run_files(fs, copy: WorkingCopy, run_ids: list[str]) -> None:
-    """The :data:`RUN_FILES` the runs have (older runs lack ``parents``/``tca``), in one batch."""
+    """The compared files (``run_folder.COMPARED_FILES``) the runs have (older runs lack ``parents``/``tca``), in one batch."""
     present = {_strip(p) for p in fs.glob(f"{copy.remote}/{REPORT_DIR}/*/*.parquet")}
     pairs = [
         (f"{copy.remote}/{REPORT_DIR}/{run_id}/{name}", str(copy.root / REPORT_DIR / run_id / name))
         for run_id in run_ids
-        for name in RUN_FILES
+        for name in COMPARED_FILES
     ]
     pairs = [(source, target) for source, target in pairs if _strip(source) in present]
     if pairs:

@@ -63,7 +63,6 @@ bootstrap resamples.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -73,12 +72,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from odum_pipeline.backtests.run_folder import SUMMARY_FILE, TCA_FILE, read_run
+from odum_pipeline.files import atomic_write
+
 TCA_VERSION = "tca-v2"
-TCA_FILE = "tca.parquet"
-SUMMARY_FILE = "summary.json"
 MARKOUT_SECS: tuple[int, ...] = (1, 5, 30)
 MIN_INTERVAL_SECS = 1.0
 NS = 1_000_000_000
@@ -145,63 +144,21 @@ class Market:
 
 
 def load_market(catalog_root: str | Path, instrument_id: str, start_ns: int, end_ns: int) -> Market:
-    """Trades and depth snapshots of ``instrument_id`` with ``start_ns <= ts_init <= end_ns``.
+    """Trades and top-of-book mids of ``instrument_id`` with ``start_ns <= ts_init <= end_ns``
+    (read as columns by :class:`~odum_pipeline.catalog.market_data.MarketData`)."""
+    from odum_pipeline.catalog.market_data import MarketData
 
-    The catalog's own file index (``ParquetDataCatalog.filter_files``) picks the files; pyarrow
-    reads only the needed columns and the fixed-point raws are decoded with numpy.
-    """
-    from nautilus_trader.model.data import OrderBookDepth10, TradeTick
-
-    from odum_pipeline.catalog.store import open_catalog
-
-    catalog = open_catalog(catalog_root)
-    trades = _read_catalog(catalog, TradeTick, instrument_id, start_ns, end_ns, ["price", "size", "ts_init"])
-    book = _read_catalog(
-        catalog, OrderBookDepth10, instrument_id, start_ns, end_ns, ["bid_price_0", "ask_price_0", "ts_init"]
-    )
-    if book is None or book.num_rows == 0:
+    data = MarketData(catalog_root, instrument_id)
+    book = data.book(start_ns, end_ns)
+    if book.empty:
         raise ValueError(f"{catalog_root}: no order book snapshots of {instrument_id} around the run (TCA needs mids)")
-    bid, ask = _decode_column(book, "bid_price_0", "price"), _decode_column(book, "ask_price_0", "price")
+    bid, ask = book["bid_price_0"].to_numpy(), book["ask_price_0"].to_numpy()
     usable = (bid > 0) & (ask > 0)
-    book_ts = book.column("ts_init").to_numpy().astype(np.int64)
-    if trades is None:
-        trade_ts, trade_px, trade_qty = np.empty(0, np.int64), np.empty(0), np.empty(0)
-    else:
-        trade_ts = trades.column("ts_init").to_numpy().astype(np.int64)
-        trade_px, trade_qty = _decode_column(trades, "price", "price"), _decode_column(trades, "size", "size")
-    return Market.from_arrays(book_ts[usable], (bid[usable] + ask[usable]) / 2, trade_ts, trade_px, trade_qty)
-
-
-def _read_catalog(catalog, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]) -> pa.Table | None:
-    files = catalog.filter_files(cls, catalog.get_file_list_from_data_cls(cls), [instrument_id], start_ns, end_ns)
-    tables = []
-    for path in sorted(files):
-        table = pq.read_table(path, columns=columns, filesystem=catalog.fs)
-        ts = table.column("ts_init")
-        mask = pc.and_(pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type)))
-        tables.append(table.filter(mask).replace_schema_metadata(table.schema.metadata))
-    if not tables:
-        return None
-    metadata = tables[0].schema.metadata
-    return pa.concat_tables(tables).combine_chunks().replace_schema_metadata(metadata)
-
-
-def _decode_column(table: pa.Table, name: str, kind: str) -> np.ndarray:
-    """NautilusTrader fixed-point raws (64- or 128-bit little endian, value x 10**FIXED_PRECISION) -> floats
-    rounded to the column's precision (the schema metadata's ``price_precision``/``size_precision``)."""
-    from nautilus_trader.model.objects import FIXED_PRECISION
-
-    array = table.column(name).combine_chunks()
-    width = array.type.byte_width
-    words = np.frombuffer(array.buffers()[1], dtype="<u8")[array.offset * (width // 8) :][: len(array) * (width // 8)]
-    if width == 16:
-        pairs = words.reshape(-1, 2)
-        values = pairs[:, 1].view(np.int64).astype(np.float64) * 2.0**64 + pairs[:, 0].astype(np.float64)
-    else:
-        values = words.view(np.int64).astype(np.float64)
-    values = values / 10.0**FIXED_PRECISION
-    precision = (table.schema.metadata or {}).get(f"{kind}_precision".encode())
-    return np.round(values, int(precision)) if precision is not None else values
+    trades = data.trades(start_ns, end_ns)
+    return Market.from_arrays(
+        book["ts_init"].to_numpy()[usable], (bid[usable] + ask[usable]) / 2,
+        trades["ts_init"].to_numpy(), trades["price"].to_numpy(), trades["size"].to_numpy(),
+    )  # fmt: skip
 
 
 # --- parents from a run's results ----------------------------------------------------------------
@@ -517,24 +474,6 @@ def aggregate_tca(per_parent: pd.DataFrame, per_fill: pd.DataFrame, markout_secs
 # --- a run's report directory --------------------------------------------------------------------
 
 
-def read_run(report_dir: str | Path) -> dict[str, Any]:
-    """summary, orders, fills and timeline of a report-mode run directory."""
-    report_dir = Path(report_dir)
-    summary = json.loads((report_dir / SUMMARY_FILE).read_text())
-
-    def frame(name: str) -> pd.DataFrame:
-        path = report_dir / name
-        return pq.read_table(path).to_pandas() if path.is_file() else pd.DataFrame()
-
-    return {
-        "summary": summary,
-        "parents": frame("parents.parquet"),
-        "orders": frame("orders.parquet"),
-        "fills": frame("fills.parquet"),
-        "timeline": frame("timeline.parquet"),
-    }
-
-
 def recorded_parents(parents: pd.DataFrame, window_end_ns: int | None = None) -> pd.DataFrame:
     """The parents as the strategy recorded them at submission (``parents.parquet``); runs written
     before ``end_ns`` was recorded take the window end as every parent's end mark."""
@@ -606,15 +545,11 @@ def write_tca(report_dir: str | Path, catalog_root: str | Path, **kwargs) -> Tca
     report_dir = Path(report_dir)
     result = run_tca(report_dir, catalog_root, **kwargs)
     table = pa.Table.from_pandas(result.per_parent, preserve_index=False)
-    temporary = report_dir / f".{TCA_FILE}.tca-tmp"
-    pq.write_table(table, temporary)
-    os.replace(temporary, report_dir / TCA_FILE)
+    atomic_write(report_dir / TCA_FILE, lambda temporary: pq.write_table(table, temporary))
     summary_path = report_dir / SUMMARY_FILE
     summary = json.loads(summary_path.read_text())
     summary["tca"] = {**result.aggregate, "catalog": str(catalog_root)}
-    temporary = report_dir / f".{SUMMARY_FILE}.tca-tmp"
-    temporary.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
-    os.replace(temporary, summary_path)
+    atomic_write(summary_path, json.dumps(summary, indent=2, sort_keys=True, default=str))
     return result
 
 

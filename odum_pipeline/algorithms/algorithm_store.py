@@ -12,14 +12,13 @@ Identical source writes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from odum_pipeline.algorithms import registry
 from odum_pipeline.algorithms.validation import DEFAULT_TIMEOUT_SECS, ValidationReport, validate_file
+from odum_pipeline.files import HISTORY_DIR, atomic_write, keep_previous
 
 
 class AlgorithmSaveError(ValueError):
@@ -81,14 +80,9 @@ def save_algorithm_source(
         if existing.path.read_bytes() == new_bytes:
             return SavedAlgorithm(name, target, existing.version, False, report, existing.version)
         registry.archive(existing, var_root=var_root)
-        stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-        history_path = root / ".history" / name.lower() / f"{stamp}_{existing.version}.py"
-        history_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(existing.path, history_path)
+        history_path = keep_previous(existing.path, root / HISTORY_DIR / name.lower(), existing.version, now=now)
         previous_version = existing.version
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(new_bytes)
-    os.replace(temporary, target)
+    atomic_write(target, new_bytes)
     entry = registry.read_entry(target)
     stored = registry.archive(entry, var_root=var_root)
     return SavedAlgorithm(name, target, entry.version, True, report, previous_version, history_path, stored)

@@ -265,3 +265,90 @@ def test_drawdown_over_a_skipped_idle_stretch_counts(real_catalog, tmp_path):
     assert (~replayed).sum() > 0.7 * len(grid)
     assert _drawdown(equity) > _drawdown(equity[replayed]) + 1.0  # the skipped stretch holds the worst fall
     assert outcome.summary["summary"]["max_drawdown"] == pytest.approx(_drawdown(equity), abs=1e-6)
+
+
+# --- through Dagster ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_active_and_full_partitions_materialize_identically(real_raw_root, real_catalog, tmp_path):
+    from dagster import instance_for_test, materialize
+
+    from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
+    from odum_pipeline.pipeline import ALL_ASSETS, storage_resources
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    base = _config("2024-07-18/19", "realistic", "active").model_dump(mode="json", exclude={"name"})
+    for replay in ("active", "full"):
+        document = {**base, "environment": {**base["environment"], "replay": replay}}
+        (configs / f"real_{replay}.json").write_text(json.dumps(document))
+    algorithms = Path(__file__).resolve().parents[1] / "algorithms"
+    resources = storage_resources(real_raw_root, real_catalog, tmp_path / "results", configs, algorithms)
+    outcomes = {}
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(algorithm_partitions.name, ["TWAP"])
+        for replay in ("active", "full"):
+            instance.add_dynamic_partitions(config_partitions.name, [f"real_{replay}"])
+            result = materialize(
+                ALL_ASSETS, selection=["backtest_run"], partition_key=backtest_partition_key(f"real_{replay}", "TWAP"),
+                instance=instance, resources=resources,
+            )  # fmt: skip
+            metadata = result.asset_materializations_for_node("backtest_run")[0].metadata
+            outcomes[replay] = Path(metadata["result_path"].value)
+    summaries = {replay: json.loads((path / "summary.json").read_text()) for replay, path in outcomes.items()}
+    assert summaries["active"]["replay"]["mode"] == "active" and summaries["full"]["replay"]["mode"] == "full"
+    assert summaries["active"]["replay"]["events"] < summaries["full"]["replay"]["events"]
+    assert summaries["active"]["config"]["sha256"] == summaries["full"]["config"]["sha256"]  # replay is not content
+
+    def comparable(summary):
+        return {k: v for k, v in _comparable(summary).items() if k != "config"}
+
+    assert comparable(summaries["active"]) == comparable(summaries["full"])
+    for table in TABLES:
+        frames = [pq.read_table(outcomes[r] / f"{table}.parquet").to_pandas() for r in ("active", "full")]
+        frames = [f.drop(columns=[c for c in RANDOM_IDS if c in f.columns]) for f in frames]
+        pd.testing.assert_frame_equal(frames[0], frames[1], obj=table)
+
+
+# --- a synthetic multi-hour window ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_active_replay_of_a_synthetic_window_equals_full_with_far_fewer_events(tmp_path):
+    import datetime as dt
+
+    from odum_pipeline.catalog.convert import convert_day
+    from odum_pipeline.catalog.sample import generate_day
+
+    day = dt.date(2024, 1, 3)
+    generate_day(tmp_path / "raw", day, BTC_PERP, start_time=dt.time(0), end_time=dt.time(2))
+    convert_day(tmp_path / "raw", tmp_path / "catalog", day, BTC_PERP)
+    arrivals = ["2024-01-03T00:12:00Z", "2024-01-03T00:47:30Z", "2024-01-03T01:31:00Z"]
+    parents = [
+        {"side": "BUY", "quantity": "2", "arrival": arrivals[0]},
+        {"side": "SELL", "quantity": "1", "arrival": arrivals[1], "deadline": _plus(arrivals[1], 90)},
+        {"side": "SELL", "quantity": "2", "arrival": arrivals[2]},
+    ]
+    outcomes = {}
+    for replay in ("active", "full"):
+        config = parse_config(
+            {
+                "instrument": {"id": BTC_PERP},
+                "venue": {"book_type": "L2_MBP"},
+                "data_catalog": {"snapshot_mode": "both"},
+                "time_window": {"start": "2024-01-03T00:00:00Z", "end": "2024-01-03T01:58:00Z"},
+                "strategy": {"submission_mode": "parent_orders", "parent_orders": parents, "close_positions": False},
+                "market": {"preset": "realistic"},
+                "environment": {"mode": "report", "replay": replay},
+            }
+        )
+        outcomes[replay] = run_backtest(
+            config, algorithm=AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10}),
+            catalog_root=tmp_path / "catalog", results_root=tmp_path / replay, mode="report",
+        )  # fmt: skip
+    active, full = outcomes["active"], outcomes["full"]
+    assert full.summary["summary"]["fills"] > 0
+    assert active.summary["replay"]["replayed_share"] < 0.1
+    assert active.summary["replay"]["events"] < 0.1 * full.summary["replay"]["events"]
+    assert_identical(active, full, tmp_path / "catalog", "synthetic 2 h")

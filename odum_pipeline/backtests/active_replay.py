@@ -42,7 +42,7 @@ import numpy as np
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 
-from odum_pipeline.backtests.equity_grid import decode_fixed, raw_words, read_columns
+from odum_pipeline.backtests.equity_grid import decode_fixed, iter_row_groups, raw_words, read_columns
 from odum_pipeline.catalog.store import open_catalog
 
 #: The replay is decided slice by slice: a finished parent stops the replay within one slice.
@@ -235,8 +235,8 @@ class DeltaFeed:
 
     def skip(self, first: int, last: int) -> None:
         """The snapshots with ``first <= ts_init <= last`` are not replayed: carry the state over them."""
-        table = read_columns(self.catalog_root, OrderBookDepth10, self.instrument_id.value, first, last, _level_columns())
-        if table is not None and table.num_rows:
+        groups = iter_row_groups(self.catalog_root, OrderBookDepth10, self.instrument_id.value, first, last, _level_columns())
+        for table in groups:  # in time order (files and row groups are): the state carries over each
             bids, asks = self.converter.state()
             self.converter.set_state(
                 book_state_after(bids, _side_arrays(table, "bid"), deeper_is_lower=True),

@@ -213,6 +213,31 @@ def read_columns(catalog_root, cls, instrument_id: str, start_ns: int, end_ns: i
     return pa.concat_tables(tables).combine_chunks().replace_schema_metadata(metadata)
 
 
+def iter_row_groups(catalog_root, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]):
+    """Like :func:`read_columns`, one Parquet row group at a time (memory bounded by a row group),
+    skipping the row groups whose ``ts_init`` statistics lie outside the range."""
+    from odum_pipeline.catalog.store import open_catalog
+
+    catalog = open_catalog(catalog_root)
+    files = catalog.filter_files(cls, catalog.get_file_list_from_data_cls(cls), [instrument_id], start_ns, end_ns)
+    for path in sorted(files):
+        with catalog.fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            ts_index = parquet.schema_arrow.get_field_index("ts_init")
+            for group in range(parquet.metadata.num_row_groups):
+                stats = parquet.metadata.row_group(group).column(ts_index).statistics
+                if stats is not None and stats.has_min_max and (stats.max < start_ns or stats.min > end_ns):
+                    continue
+                table = parquet.read_row_group(group, columns=[*columns, "ts_init"])
+                ts = table.column("ts_init")
+                mask = pc.and_(
+                    pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type))
+                )
+                table = table.filter(mask).combine_chunks().replace_schema_metadata(parquet.schema_arrow.metadata)
+                if table.num_rows:
+                    yield table
+
+
 def raw_words(table: pa.Table, name: str) -> np.ndarray:
     """A fixed-point column's raw words: shape (n, 2) (low, high) for 128-bit raws, (n, 1) for 64-bit."""
     array = table.column(name).combine_chunks()

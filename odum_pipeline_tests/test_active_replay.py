@@ -141,9 +141,19 @@ def _comparable(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if k not in ("run_id", "result_path", "created_at", "replay")}
 
 
+UUID = r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def _without_random_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Without the fresh UUID4s NautilusTrader draws (order init ids, closed-position snapshot ids)."""
+    frame = frame.drop(columns=[c for c in RANDOM_IDS if c in frame.columns])
+    if "position_id" in frame.columns:
+        frame["position_id"] = frame["position_id"].astype(str).str.replace(UUID, "", regex=True)
+    return frame
+
+
 def _table(outcome, name: str) -> pd.DataFrame:
-    frame = pq.read_table(outcome.result_path / f"{name}.parquet").to_pandas()
-    return frame.drop(columns=[c for c in RANDOM_IDS if c in frame.columns])
+    return _without_random_ids(pq.read_table(outcome.result_path / f"{name}.parquet").to_pandas())
 
 
 def assert_identical(active, full, catalog: Path, label: str) -> None:
@@ -184,7 +194,10 @@ def test_active_replay_equals_full_on_the_real_windows(real_catalog, tmp_path, w
         config = {r: _config(window, preset, r, snapshot_mode=snapshot_mode) for r in ("active", "full")}
         active, full = (_run(config[r], algorithm, real_catalog, tmp_path / algorithm / r) for r in ("active", "full"))
         assert full.summary["summary"]["fills"] > 0
-        _replayed_less(active, full)
+        if snapshot_mode == "trades":  # an L1 book of the last trade's size: the BUY works to the window end
+            assert active.summary["replay"]["events"] <= full.summary["replay"]["events"]
+        else:
+            _replayed_less(active, full)
         assert_identical(active, full, real_catalog, f"{window} {preset} {snapshot_mode} {algorithm}")
 
 
@@ -306,8 +319,7 @@ def test_active_and_full_partitions_materialize_identically(real_raw_root, real_
 
     assert comparable(summaries["active"]) == comparable(summaries["full"])
     for table in TABLES:
-        frames = [pq.read_table(outcomes[r] / f"{table}.parquet").to_pandas() for r in ("active", "full")]
-        frames = [f.drop(columns=[c for c in RANDOM_IDS if c in f.columns]) for f in frames]
+        frames = [_without_random_ids(pq.read_table(outcomes[r] / f"{table}.parquet").to_pandas()) for r in ("active", "full")]
         pd.testing.assert_frame_equal(frames[0], frames[1], obj=table)
 
 

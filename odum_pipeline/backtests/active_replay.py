@@ -15,7 +15,9 @@ If nothing is, the replay jumps to the next moment something is needed: the next
 else the close-out at the window end (from the window end through ``config.replay_end``). It
 restarts there from the last book snapshot at or before that moment (in ``trades`` mode the last
 trade, which is the whole L1 book): a Depth10 snapshot replaces the whole visible book, so the
-matching engine's book is exactly the one a full replay holds. With the book replayed as deltas
+matching engine's book is exactly the one a full replay holds. The last skipped trade(s) before it
+are replayed first, so the last trade price (the risk engine prices market orders with it, the
+strategy marks with it without a book) is a full replay's too. With the book replayed as deltas
 (queue position) the restart is a full batch (CLEAR + every level the delta converter would hold
 at that snapshot, including the deeper levels that scrolled out of the visible five: they are
 reconstructed from the skipped snapshots, vectorised, see :func:`book_state_after`).
@@ -167,16 +169,26 @@ class ActivePlanner:
         chunk_ns = int((chunk_secs or CHUNK_SECS) * 1e9)
         self.trades = _ChunkedRows(catalog_root, TradeTick, instrument_id, end_ns, chunk_ns)
         self.book = _ChunkedRows(catalog_root, OrderBookDepth10, instrument_id, end_ns, chunk_ns) if depth else None
-        self.anchors = self._anchor_times()
+        self.trade_times = self._times(TradeTick)
+        self.anchors = self._times(OrderBookDepth10) if depth else self.trade_times
         self.record = ReplayRecord(start_ns, end_ns)
 
-    def _anchor_times(self) -> np.ndarray:
-        """The times a replay may restart at: book snapshots (else trades), sorted."""
-        cls = OrderBookDepth10 if self.depth else TradeTick
+    def _times(self, cls) -> np.ndarray:
+        """The ``ts_init`` of the window's rows of ``cls``, sorted (one column read with pyarrow)."""
         table = read_columns(self.catalog_root, cls, self.instrument_id.value, self.start_ns, self.end_ns, [])
         if table is None:
             return np.empty(0, np.int64)
         return np.sort(table.column("ts_init").to_numpy().astype(np.int64))
+
+    def _last_trades_before(self, first: int, restart: int) -> list:
+        """The skipped trades of the last ``ts_init`` before ``restart`` (not before ``first``): the
+        last trade price a full replay's cache holds (the risk engine prices market orders with it)."""
+        index = np.searchsorted(self.trade_times, restart, side="left") - 1
+        if index < 0 or self.trade_times[index] < first:
+            return []
+        ts = int(self.trade_times[index])
+        catalog = open_catalog(self.catalog_root)
+        return catalog.query(data_cls=TradeTick, identifiers=[self.instrument_id.value], start=ts, end=ts)
 
     def restart_at(self, needed_ns: int) -> int:
         """The last snapshot (trade) at or before ``needed_ns``, not before the window start."""
@@ -192,14 +204,17 @@ class ActivePlanner:
     def stream(self) -> Iterator[list]:
         at = self.start_ns
         while at <= self.end_ns:
+            carried: list = []
             if not self.probe.working():
                 restart = self.restart_at(self.next_needed(at))
                 if restart > at:
                     if self.deltas is not None:
                         self.deltas.skip(at, restart - 1)
+                    if self.depth:
+                        carried = self._last_trades_before(at, restart)
                     at = restart
             last = min(at + self.slice_ns - 1, self.end_ns)
-            rows = self._slice(at, last)
+            rows = carried + self._slice(at, last)
             self.record.add(at, last)
             at = last + 1
             if rows:

@@ -130,10 +130,10 @@ def _plus(iso: str, seconds: int) -> str:
     return (pd.Timestamp(iso) + pd.Timedelta(seconds, "s")).isoformat().replace("+00:00", "Z")
 
 
-def _run(config, algorithm: str, catalog: Path, results: Path):
+def _run(config, algorithm: str, catalog: Path, results: Path, **kwargs):
     return run_backtest(
         config, algorithm=AlgorithmSpec(algorithm, ALGORITHMS[algorithm]), catalog_root=catalog,
-        results_root=results, mode="report",
+        results_root=results, mode="report", **kwargs,
     )  # fmt: skip
 
 
@@ -176,7 +176,10 @@ def _replayed_less(active, full) -> None:
 def test_active_replay_equals_full_with_queue_position(real_catalog, tmp_path):
     """The realistic preset: delta batches (queue position) restarted with a full batch, latency."""
     config = {replay: _config("2023-04-04/05", "realistic", replay) for replay in ("active", "full")}
-    active, full = (_run(config[r], "NORMAL", real_catalog, tmp_path / r) for r in ("active", "full"))
+    progress: list[float] = []
+    active = _run(config["active"], "NORMAL", real_catalog, tmp_path / "active", progress=progress.append)
+    full = _run(config["full"], "NORMAL", real_catalog, tmp_path / "full")
+    assert progress == sorted(progress) and progress[-1] == 1.0 and len(progress) > 100  # through the gaps too
     assert full.summary["market"]["book_replay"] == "deltas"
     assert full.summary["summary"]["fills"] > 0 and full.summary["summary"]["unfilled_qty"] > 0  # the limit parent
     _replayed_less(active, full)
@@ -201,10 +204,26 @@ def test_active_replay_equals_full_on_the_real_windows(real_catalog, tmp_path, w
         assert_identical(active, full, real_catalog, f"{window} {preset} {snapshot_mode} {algorithm}")
 
 
+def test_replay_is_chosen_by_config_flag_and_adhoc_job_outside_the_content_hash():
+    from odum_pipeline.backtests.config import config_sha256
+    from odum_pipeline.backtests.jobs import AdhocBacktestRequest, ReplayChoice, adhoc_config
+    from odum_pipeline.cli.run_backtest import apply_overrides, build_parser
+
+    document = _config("2023-04-04/05", "realistic", "active").model_dump(mode="json", exclude={"name"})
+    assert parse_config({k: v for k, v in document.items() if k != "environment"}).environment.replay.value == "active"
+    args = build_parser().parse_args(["--config", "x", "--replay", "full"])
+    from_flag = parse_config(apply_overrides(document, args))
+    from_job = adhoc_config(document, AdhocBacktestRequest(config_name="x", replay=ReplayChoice.full))
+    assert from_flag.environment.replay.value == from_job.environment.replay.value == "full"
+    assert config_sha256(from_flag) == config_sha256(parse_config(document))
+    with pytest.raises(Exception, match="environment.replay"):
+        parse_config({**document, "environment": {"replay": "sometimes"}})
+
+
 def test_per_trade_tick_replays_in_full(real_catalog, tmp_path):
     data = {
         "instrument": {"id": BTC_PERP},
-        "time_window": {"start": "2023-04-05T00:01:00Z", "end": "2023-04-05T00:01:20Z"},
+        "time_window": {"start": "2023-04-05T00:01:00Z", "end": "2023-04-05T00:01:10Z"},
         "strategy": {"submission_mode": "per_trade_tick"},
         "environment": {"replay": "active"},
     }

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -45,6 +45,7 @@ from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 
 from odum_pipeline.backtests.equity_grid import decode_fixed, iter_row_groups, raw_words, read_columns
+from odum_pipeline.backtests.strategy import EQUITY_TIMER, WINDOW_END_ALERT
 from odum_pipeline.catalog.store import open_catalog
 
 #: The replay is decided slice by slice: a finished parent stops the replay within one slice.
@@ -52,7 +53,7 @@ SLICE_SECS = 2.0
 #: The time span read from the catalog at once, per data type (as ``streaming.CHUNK_SECS``).
 CHUNK_SECS = 300
 #: The strategy's own timers that never start work (see ``ExecutionBacktestStrategy``).
-IDLE_TIMER_PREFIXES = ("equity-mark", "window-end", "parent-", "deadline-")
+IDLE_TIMER_PREFIXES = (EQUITY_TIMER, WINDOW_END_ALERT, "parent-", "deadline-")
 DEPTH_LEVELS = 10
 
 
@@ -250,8 +251,9 @@ class DeltaFeed:
 
     def skip(self, first: int, last: int) -> None:
         """The snapshots with ``first <= ts_init <= last`` are not replayed: carry the state over them."""
-        groups = iter_row_groups(self.catalog_root, OrderBookDepth10, self.instrument_id.value, first, last, _level_columns())
-        for table in groups:  # in time order (files and row groups are): the state carries over each
+        iid = self.instrument_id.value
+        # In time order (files and row groups are): the state carries over one row group after another.
+        for table in iter_row_groups(self.catalog_root, OrderBookDepth10, iid, first, last, _level_columns()):
             bids, asks = self.converter.state()
             self.converter.set_state(
                 book_state_after(bids, _side_arrays(table, "bid"), deeper_is_lower=True),
@@ -352,5 +354,3 @@ def make_delta_feed(catalog_root, instrument_id: InstrumentId, engine) -> DeltaF
     engine.add_actor(relay)
     return DeltaFeed(catalog_root, instrument_id, DepthToDeltas(), relay)
 
-
-Converter = Callable[[list[OrderBookDepth10]], list]

@@ -140,8 +140,9 @@ def equity_on_grid(
     if cash_account:
         unrealized = np.where(has_mark, np.asarray(base_traded)[after] * marked, 0.0)
     elif inverse:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            unrealized = np.where(has_mark & (pos != 0), pos * multiplier * (1 / np.where(avg, avg, 1) - 1 / np.where(marked, marked, 1)), 0.0)
+        held = has_mark & (pos != 0)
+        inverse_pnl = 1 / np.where(held, avg, 1.0) - 1 / np.where(held, marked, 1.0)
+        unrealized = np.where(held, pos * multiplier * inverse_pnl, 0.0)
     else:
         unrealized = np.where(has_mark, pos * multiplier * (marked - avg), 0.0)
     return {"balance": bal, "unrealized": unrealized, "equity": bal + unrealized, "position": pos}
@@ -185,13 +186,16 @@ def _decimal(value: float) -> Decimal:
 
 def summary_block(book: bool) -> dict:
     """What the summary says about how the curve was made."""
-    return {"grid": GRID_LABEL, "mark": "mid" if book else "last_trade", "fallback": "last_trade", "source": "fills + catalog"}
+    mark = "mid" if book else "last_trade"
+    return {"grid": GRID_LABEL, "mark": mark, "fallback": "last_trade", "source": "fills + catalog"}
 
 
 # --- reading the catalog's columns -----------------------------------------------------------------
 
 
-def read_columns(catalog_root, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]) -> pa.Table | None:
+def read_columns(
+    catalog_root, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]
+) -> pa.Table | None:
     """``columns`` and ``ts_init`` of the catalog's ``cls`` rows with ``start_ns <= ts_init <= end_ns``
     (the catalog's own file index picks the files; pyarrow reads only those columns)."""
     from odum_pipeline.catalog.store import open_catalog
@@ -205,8 +209,7 @@ def read_columns(catalog_root, cls, instrument_id: str, start_ns: int, end_ns: i
             filters=[("ts_init", ">=", start_ns), ("ts_init", "<=", end_ns)],
         )  # fmt: skip
         ts = table.column("ts_init")
-        mask = pc.and_(pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type)))
-        tables.append(table.filter(mask).replace_schema_metadata(table.schema.metadata))
+        tables.append(table.filter(_in_range(ts, start_ns, end_ns)).replace_schema_metadata(table.schema.metadata))
     if not tables:
         return None
     metadata = tables[0].schema.metadata
@@ -230,12 +233,14 @@ def iter_row_groups(catalog_root, cls, instrument_id: str, start_ns: int, end_ns
                     continue
                 table = parquet.read_row_group(group, columns=[*columns, "ts_init"])
                 ts = table.column("ts_init")
-                mask = pc.and_(
-                    pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type))
-                )
-                table = table.filter(mask).combine_chunks().replace_schema_metadata(parquet.schema_arrow.metadata)
+                table = table.filter(_in_range(ts, start_ns, end_ns)).combine_chunks()
+                table = table.replace_schema_metadata(parquet.schema_arrow.metadata)
                 if table.num_rows:
                     yield table
+
+
+def _in_range(ts, start_ns: int, end_ns: int):
+    return pc.and_(pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type)))
 
 
 def raw_words(table: pa.Table, name: str) -> np.ndarray:

@@ -182,7 +182,7 @@ def run_backtest(
             engine, strategy, instrument, tables=mode == "report", impact_shifts=market.impact_shifts()
         )
         run_data.equity_curve = _equity_curve(config, engine, instrument, catalog_root, run_data)
-        replay.update(_replay_record(config, planner, engine.iteration))
+        replay.update(_replay_record(planner, engine.iteration))
         schedules = {a.id.value: dict(a.schedule_records) for a in algorithms if getattr(a, "schedule_records", None)}
     finally:
         node.dispose()
@@ -231,7 +231,7 @@ def _active_planner(config: BacktestConfig, catalog_root, instrument_id, market,
     )  # fmt: skip
 
 
-def _replay_record(config: BacktestConfig, planner: ActivePlanner | None, events: int) -> dict[str, Any]:
+def _replay_record(planner: ActivePlanner | None, events: int) -> dict[str, Any]:
     """The summary's ``replay`` block: what was fed to the engine (the only figures a full replay changes)."""
     if planner is None:
         return {"intervals": 1, "replayed_share": 1.0, "events": int(events)}
@@ -240,7 +240,7 @@ def _replay_record(config: BacktestConfig, planner: ActivePlanner | None, events
         "intervals": len(record.intervals),
         "replayed_share": round(record.share(), 6),
         "events": int(events),
-        "replayed": [[_iso_ns(first), _iso_ns(last)] for first, last in record.intervals[:100]],
+        "replayed": [[_iso_ns(first), _iso_ns(last)] for first, last in record.intervals[:100]],  # the first 100
     }
 
 

@@ -153,7 +153,7 @@ def test_short_window_report(real_catalog: Path, tmp_path: Path) -> None:
     assert pq.read_table(outcome.result_path / "ticks.parquet").num_rows >= summary["orders"]
     assert progress and progress[-1] == 1.0 and progress == sorted(progress)
     equity = pq.read_table(outcome.result_path / "equity_curve.parquet").to_pandas()
-    assert (equity["reason"] == "timer").sum() >= 20  # marked every second of the window
+    assert (equity["reason"] == "grid").sum() >= 20  # the 1-second grid over the window (equity_grid)
     assert outcome.summary["identity_holds"]
 
 

@@ -50,7 +50,7 @@ def _config(window: str, preset: str, snapshot_mode: str = "both"):
                 "close_positions": True,
             },
             "market": {"preset": preset},
-            "environment": {"mode": "report"},
+            "environment": {"mode": "report", "replay": "full"},  # every chunk edge (active: test_active_replay)
         }
     )
 

@@ -33,6 +33,7 @@ from nautilus_trader.config import ActorConfig
 from nautilus_trader.model.data import BookOrder, OrderBookDelta, OrderBookDeltas, OrderBookDepth10
 from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
 from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.objects import Price, Quantity
 
 F_LAST = RecordFlag.F_LAST
 F_SNAPSHOT = RecordFlag.F_SNAPSHOT
@@ -70,6 +71,7 @@ class DepthToDeltas:
         self._bids: dict[int, BookOrder] = {}
         self._asks: dict[int, BookOrder] = {}
         self._started = False
+        self._pending_state: tuple[dict, dict] | None = None
 
     def convert(self, depth: OrderBookDepth10) -> OrderBookDeltas:
         bids, asks = _levels(depth.bids), _levels(depth.asks)
@@ -91,12 +93,41 @@ class DepthToDeltas:
         deltas += [OrderBookDelta(iid, action, order, flags, seq, ts_event, ts_init) for action, order in actions]
         if not deltas:  # an empty first snapshot: a bare CLEAR
             deltas = [OrderBookDelta.clear(iid, seq, ts_event, ts_init)]
-        last = deltas[-1]
-        deltas[-1] = OrderBookDelta(
-            iid, last.action, last.order if last.action != BookAction.CLEAR else None, last.flags | F_LAST,
-            last.sequence, last.ts_event, last.ts_init,
+        return OrderBookDeltas(iid, _flag_last(deltas))
+
+    # --- active-interval replay (``active_replay``): resuming after snapshots that were not replayed ---
+
+    def state(self) -> tuple[dict, dict]:
+        """The levels held per side, price raw -> (price, size raw)."""
+        if self._pending_state is not None:
+            return self._pending_state
+        return tuple({p: (o.price.as_double(), o.size.raw) for p, o in side.items()} for side in (self._bids, self._asks))
+
+    def set_state(self, bids: dict, asks: dict) -> None:
+        """The levels a full replay's converter holds after the snapshots skipped (``state`` form)."""
+        self._pending_state = (bids, asks)
+
+    def resume(self, depth: OrderBookDepth10) -> OrderBookDeltas:
+        """A full batch (CLEAR + every level held, flagged as a snapshot) for ``depth``: the matching
+        book becomes exactly the book of a converter that saw every snapshot before it."""
+        price_precision = next((o.price.precision for o in (*depth.bids, *depth.asks) if o.size.raw > 0), 0)
+        size_precision = next((o.size.precision for o in (*depth.bids, *depth.asks) if o.size.raw > 0), 0)
+        held = self.state()
+        self._bids, self._asks = (
+            {p: BookOrder(side, Price.from_raw(p, price_precision), Quantity.from_raw(size, size_precision), 0)
+             for p, (_, size) in levels.items()}
+            for side, levels in zip((OrderSide.BUY, OrderSide.SELL), held)
         )  # fmt: skip
-        return OrderBookDeltas(iid, deltas)
+        self._pending_state = None
+        bids, asks = _levels(depth.bids), _levels(depth.asks)
+        self._bids = self._keep_deep(self._bids, bids, OrderSide.BUY)
+        self._asks = self._keep_deep(self._asks, asks, OrderSide.SELL)
+        self._started = True
+        iid, ts_event, ts_init, seq = depth.instrument_id, depth.ts_event, depth.ts_init, depth.sequence
+        orders = [*self._bids.values(), *self._asks.values()]
+        deltas = [OrderBookDelta.clear(iid, seq, ts_event, ts_init)]
+        deltas += [OrderBookDelta(iid, BookAction.ADD, o, F_SNAPSHOT, seq, ts_event, ts_init) for o in orders]
+        return OrderBookDeltas(iid, _flag_last(deltas))
 
     @staticmethod
     def _keep_deep(previous: dict[int, BookOrder], current: dict[int, BookOrder], side: OrderSide) -> dict[int, BookOrder]:
@@ -107,6 +138,15 @@ class DepthToDeltas:
         worst = min(current) if side == OrderSide.BUY else max(current)
         deeper = {p: o for p, o in previous.items() if (p < worst if side == OrderSide.BUY else p > worst)}
         return {**deeper, **current}
+
+
+def _flag_last(deltas: list[OrderBookDelta]) -> list[OrderBookDelta]:
+    last = deltas[-1]
+    deltas[-1] = OrderBookDelta(
+        last.instrument_id, last.action, last.order if last.action != BookAction.CLEAR else None,
+        last.flags | F_LAST, last.sequence, last.ts_event, last.ts_init,
+    )  # fmt: skip
+    return deltas
 
 
 def depth_to_deltas(snapshots: Iterable[OrderBookDepth10]) -> list[OrderBookDeltas]:

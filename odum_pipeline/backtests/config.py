@@ -92,6 +92,11 @@ class RunMode(str, Enum):
     REPORT = "report"
 
 
+class ReplayMode(str, Enum):
+    ACTIVE = "active"  # only the intervals in which some parent works (backtests.active_replay)
+    FULL = "full"
+
+
 def _as_utc(value: dt.datetime) -> dt.datetime:
     """Timestamps are UTC: a naive one is read as UTC, an aware one converted to UTC."""
     if value.tzinfo is None:
@@ -482,6 +487,12 @@ class EnvironmentSection(_Strict):
         description="Wall-clock limit of one backtest run, seconds. Default: 600 + 600 per hour of window. "
         "Not part of the config's content hash (it does not change results).",
     )
+    replay: ReplayMode = Field(
+        default=ReplayMode.ACTIVE,
+        description="'active': replay only the intervals in which some parent order works (from the book snapshot "
+        "before each), plus the close-out; 'full': every event of the window. Results are identical; "
+        "'per_trade_tick' always replays in full. Not part of the config's content hash.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -809,7 +820,7 @@ def _expectation(item: dict[str, Any]) -> str:
 def canonical_json(config: BacktestConfig) -> str:
     """The config's content as canonical JSON. The name is left out: it defaults to the file stem,
     and the hash is of the content, not the path."""
-    payload = config.model_dump(mode="json", exclude={"name": True, "environment": {"timeout_secs"}})
+    payload = config.model_dump(mode="json", exclude={"name": True, "environment": {"timeout_secs", "replay"}})
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 

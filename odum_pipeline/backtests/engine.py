@@ -44,7 +44,18 @@ from odum_pipeline.algorithms.registry import BUILTIN_VERSION, NORMAL
 from odum_pipeline.backtests.market_model import MarketModel
 from odum_pipeline.catalog.store import open_catalog
 from odum_pipeline.gcs import check_remote_root, is_remote, location
-from odum_pipeline.backtests.config import BacktestConfig, BookType, SnapshotMode, config_sha256, replay_end
+from odum_pipeline.backtests.active_replay import ActivePlanner, WorkProbe, add_active_stream, make_delta_feed
+from odum_pipeline.backtests.config import (
+    BacktestConfig,
+    BookType,
+    ReplayMode,
+    SnapshotMode,
+    SubmissionMode,
+    config_sha256,
+    replay_end,
+)
+from odum_pipeline.backtests.equity_grid import equity_curve as grid_equity_curve
+from odum_pipeline.backtests.equity_grid import summary_block as equity_summary_block
 from odum_pipeline.backtests.look_ahead import look_ahead_of
 from odum_pipeline.backtests.metrics import collect_run_data, summarize
 from odum_pipeline.backtests.results import write_fast, write_report
@@ -103,6 +114,8 @@ def run_backtest(
     ``stream``: feed the window in time chunks read from the catalog (``streaming``: memory bounded
     by a chunk, the same replay event for event); False loads the whole window first (NautilusTrader's
     one-shot ``BacktestNode`` path, kept as the reference the streamed replay is tested against).
+    A streamed run replays only the intervals in which a parent works when ``environment.replay`` is
+    ``active`` (``active_replay``; same results), except ``per_trade_tick`` runs, which need every trade.
 
     ``progress(share)`` is called with the share of the window replayed as the replay advances;
     ``progress_events(share, events)`` also gets the engine's data events processed so far.
@@ -134,13 +147,19 @@ def run_backtest(
         algorithms.append(Normal())
     market = MarketModel.for_run(config, catalog_root, instrument.id)
 
+    replay = _replay_choice(config, stream)
+    probe = WorkProbe()
+    planner = None
     node_class = RemoteCatalogNode if is_remote(catalog_root) else BacktestNode
     node = node_class(configs=[_run_config(config, catalog_root, instrument.id, market, streamed=stream)])
     try:
         node.build()
         engine = node.get_engine(node.configs[0].id)
         engine.add_instrument(instrument)  # the config's fees, not the catalog's
-        if stream:
+        if replay["mode"] == ReplayMode.ACTIVE.value:
+            planner = _active_planner(config, catalog_root, instrument.id, market, engine, probe)
+            add_active_stream(engine, planner)
+        elif stream:
             add_streams(
                 engine, catalog_root, instrument.id, to_ns(config.time_window.start), to_ns(replay_end(config)),
                 depth=config.data_catalog.snapshot_mode is not SnapshotMode.TRADES,
@@ -156,11 +175,14 @@ def run_backtest(
             impact_session=market.impact_session,
         )
         engine.add_strategy(strategy)
+        probe.strategy, probe.algorithms = strategy, algorithms
         node.run()
         _require_complete_replay(config)
         run_data = collect_run_data(
             engine, strategy, instrument, tables=mode == "report", impact_shifts=market.impact_shifts()
         )
+        run_data.equity_curve = _equity_curve(config, engine, instrument, catalog_root, run_data)
+        replay.update(_replay_record(planner, engine.iteration))
         schedules = {a.id.value: dict(a.schedule_records) for a in algorithms if getattr(a, "schedule_records", None)}
     finally:
         node.dispose()
@@ -170,6 +192,8 @@ def run_backtest(
         run_id=run_id, mode=mode, config=config, config_sha=sha, algorithm=algorithm, run_data=run_data,
         market=market.summary(),
     )  # fmt: skip
+    summary["equity_curve"] = equity_summary_block(config.data_catalog.snapshot_mode is not SnapshotMode.TRADES)
+    summary["replay"] = replay
     if schedules:  # e.g. the volume profile a VWAP used: part of what produced the numbers
         summary["algorithm_schedules"] = schedules
     summary["look_ahead"] = look_ahead_of(schedules, summary["market"])
@@ -181,6 +205,58 @@ def run_backtest(
         ticks = _window_ticks(catalog_root, config, instrument.id) if export_ticks else None
         path = write_report(results_root, run_id, summary, run_data, ticks=ticks)
     return BacktestOutcome(run_id=run_id, result_path=path, summary=summary, equity_curve=run_data.equity_curve)
+
+
+def _replay_choice(config: BacktestConfig, stream: bool) -> dict[str, Any]:
+    """The replay the run does: ``environment.replay``, except where only a full one can serve."""
+    requested = config.environment.replay
+    if requested is ReplayMode.FULL:
+        return {"mode": ReplayMode.FULL.value}
+    if config.strategy.submission_mode is SubmissionMode.PER_TRADE_TICK:
+        reason = "per_trade_tick submits an order per trade: every trade is replayed"
+    elif not stream:
+        reason = "the one-shot (unstreamed) replay loads the whole window"
+    else:
+        return {"mode": ReplayMode.ACTIVE.value}
+    return {"mode": ReplayMode.FULL.value, "requested": requested.value, "reason": reason}
+
+
+def _active_planner(config: BacktestConfig, catalog_root, instrument_id, market, engine, probe) -> ActivePlanner:
+    return ActivePlanner(
+        catalog_root, instrument_id,
+        start_ns=to_ns(config.time_window.start), window_end_ns=to_ns(config.time_window.end),
+        end_ns=to_ns(replay_end(config)), arrivals=[to_ns(order.arrival) for order in config.strategy.parent_orders],
+        depth=config.data_catalog.snapshot_mode is not SnapshotMode.TRADES, probe=probe,
+        deltas=make_delta_feed(catalog_root, instrument_id, engine) if market.replays_deltas else None,
+    )  # fmt: skip
+
+
+def _replay_record(planner: ActivePlanner | None, events: int) -> dict[str, Any]:
+    """The summary's ``replay`` block: what was fed to the engine (the only figures a full replay changes)."""
+    if planner is None:
+        return {"intervals": 1, "replayed_share": 1.0, "events": int(events)}
+    record = planner.record
+    return {
+        "intervals": len(record.intervals),
+        "replayed_share": round(record.share(), 6),
+        "events": int(events),
+        "replayed": [[_iso_ns(first), _iso_ns(last)] for first, last in record.intervals[:100]],  # the first 100
+    }
+
+
+def _iso_ns(ns: int) -> str:
+    return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "Z")
+
+
+def _equity_curve(config: BacktestConfig, engine, instrument: Instrument, catalog_root, run_data) -> list:
+    """The equity curve on the 1-second grid from the fills and the catalog (``equity_grid``)."""
+    account = engine.portfolio.account(instrument.id.venue)
+    return grid_equity_curve(
+        engine.cache.orders(instrument_id=instrument.id), instrument, catalog_root,
+        start_ns=to_ns(config.time_window.start), end_ns=to_ns(replay_end(config)),
+        book=config.data_catalog.snapshot_mode is not SnapshotMode.TRADES,
+        starting=run_data.money["starting_balance"], account_type=account.type,
+    )  # fmt: skip
 
 
 def _require_complete_replay(config: BacktestConfig) -> None:

@@ -177,6 +177,11 @@ class ModeChoice(str, Enum):
     report = "report"
 
 
+class ReplayChoice(str, Enum):
+    active = "active"
+    full = "full"
+
+
 class AdhocBacktestRequest(Config):
     """One backtest of a config in configs/, with the Run Backtest page's overrides."""
 
@@ -190,6 +195,9 @@ class AdhocBacktestRequest(Config):
     params_json: str | None = Field(default=None, description="JSON object of parameters for `algorithm`.")
     mode: ModeChoice | None = Field(default=None, description="'fast' (summary only) or 'report' (full results).")
     export_ticks: bool = Field(default=False, description="Export the window's ticks too (report mode).")
+    replay: ReplayChoice | None = Field(
+        default=None, description="'active' (only the intervals in which a parent works) or 'full'; same results."
+    )
 
 
 def adhoc_config(data: dict[str, Any], request: AdhocBacktestRequest) -> BacktestConfig:
@@ -201,6 +209,7 @@ def adhoc_config(data: dict[str, Any], request: AdhocBacktestRequest) -> Backtes
         snapshot_mode=request.snapshot_mode.value if request.snapshot_mode else None,
         mode=request.mode.value if request.mode else None,
         export_ticks=request.export_ticks,
+        replay=request.replay.value if request.replay else None,
         algorithm=request.algorithm,
         params_json=request.params_json,
         labels=("algorithm", "params_json"),

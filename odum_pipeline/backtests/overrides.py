@@ -24,6 +24,7 @@ def with_overrides(
     mode: str | None = None,
     export_ticks: bool = False,
     close_positions: bool | None = None,
+    replay: str | None = None,
     algorithm: str | None = None,
     params_json: str | None = None,
     labels: tuple[str, str] = ("algorithm", "params"),
@@ -48,6 +49,8 @@ def with_overrides(
         environment["mode"] = mode
     if export_ticks:
         environment["export_ticks"] = True
+    if replay:
+        environment["replay"] = replay
     if close_positions is not None:
         data.setdefault("strategy", {})["close_positions"] = close_positions
     if algorithm:

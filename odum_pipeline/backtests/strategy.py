@@ -18,8 +18,9 @@ orders (the replay runs a grace period past the window for them, see ``config.re
 With an order latency (the market model), every submit, modify and cancel also sets a no-op time
 alert at its arrival, so the engine hands it to the venue at exactly sent + latency.
 
-The equity curve (balance + unrealized PnL at the last mid, else the last trade) is marked on a
-1 s timer and after every fill, which is what the max drawdown is computed from.
+The equity curve is not marked here: it is computed after the run on a fixed 1-second grid from
+the fills and the catalog (``equity_grid``), so that it does not depend on which events the engine
+saw (an active-interval replay skips the hours in which nothing works). A 1 s timer reports progress.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class EquityPoint:
     equity: Decimal
     mark_price: Decimal | None
     position_qty: Decimal
-    reason: str  # "timer" | "fill" | "end"
+    reason: str  # "grid" (see equity_grid)
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,15 @@ class ExecutionBacktestStrategy(Strategy):
         self._close_attempts = 0
         self.last_mid: Decimal | None = None
         self.last_trade_price: Decimal | None = None
-        self.equity_curve: list[EquityPoint] = []
+        self.equity_curve: list[EquityPoint] = []  # filled after the run (equity_grid)
         self.timeline: list[TimelineEvent] = []
         self.fill_count = 0
         self.fees = Decimal(0)  # commissions of every fill, from the OrderFilled events
         self.filled_entry_qty = Decimal(0)  # filled quantity of entry orders (not the close-out)
         self._account = None
         self.parents: list[dict] = []  # one row per parent: what was asked, when, before any algorithm
+        # Plan index -> (primary id, requested quantity, working until): what the active replay asks.
+        self.submitted_parents: dict[int, tuple[ClientOrderId, Decimal, int]] = {}
         # Requested before any algorithm touches the order (ExecAlgorithms shrink the primary's quantity).
         self.requested_qty = Decimal(0)
 
@@ -151,7 +154,7 @@ class ExecutionBacktestStrategy(Strategy):
             return
         for index, plan in enumerate(self.config.parent_orders):
             self.clock.set_time_alert_ns(
-                f"parent-{index}", plan.arrival_ns, lambda event, plan=plan: self._submit_parent(plan)
+                f"parent-{index}", plan.arrival_ns, lambda event, plan=plan, index=index: self._submit_parent(plan, index)
             )
 
     # --- market data -----------------------------------------------------------------------------
@@ -213,8 +216,9 @@ class ExecutionBacktestStrategy(Strategy):
             )
         self.submit_order(order)
 
-    def _submit_parent(self, plan: ParentOrderPlan) -> None:
+    def _submit_parent(self, plan: ParentOrderPlan, index: int = -1) -> None:
         if self.window_closed:
+            self.submitted_parents[index] = (None, Decimal(0), 0)  # never submitted: nothing to work
             return
         side = OrderSide[plan.side]
         quantity = self.instrument.make_qty(Decimal(plan.quantity))
@@ -224,6 +228,8 @@ class ExecutionBacktestStrategy(Strategy):
             price = self.instrument.make_price(Decimal(plan.limit_price))
             client_order_id = self._submit_limit(side, quantity, price, plan.deadline_ns)
         self._record(self.clock.timestamp_ns(), "parent_submitted", client_order_id, f"{plan.side} {plan.quantity}")
+        until = self.config.window_end_ns if plan.deadline_ns is None else min(plan.deadline_ns, self.config.window_end_ns)
+        self.submitted_parents[index] = (client_order_id, quantity.as_decimal(), until)
         if plan.deadline_ns is not None:
             self.clock.set_time_alert_ns(
                 f"deadline-{client_order_id}", plan.deadline_ns, lambda event: self._cancel_family(client_order_id)
@@ -260,7 +266,6 @@ class ExecutionBacktestStrategy(Strategy):
         if self.config.close_positions:
             self._close_remaining_position()
         self._record(event.ts_event, "window_end", "", "close" if self.config.close_positions else "mark")
-        self._mark(event.ts_event, "end")
         self._report_progress(event.ts_event)
 
     def _close_remaining_position(self) -> None:
@@ -284,7 +289,6 @@ class ExecutionBacktestStrategy(Strategy):
     def _on_mark_timer(self, event) -> None:
         if self.window_closed:
             return
-        self._mark(event.ts_event, "timer")
         self._report_progress(event.ts_event)
 
     # --- order latency ---------------------------------------------------------------------------
@@ -319,7 +323,6 @@ class ExecutionBacktestStrategy(Strategy):
             self.filled_entry_qty += event.last_qty.as_decimal()
         if self.config.record_tables:
             self._record(event.ts_event, "fill", event.client_order_id.value, f"{event.last_qty} @ {event.last_px}")
-        self._mark(event.ts_event, "fill")
 
     def on_order_rejected(self, event) -> None:
         self._record(event.ts_event, "rejected", event.client_order_id.value, event.reason)
@@ -356,22 +359,6 @@ class ExecutionBacktestStrategy(Strategy):
         mark = self.mark_price()
         traded = (base.as_decimal() if base else Decimal(0)) - (start.as_decimal() if start else Decimal(0))
         return self.balance() + (traded * mark if mark is not None else Decimal(0))
-
-    def _mark(self, ts: int, reason: str) -> None:
-        positions = self.cache.positions_open(instrument_id=self.config.instrument_id)
-        balance, unrealized = self.balance(), self.unrealized_pnl(positions)
-        multi_currency = self._account.base_currency is None
-        self.equity_curve.append(
-            EquityPoint(
-                ts=ts,
-                balance=balance,
-                unrealized_pnl=unrealized,
-                equity=self.holdings_value() if multi_currency else balance + unrealized,
-                mark_price=self.mark_price(),
-                position_qty=sum((p.signed_decimal_qty() for p in positions), Decimal(0)),
-                reason=reason,
-            )
-        )
 
     def _record(self, ts: int, event: str, client_order_id, detail: str) -> None:
         self.timeline.append(TimelineEvent(ts, event, str(client_order_id), detail))

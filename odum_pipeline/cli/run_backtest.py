@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("local", "gcs"),
         help="raw data from local disk or GCS (default: the config's environment.data_source, else $ODUM_DATA_SOURCE)",
     )
+    parser.add_argument(
+        "--replay", choices=("active", "full"),
+        help="replay only the intervals in which a parent works (active, default) or every event (full); same results",
+    )
     parser.add_argument("--no_close_positions", action="store_true", help="leave the final position open")
     parser.add_argument("--exec_algorithm", help="execution algorithm name (NORMAL, TWAP, ...)")
     parser.add_argument("--exec_algorithm_params", help="JSON object of algorithm parameters")
@@ -97,6 +101,7 @@ def apply_overrides(data: dict, args) -> dict:
         mode=("report" if args.report else "fast") if args.fast or args.report else None,
         export_ticks=args.export_ticks,
         close_positions=False if args.no_close_positions else None,
+        replay=args.replay,
         algorithm=args.exec_algorithm,
         params_json=args.exec_algorithm_params,
         labels=("--exec_algorithm", "--exec_algorithm_params"),

@@ -1,0 +1,356 @@
+"""Active-interval replay: the engine gets only the intervals in which some parent order is working.
+
+A desk's day has parents spread over 24 hours; replaying the hours in which no order works costs
+almost all of the run and changes nothing. Here the window is fed to the engine as one stream of
+short slices (``SLICE_SECS``, cut out of ``CHUNK_SECS`` catalog reads). Each time the engine asks
+for the next slice, the planner asks the run whether anything is working (:class:`WorkProbe`):
+
+- an open, in-flight (submitted, pending update/cancel) or emulated order;
+- a submitted parent not finished: its family (the primary and every order spawned from it) has
+  filled less than requested and its deadline (else the window end) has not passed;
+- a pending timer of an execution algorithm (e.g. a TWAP's next slice), or an order latency alert;
+- a parent whose arrival has not been submitted yet, at or before the replayed time.
+
+If nothing is, the replay jumps to the next moment something is needed: the next parent's arrival,
+else the close-out at the window end (from the window end through ``config.replay_end``). It
+restarts there from the last book snapshot at or before that moment (in ``trades`` mode the last
+trade, which is the whole L1 book): a Depth10 snapshot replaces the whole visible book, so the
+matching engine's book is exactly the one a full replay holds. The last skipped trade(s) before it
+are replayed first, so the last trade price (the risk engine prices market orders with it, the
+strategy marks with it without a book) is a full replay's too. With the book replayed as deltas
+(queue position) the restart is a full batch (CLEAR + every level the delta converter would hold
+at that snapshot, including the deeper levels that scrolled out of the visible five: they are
+reconstructed from the skipped snapshots, vectorised, see :func:`book_state_after`).
+
+Why the decision is safe: NautilusTrader's ``BacktestDataIterator`` asks a single stream's
+generator for its next list when it hands out the last item of the current one, so the engine
+has processed every earlier event; what is not processed yet (that last market data item and the
+timers due up to it) cannot start work unless a parent arrives (checked against the plan) or an
+algorithm timer or latency alert is pending (checked). Timers that fall inside a skipped gap
+(the strategy's progress timer, a finished parent's deadline alert) fire when data resumes, each
+at its own time, as they would have with nothing working. Timestamp ties keep the one-shot order:
+delta batches, then trades, then depth snapshots (``streaming``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+from nautilus_trader.model.data import OrderBookDepth10, TradeTick
+from nautilus_trader.model.identifiers import InstrumentId
+
+from odum_pipeline.backtests.equity_grid import decode_fixed, iter_row_groups, raw_words, read_columns
+from odum_pipeline.backtests.strategy import EQUITY_TIMER, WINDOW_END_ALERT
+from odum_pipeline.catalog.store import open_catalog
+
+#: The replay is decided slice by slice: a finished parent stops the replay within one slice.
+SLICE_SECS = 2.0
+#: The time span read from the catalog at once, per data type (as ``streaming.CHUNK_SECS``).
+CHUNK_SECS = 300
+#: The strategy's own timers that never start work (see ``ExecutionBacktestStrategy``).
+IDLE_TIMER_PREFIXES = (EQUITY_TIMER, WINDOW_END_ALERT, "parent-", "deadline-")
+DEPTH_LEVELS = 10
+
+
+# --- is anything working? --------------------------------------------------------------------------
+
+
+@dataclass
+class WorkProbe:
+    """Asks the run's strategy and execution algorithms whether anything is working (module docstring).
+    ``strategy``/``algorithms`` are set once built (the engine asks for the first slice before that)."""
+
+    strategy: object = None
+    algorithms: list = field(default_factory=list)
+
+    def working(self) -> bool:
+        strategy = self.strategy
+        if strategy is None or strategy.instrument is None:  # not started: nothing submitted yet
+            return False
+        cache = strategy.cache
+        if cache.orders_open() or cache.orders_inflight() or cache.orders_emulated():
+            return True
+        if any(not name.startswith(IDLE_TIMER_PREFIXES) for name in strategy.clock.timer_names):
+            return True  # an order latency alert
+        if any(algorithm.clock.timer_count for algorithm in self.algorithms):
+            return True
+        now = strategy.clock.timestamp_ns()
+        return any(self._parent_working(strategy, parent, now) for parent in strategy.submitted_parents.values())
+
+    @staticmethod
+    def _parent_working(strategy, parent, now: int) -> bool:
+        client_order_id, requested, until = parent
+        if now >= until:
+            return False
+        cache = strategy.cache
+        family = cache.orders_for_exec_spawn(client_order_id) or [cache.order(client_order_id)]
+        filled = sum((o.filled_qty.as_decimal() for o in family if o is not None), Decimal(0))
+        return filled < requested
+
+    def submitted(self) -> set[int]:
+        return set(self.strategy.submitted_parents) if self.strategy is not None else set()
+
+
+# --- the plan -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplayRecord:
+    """What was replayed: the intervals (ns, inclusive) and how much of the window they cover."""
+
+    start_ns: int
+    end_ns: int
+    intervals: list[list[int]] = field(default_factory=list)
+
+    def add(self, first: int, last: int) -> None:
+        if self.intervals and first <= self.intervals[-1][1] + 1:
+            self.intervals[-1][1] = max(self.intervals[-1][1], last)
+        else:
+            self.intervals.append([first, last])
+
+    def share(self) -> float:
+        span = self.end_ns - self.start_ns + 1
+        return sum(last - first + 1 for first, last in self.intervals) / span if span > 0 else 1.0
+
+
+class _ChunkedRows:
+    """One data type's catalog rows, read ``chunk_ns`` at a time, handed out by time range."""
+
+    def __init__(self, catalog_root, data_cls: type, instrument_id: InstrumentId, end_ns: int, chunk_ns: int):
+        self._catalog = open_catalog(catalog_root)
+        self._cls, self._iid, self._end, self._chunk = data_cls, instrument_id.value, end_ns, chunk_ns
+        self._rows: list = []
+        self._ts: list[int] = []
+        self._lo = self._hi = None
+
+    def take(self, first: int, last: int) -> list:
+        out: list = []
+        while first <= last:
+            if self._lo is None or not self._lo <= first <= self._hi:
+                self._load(first)
+            end = min(last, self._hi)
+            out.extend(self._rows[bisect.bisect_left(self._ts, first) : bisect.bisect_right(self._ts, end)])
+            first = end + 1
+        return out
+
+    def _load(self, first: int) -> None:
+        self._lo, self._hi = first, min(first + self._chunk - 1, self._end)
+        self._rows = self._catalog.query(data_cls=self._cls, identifiers=[self._iid], start=self._lo, end=self._hi)
+        self._ts = [row.ts_init for row in self._rows]
+
+
+class ActivePlanner:
+    """The single merged stream of an active-interval replay (module docstring)."""
+
+    def __init__(
+        self,
+        catalog_root,
+        instrument_id: InstrumentId,
+        *,
+        start_ns: int,
+        window_end_ns: int,
+        end_ns: int,
+        arrivals: list[int],
+        depth: bool,
+        probe: WorkProbe,
+        deltas=None,
+        slice_secs: float | None = None,
+        chunk_secs: float | None = None,
+    ) -> None:
+        self.catalog_root, self.instrument_id = catalog_root, instrument_id
+        self.start_ns, self.window_end_ns, self.end_ns = start_ns, window_end_ns, end_ns
+        self.arrivals = sorted((max(ns, start_ns), index) for index, ns in enumerate(arrivals) if ns <= window_end_ns)
+        self.depth, self.probe, self.deltas = depth, probe, deltas  # deltas: a DeltaFeed with queue position
+        self.slice_ns = int((slice_secs or SLICE_SECS) * 1e9)
+        chunk_ns = int((chunk_secs or CHUNK_SECS) * 1e9)
+        self.trades = _ChunkedRows(catalog_root, TradeTick, instrument_id, end_ns, chunk_ns)
+        self.book = _ChunkedRows(catalog_root, OrderBookDepth10, instrument_id, end_ns, chunk_ns) if depth else None
+        self.trade_times = self._times(TradeTick)
+        self.anchors = self._times(OrderBookDepth10) if depth else self.trade_times
+        self.record = ReplayRecord(start_ns, end_ns)
+
+    def _times(self, cls) -> np.ndarray:
+        """The ``ts_init`` of the window's rows of ``cls``, sorted (one column read with pyarrow)."""
+        table = read_columns(self.catalog_root, cls, self.instrument_id.value, self.start_ns, self.end_ns, [])
+        if table is None:
+            return np.empty(0, np.int64)
+        return np.sort(table.column("ts_init").to_numpy().astype(np.int64))
+
+    def _last_trades_before(self, first: int, restart: int) -> list:
+        """The skipped trades of the last ``ts_init`` before ``restart`` (not before ``first``): the
+        last trade price a full replay's cache holds (the risk engine prices market orders with it)."""
+        index = np.searchsorted(self.trade_times, restart, side="left") - 1
+        if index < 0 or self.trade_times[index] < first:
+            return []
+        ts = int(self.trade_times[index])
+        catalog = open_catalog(self.catalog_root)
+        return catalog.query(data_cls=TradeTick, identifiers=[self.instrument_id.value], start=ts, end=ts)
+
+    def restart_at(self, needed_ns: int) -> int:
+        """The last snapshot (trade) at or before ``needed_ns``, not before the window start."""
+        index = np.searchsorted(self.anchors, needed_ns, side="right") - 1
+        return int(self.anchors[index]) if index >= 0 else self.start_ns
+
+    def next_needed(self, now_ns: int) -> int:
+        """The next moment something must be replayed: a parent not yet submitted, else the window end."""
+        submitted = self.probe.submitted()
+        pending = [ns for ns, index in self.arrivals if index not in submitted]
+        return min([*pending, self.window_end_ns])
+
+    def stream(self) -> Iterator[list]:
+        at = self.start_ns
+        while at <= self.end_ns:
+            carried: list = []
+            if not self.probe.working():
+                restart = self.restart_at(self.next_needed(at))
+                if restart > at:
+                    if self.deltas is not None:
+                        self.deltas.skip(at, restart - 1)
+                    if self.depth:
+                        carried = self._last_trades_before(at, restart)
+                    at = restart
+            last = min(at + self.slice_ns - 1, self.end_ns)
+            rows = carried + self._slice(at, last)
+            self.record.add(at, last)
+            at = last + 1
+            if rows:
+                yield rows
+
+    def _slice(self, first: int, last: int) -> list:
+        trades = self.trades.take(first, last)
+        if self.book is None:
+            return trades
+        snapshots = self.book.take(first, last)
+        key = _ts_init
+        if self.deltas is not None:  # delta batches before trades at equal times (the one-shot order)
+            return list(heapq.merge(self.deltas.convert(snapshots), trades, key=key))
+        return list(heapq.merge(trades, snapshots, key=key))  # trades before depth snapshots
+
+
+def _ts_init(data) -> int:
+    return data.ts_init
+
+
+# --- the delta converter across gaps -----------------------------------------------------------------
+
+
+class DeltaFeed:
+    """The delta conversion of an active replay: one ``DepthToDeltas`` over the replayed snapshots,
+    the relay fed ahead of them, and after a gap a full batch with the state a full replay's converter
+    would hold (:func:`book_state_after` over the skipped snapshots)."""
+
+    def __init__(self, catalog_root, instrument_id: InstrumentId, converter, relay) -> None:
+        self.catalog_root, self.instrument_id = catalog_root, instrument_id
+        self.converter, self.relay = converter, relay
+        self._resume = False
+
+    def skip(self, first: int, last: int) -> None:
+        """The snapshots with ``first <= ts_init <= last`` are not replayed: carry the state over them."""
+        iid = self.instrument_id.value
+        # In time order (files and row groups are): the state carries over one row group after another.
+        for table in iter_row_groups(self.catalog_root, OrderBookDepth10, iid, first, last, _level_columns()):
+            bids, asks = self.converter.state()
+            self.converter.set_state(
+                book_state_after(bids, _side_arrays(table, "bid"), deeper_is_lower=True),
+                book_state_after(asks, _side_arrays(table, "ask"), deeper_is_lower=False),
+            )
+        self._resume = True
+
+    def convert(self, snapshots: list) -> list:
+        self.relay.add_snapshots(snapshots)
+        out = []
+        for depth in snapshots:
+            if self._resume:
+                out.append(self.converter.resume(depth))
+                self._resume = False
+            else:
+                out.append(self.converter.convert(depth))
+        return out
+
+
+def _level_columns() -> list[str]:
+    return [f"{side}_{kind}_{i}" for side in ("bid", "ask") for kind in ("price", "size") for i in range(DEPTH_LEVELS)]
+
+
+@dataclass
+class SideArrays:
+    """One side of many snapshots: price keys (floats on the price grid), raws (ints), present levels."""
+
+    keys: np.ndarray  # (n, levels) float
+    price_raw: list  # (n, levels) python ints, built lazily for the selected entries
+    size_raw: list
+    present: np.ndarray  # (n, levels) bool
+
+
+def _side_arrays(table, side: str) -> SideArrays:
+    keys, present, price_words, size_words = [], [], [], []
+    for i in range(DEPTH_LEVELS):
+        price, size = decode_fixed(table, f"{side}_price_{i}", "price"), decode_fixed(table, f"{side}_size_{i}", "size")
+        keys.append(price)
+        present.append((size > 0) & (price != 0))
+        price_words.append(raw_words(table, f"{side}_price_{i}"))
+        size_words.append(raw_words(table, f"{side}_size_{i}"))
+    return SideArrays(np.column_stack(keys), price_words, size_words, np.column_stack(present))
+
+
+def _raw_int(words: np.ndarray, row: int) -> int:
+    value = int(words[row, 0])
+    if words.shape[1] == 2:
+        value |= int(words[row, 1]) << 64
+        if value >= 1 << 127:
+            value -= 1 << 128
+    return value
+
+
+def book_state_after(previous: dict[int, tuple[float, int]], side: SideArrays, *, deeper_is_lower: bool) -> dict:
+    """The converter's side state (price raw -> (price key, size raw)) after the snapshots of ``side``,
+    starting from ``previous``, computed without replaying them (``book_deltas.DepthToDeltas``):
+
+    each snapshot keeps its visible levels and, of the earlier state, the levels deeper than its worst
+    visible level (an empty side clears everything). So after the last snapshot the state holds its
+    levels, plus each earlier snapshot's levels deeper than every later snapshot's worst level, plus
+    the starting state's levels deeper than every snapshot's worst (when no side was empty)."""
+    keys = side.keys if deeper_is_lower else -side.keys  # "lower" is deeper on both sides now
+    present = side.present
+    n = keys.shape[0]
+    worst = np.where(present, keys, np.inf).min(axis=1)  # +inf: an empty side
+    empty = ~present.any(axis=1)
+    first = int(np.flatnonzero(empty)[-1]) + 1 if empty.any() else 0
+    if first >= n:
+        return {}
+    # The smallest worst level of every later snapshot (+inf after the last one).
+    later = np.minimum.accumulate(worst[first:][::-1])[::-1]
+    bound = np.append(later[1:], np.inf)  # for row j: min worst over rows j+1..n-1
+    selected = present[first:] & (keys[first:] < bound[:, None])
+    state: dict[int, tuple[float, int]] = {}
+    if first == 0:
+        floor = later[0]
+        floor_key = floor if deeper_is_lower else -floor
+        for raw, (key, size) in previous.items():
+            if (key < floor_key) if deeper_is_lower else (key > floor_key):
+                state[raw] = (key, size)
+    rows, levels = np.nonzero(selected)
+    for row, level in zip(rows.tolist(), levels.tolist()):
+        index = first + row
+        price = _raw_int(side.price_raw[level], index)
+        state[price] = (float(side.keys[index, level]), _raw_int(side.size_raw[level], index))
+    return state
+
+
+def add_active_stream(engine, planner: ActivePlanner) -> None:
+    engine.add_data_iterator("active", planner.stream())
+
+
+def make_delta_feed(catalog_root, instrument_id: InstrumentId, engine) -> DeltaFeed:
+    """The relay added to ``engine`` and the converter an active deltas replay needs."""
+    from odum_pipeline.backtests.book_deltas import DepthRelay, DepthRelayConfig, DepthToDeltas
+
+    relay = DepthRelay(DepthRelayConfig(instrument_id=instrument_id), [])
+    engine.add_actor(relay)
+    return DeltaFeed(catalog_root, instrument_id, DepthToDeltas(), relay)
+

@@ -1,0 +1,265 @@
+"""The equity curve on a fixed 1-second grid, from the fills and the catalog's book.
+
+Marking equity from engine events (a timer, each fill) makes the curve depend on which events the
+engine saw: an active-interval replay (``active_replay``) skips the hours in which nothing works,
+and a position held across them would never be marked there. So the curve is computed after the
+run, the same way for every replay:
+
+- grid: every second from the window start to the end of the replay (the window end, plus the
+  close-out's grace when positions are closed), and that end itself;
+- position and cash at each grid time: the fills with ``ts_event`` at or before it;
+- mark: the mid of the last book snapshot received (``ts_init``) at or before it, read from the
+  catalog with pyarrow (only the top level's prices, decoded from NautilusTrader's fixed point);
+  in ``trades`` mode (no book replayed), or before the first snapshot, the last trade's price;
+  no mark yet: the position counts at zero unrealized PnL.
+
+equity = balance + unrealized PnL, with a netted position at its average open price (a margin
+account; on a cash account the quote balance plus the base currency traded since the start at the
+mark, as ``ExecutionBacktestStrategy.holdings_value``). The max drawdown is read from this curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from nautilus_trader.model.data import OrderBookDepth10, TradeTick
+from nautilus_trader.model.enums import AccountType, OrderSide
+from nautilus_trader.model.events import OrderFilled
+
+from odum_pipeline.backtests.strategy import EquityPoint
+
+GRID_NS = 1_000_000_000
+GRID_LABEL = "1s"
+
+
+@dataclass(frozen=True)
+class FillStep:
+    """One fill as the curve needs it (floats: the curve is a chart and a drawdown, not an account)."""
+
+    ts: int
+    signed_qty: float
+    price: float
+    fee_settlement: float  # commission in the settlement (margin) / quote (cash) currency
+    fee_base: float  # commission charged in the base currency (cash accounts)
+
+
+def grid_times(start_ns: int, end_ns: int, step_ns: int = GRID_NS) -> np.ndarray:
+    """Every ``step_ns`` from ``start_ns``, and ``end_ns`` itself."""
+    times = np.arange(start_ns, end_ns + 1, step_ns, dtype=np.int64)
+    if times[-1] != end_ns:
+        times = np.append(times, np.int64(end_ns))
+    return times
+
+
+def fill_steps(orders, instrument) -> list[FillStep]:
+    """The fills of ``orders`` (NautilusTrader orders) in time order."""
+    base = instrument.base_currency
+    steps = []
+    for order in orders:
+        for event in order.events:
+            if not isinstance(event, OrderFilled):
+                continue
+            sign = 1.0 if event.order_side == OrderSide.BUY else -1.0
+            fee = event.commission.as_double()
+            in_base = base is not None and event.commission.currency == base and not instrument.is_inverse
+            steps.append(
+                FillStep(
+                    ts=event.ts_event, signed_qty=sign * event.last_qty.as_double(), price=event.last_px.as_double(),
+                    fee_settlement=0.0 if in_base else fee, fee_base=fee if in_base else 0.0,
+                )
+            )  # fmt: skip
+    return sorted(steps, key=lambda s: s.ts)
+
+
+def marks_at(catalog_root, instrument_id: str, times: np.ndarray, *, book: bool) -> np.ndarray:
+    """The mark at each time: last mid (``book``) else last trade, NaN before any."""
+    start, end = int(times[0]) - 3_600 * GRID_NS, int(times[-1])  # an hour back: the mark at the window start
+    out = np.full(times.shape, np.nan)
+    if book:
+        table = read_columns(catalog_root, OrderBookDepth10, instrument_id, start, end, ["bid_price_0", "ask_price_0"])
+        if table is not None and table.num_rows:
+            bid, ask = decode_fixed(table, "bid_price_0", "price"), decode_fixed(table, "ask_price_0", "price")
+            usable = (bid > 0) & (ask > 0)
+            ts = table.column("ts_init").to_numpy().astype(np.int64)[usable]
+            out = _last_at(ts, ((bid + ask) / 2)[usable], times)
+    if np.isnan(out).any():
+        trades = read_columns(catalog_root, TradeTick, instrument_id, start, end, ["price"])
+        if trades is not None and trades.num_rows:
+            ts = trades.column("ts_init").to_numpy().astype(np.int64)
+            fallback = _last_at(ts, decode_fixed(trades, "price", "price"), times)
+            out = np.where(np.isnan(out), fallback, out)
+    return out
+
+
+def _last_at(ts: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    order = np.argsort(ts, kind="stable")
+    ts, values = ts[order], values[order]
+    index = np.searchsorted(ts, times, side="right") - 1
+    out = np.full(times.shape, np.nan)
+    valid = index >= 0
+    out[valid] = values[index[valid]]
+    return out
+
+
+def equity_on_grid(
+    steps: list[FillStep], times: np.ndarray, marks: np.ndarray, *, starting: float, instrument, account_type
+) -> dict[str, np.ndarray]:
+    """balance, unrealized, equity and position at each grid time (see the module docstring)."""
+    multiplier = float(instrument.multiplier.as_double())
+    inverse = bool(instrument.is_inverse)
+    cash_account = account_type == AccountType.CASH
+    # State after each fill (index 0: before any fill).
+    position, average, balance, base_traded = [0.0], [0.0], [starting], [0.0]
+    for step in steps:
+        pos, avg, bal = position[-1], average[-1], balance[-1]
+        if cash_account:
+            bal -= step.signed_qty * step.price * multiplier + step.fee_settlement
+        else:
+            bal += _realized(pos, avg, step, multiplier, inverse) - step.fee_settlement
+        new_pos = pos + step.signed_qty
+        if abs(new_pos) < 1e-12:
+            new_pos, avg = 0.0, 0.0
+        elif pos == 0 or np.sign(new_pos) != np.sign(pos):
+            avg = step.price
+        elif abs(new_pos) > abs(pos):
+            avg = (avg * abs(pos) + step.price * abs(step.signed_qty)) / abs(new_pos)
+        position.append(new_pos)
+        average.append(avg)
+        balance.append(bal)
+        base_traded.append(base_traded[-1] + step.signed_qty - step.fee_base)
+    fill_ts = np.array([s.ts for s in steps], dtype=np.int64)
+    after = np.searchsorted(fill_ts, times, side="right")  # fills at or before each grid time
+    pos, avg, bal = (np.asarray(v)[after] for v in (position, average, balance))
+    marked = np.nan_to_num(marks, nan=0.0)
+    has_mark = ~np.isnan(marks)
+    if cash_account:
+        unrealized = np.where(has_mark, np.asarray(base_traded)[after] * marked, 0.0)
+    elif inverse:
+        held = has_mark & (pos != 0)
+        inverse_pnl = 1 / np.where(held, avg, 1.0) - 1 / np.where(held, marked, 1.0)
+        unrealized = np.where(held, pos * multiplier * inverse_pnl, 0.0)
+    else:
+        unrealized = np.where(has_mark, pos * multiplier * (marked - avg), 0.0)
+    return {"balance": bal, "unrealized": unrealized, "equity": bal + unrealized, "position": pos}
+
+
+def _realized(position: float, average: float, step: FillStep, multiplier: float, inverse: bool) -> float:
+    """PnL realized by a fill that reduces (or flips) the netted position."""
+    if position == 0 or np.sign(step.signed_qty) == np.sign(position):
+        return 0.0
+    closed = min(abs(step.signed_qty), abs(position)) * np.sign(position)
+    if inverse:
+        return closed * multiplier * (1 / average - 1 / step.price)
+    return closed * multiplier * (step.price - average)
+
+
+def equity_curve(
+    orders, instrument, catalog_root, *, start_ns: int, end_ns: int, book: bool, starting: Decimal, account_type
+) -> list[EquityPoint]:
+    """The run's equity curve on the 1-second grid (see the module docstring)."""
+    times = grid_times(start_ns, end_ns)
+    marks = marks_at(catalog_root, instrument.id.value, times, book=book)
+    values = equity_on_grid(
+        fill_steps(orders, instrument), times, marks, starting=float(starting), instrument=instrument,
+        account_type=account_type,
+    )  # fmt: skip
+    return [
+        EquityPoint(
+            ts=int(ts), balance=_decimal(b), unrealized_pnl=_decimal(u), equity=_decimal(e),
+            mark_price=None if np.isnan(m) else _decimal(m), position_qty=_decimal(p), reason="grid",
+        )  # fmt: skip
+        for ts, b, u, e, m, p in zip(
+            times.tolist(), values["balance"].tolist(), values["unrealized"].tolist(), values["equity"].tolist(),
+            marks.tolist(), values["position"].tolist(),
+        )  # fmt: skip
+    ]
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(round(value, 10)))
+
+
+def summary_block(book: bool) -> dict:
+    """What the summary says about how the curve was made."""
+    mark = "mid" if book else "last_trade"
+    return {"grid": GRID_LABEL, "mark": mark, "fallback": "last_trade", "source": "fills + catalog"}
+
+
+# --- reading the catalog's columns -----------------------------------------------------------------
+
+
+def read_columns(
+    catalog_root, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]
+) -> pa.Table | None:
+    """``columns`` and ``ts_init`` of the catalog's ``cls`` rows with ``start_ns <= ts_init <= end_ns``
+    (the catalog's own file index picks the files; pyarrow reads only those columns)."""
+    from odum_pipeline.catalog.store import open_catalog
+
+    catalog = open_catalog(catalog_root)
+    files = catalog.filter_files(cls, catalog.get_file_list_from_data_cls(cls), [instrument_id], start_ns, end_ns)
+    tables = []
+    for path in sorted(files):
+        table = pq.read_table(
+            path, columns=[*columns, "ts_init"], filesystem=catalog.fs,
+            filters=[("ts_init", ">=", start_ns), ("ts_init", "<=", end_ns)],
+        )  # fmt: skip
+        ts = table.column("ts_init")
+        tables.append(table.filter(_in_range(ts, start_ns, end_ns)).replace_schema_metadata(table.schema.metadata))
+    if not tables:
+        return None
+    metadata = tables[0].schema.metadata
+    return pa.concat_tables(tables).combine_chunks().replace_schema_metadata(metadata)
+
+
+def iter_row_groups(catalog_root, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]):
+    """Like :func:`read_columns`, one Parquet row group at a time (memory bounded by a row group),
+    skipping the row groups whose ``ts_init`` statistics lie outside the range."""
+    from odum_pipeline.catalog.store import open_catalog
+
+    catalog = open_catalog(catalog_root)
+    files = catalog.filter_files(cls, catalog.get_file_list_from_data_cls(cls), [instrument_id], start_ns, end_ns)
+    for path in sorted(files):
+        with catalog.fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            ts_index = parquet.schema_arrow.get_field_index("ts_init")
+            for group in range(parquet.metadata.num_row_groups):
+                stats = parquet.metadata.row_group(group).column(ts_index).statistics
+                if stats is not None and stats.has_min_max and (stats.max < start_ns or stats.min > end_ns):
+                    continue
+                table = parquet.read_row_group(group, columns=[*columns, "ts_init"])
+                ts = table.column("ts_init")
+                table = table.filter(_in_range(ts, start_ns, end_ns)).combine_chunks()
+                table = table.replace_schema_metadata(parquet.schema_arrow.metadata)
+                if table.num_rows:
+                    yield table
+
+
+def _in_range(ts, start_ns: int, end_ns: int):
+    return pc.and_(pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type)))
+
+
+def raw_words(table: pa.Table, name: str) -> np.ndarray:
+    """A fixed-point column's raw words: shape (n, 2) (low, high) for 128-bit raws, (n, 1) for 64-bit."""
+    array = table.column(name).combine_chunks()
+    words_per = array.type.byte_width // 8
+    words = np.frombuffer(array.buffers()[1], dtype="<u8")[array.offset * words_per :][: len(array) * words_per]
+    return words.reshape(-1, words_per)
+
+
+def decode_fixed(table: pa.Table, name: str, kind: str) -> np.ndarray:
+    """NautilusTrader fixed-point raws -> floats rounded to the column's precision (schema metadata)."""
+    from nautilus_trader.model.objects import FIXED_PRECISION
+
+    words = raw_words(table, name)
+    if words.shape[1] == 2:
+        values = words[:, 1].view(np.int64).astype(np.float64) * 2.0**64 + words[:, 0].astype(np.float64)
+    else:
+        values = words[:, 0].view(np.int64).astype(np.float64)
+    values = values / 10.0**FIXED_PRECISION
+    precision = (table.schema.metadata or {}).get(f"{kind}_precision".encode())
+    return np.round(values, int(precision)) if precision is not None else values

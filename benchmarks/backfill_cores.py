@@ -85,10 +85,10 @@ def backfill(limit: int) -> None:
     from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
     from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
     from odum_pipeline.definitions import defs
-    from odum_pipeline.definitions import default_resources
+    from odum_pipeline.definitions import storage_resources
 
     instance = DagsterInstance.get()
-    resources = default_resources()
+    resources = storage_resources()
     pairs = [(p.stem, name) for p in list_configs() for name in load_config(p).execution.names()]
     instance.add_dynamic_partitions(config_partitions.name, sorted({c for c, _ in pairs}))
     instance.add_dynamic_partitions(algorithm_partitions.name, sorted({a for _, a in pairs}))

@@ -16,11 +16,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
-# The graph as measured before issue 14 (item 2 removes these failures; strict, so the marks go with them).
-BEFORE_ITEM_2 = pytest.mark.xfail(strict=True, reason="package cycles catalog<->resources and backtests<->reports; resources/ has no layer")
-
 PACKAGE = "odum_pipeline"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
@@ -169,19 +164,16 @@ def test_the_graph_is_read_from_the_source():
     assert "odum_pipeline.catalog.store" in graph["odum_pipeline.algorithms.calibration"]
 
 
-@BEFORE_ITEM_2
 def test_every_package_has_a_layer():
     for package in package_graph(module_graph()):
         layer_of(package)
 
 
-@BEFORE_ITEM_2
 def test_no_package_imports_a_package_above_it():
     offending = [edge for edge in upward_edges(module_graph()) if edge not in KNOWN_UPWARD_EDGES]
     assert not offending, "imports against the data flow:\n" + "\n".join(f"  {a} -> {b}" for a, b in offending)
 
 
-@BEFORE_ITEM_2
 def test_no_package_cycles():
     found = cycles(package_graph(_without_known_edges(module_graph())))
     assert not found, f"package cycles: {[sorted(c) for c in found]}"

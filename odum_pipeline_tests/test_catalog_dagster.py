@@ -17,7 +17,7 @@ from odum_pipeline.catalog.layout import BOOK, raw_path
 from odum_pipeline.catalog.partitions import catalog_partition_key
 from odum_pipeline.catalog.sensors import raw_files_sensor
 from odum_pipeline.definitions import defs
-from odum_pipeline.resources import CatalogResource, RawDataResource
+from odum_pipeline.catalog.resources import CatalogResource, RawDataResource
 from odum_pipeline_tests.conftest import BTC_PERP
 
 DAY = "2023-04-05"

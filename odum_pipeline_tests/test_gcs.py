@@ -140,7 +140,7 @@ def test_source_selection_from_the_environment(gcs_emulator, raw_bucket, real_ra
     monkeypatch.setenv("ODUM_DATA_SOURCE", "local")
     assert isinstance(raw_source(), LocalRawSource)
 
-    from odum_pipeline.resources import RawDataResource
+    from odum_pipeline.catalog.resources import RawDataResource
 
     monkeypatch.setenv("ODUM_DATA_SOURCE", "gcs")
     assert isinstance(RawDataResource().source(), GcsRawSource)
@@ -263,7 +263,7 @@ def test_dagster_discovers_converts_and_backtests_from_gcs_like_local(gcs_client
     from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
     from odum_pipeline.catalog.convert import convert_day
     from odum_pipeline.catalog.sensors import raw_files_sensor
-    from odum_pipeline.resources import CatalogResource, RawDataResource
+    from odum_pipeline.catalog.resources import CatalogResource, RawDataResource
 
     catalog = f"gs://{raw_bucket}/catalog"
     resources = {
@@ -426,7 +426,8 @@ def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket,
     from odum_pipeline.backtests.results import read_summary
     from odum_pipeline.cli import compare_commands
     from odum_pipeline.reports.assets import comparison_report
-    from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
+    from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
+    from odum_pipeline.catalog.resources import CatalogResource
 
     name = "gcs_compare"
     data = json.loads((REPO_ROOT / "configs" / "real_btc_20230405.json").read_text())

@@ -62,7 +62,8 @@ def test_comparison_report_metadata_holds_the_whole_html_report(real_catalog, tm
     from odum_pipeline.backtests.config import parse_config
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
     from odum_pipeline.reports.assets import comparison_report
-    from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
+    from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
+    from odum_pipeline.catalog.resources import CatalogResource
 
     config = parse_config({
         "name": "ui_compare", "instrument": {"id": BTC_PERP},

@@ -21,8 +21,9 @@ from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import tick_catalog
 from odum_pipeline.instruments.currencies import format_money, summary_money_line
-from odum_pipeline.reports.charts import equity_curve_png, png_markdown
-from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
+from odum_pipeline.charts import equity_curve_png, png_markdown
+from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
+from odum_pipeline.catalog.resources import CatalogResource
 
 HEADLINE_FIGURES = (
     "orders", "fills", "rejected", "denied", "skipped_rows", "filled_qty", "fill_ratio", "realized_pnl",

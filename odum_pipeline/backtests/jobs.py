@@ -31,7 +31,8 @@ from odum_pipeline.backtests.config_store import check_name, publish_config
 from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.overrides import with_overrides
 from odum_pipeline.backtests.runs import run_partition
-from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
+from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
+from odum_pipeline.catalog.resources import CatalogResource
 
 EXAMPLE_CONFIG = {
     "description": "TWAP against a plain market order for one parent order",

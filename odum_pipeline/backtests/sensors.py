@@ -48,7 +48,8 @@ from odum_pipeline.backtests.engine import BacktestSetupError
 from odum_pipeline.backtests.runs import check_window_covered
 from odum_pipeline.backtests.sources import algorithm_observation, invalid_config_version, valid_config_version
 from odum_pipeline.materialized import materialization_is_current
-from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource
+from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource
+from odum_pipeline.catalog.resources import CatalogResource
 
 TRIGGER_TAG = "odum/trigger"
 

@@ -1,12 +1,12 @@
-"""Dagster resources naming where raw ticks, the catalog and the results live.
+"""Dagster resources of the catalog domain: where raw ticks are read and where the catalog is written.
 
 Defaults come from :mod:`odum_pipeline.settings` (the desk's environment variables, else ./var),
 so the same definitions run locally and in production without code changes.
 
 Raw data: ``data_source`` ``local`` (a folder) or ``gcs`` (a bucket read through dagster-gcp's
 ``GCSResource`` client, or a gcsfuse mount of it); :meth:`RawDataResource.source` builds the
-:class:`~odum_pipeline.catalog.sources.RawSource` every consumer uses. Catalog and results roots
-may be ``gs://`` URIs (``location``).
+:class:`~odum_pipeline.catalog.sources.RawSource` every consumer uses. The catalog root may be a
+``gs://`` URI (``location``).
 """
 
 from __future__ import annotations
@@ -58,17 +58,6 @@ class CatalogResource(ConfigurableResource):
 
     root: str = Field(default_factory=lambda: str(settings.catalog_location()))
     max_gap_secs: float = Field(60.0, description="Gaps between ticks longer than this raise a WARN check.")
-
-    @property
-    def path(self) -> Path | str:
-        """A ``Path``, or the ``gs://`` URI as a string."""
-        return location(self.root)
-
-
-class ResultsResource(ConfigurableResource):
-    """Root of the backtest results (``fast/`` and ``report/``)."""
-
-    root: str = Field(default_factory=lambda: str(settings.results_location()))
 
     @property
     def path(self) -> Path | str:

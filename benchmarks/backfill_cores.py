@@ -84,12 +84,11 @@ def backfill(limit: int) -> None:
     from odum_pipeline.backtests.config import list_configs, load_config
     from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
     from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
-    from odum_pipeline.definitions import defs
-    from odum_pipeline.definitions import storage_resources
+    from odum_pipeline.definitions import defs, storage_resources
 
     instance = DagsterInstance.get()
     resources = storage_resources()
-    pairs = [(p.stem, name) for p in list_configs() for name in load_config(p).execution.names()]
+    pairs = [(p.stem, name) for p in list_configs(resources["configs"].path) for name in load_config(p).execution.names()]
     instance.add_dynamic_partitions(config_partitions.name, sorted({c for c, _ in pairs}))
     instance.add_dynamic_partitions(algorithm_partitions.name, sorted({a for _, a in pairs}))
     for source in (backtest_configs, algorithm_registry):

@@ -16,7 +16,7 @@ import pytest
 from odum_pipeline.backtests.config import parse_config
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
 from odum_pipeline.reports import compare, tca
-from odum_pipeline_tests.conftest import BTC_PERP
+from odum_pipeline_tests.conftest import BTC_PERP, SHIPPED_ALGORITHMS
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,10 @@ def runs(real_raw_root, real_catalog, tmp_path_factory):
     )
     results = tmp_path_factory.mktemp("compare_results")
     outcomes = {
-        label: run_backtest(config, algorithm=spec, catalog_root=real_catalog, results_root=results, mode="report")
+        label: run_backtest(
+            config, algorithm=spec, catalog_root=real_catalog, results_root=results, mode="report",
+            algorithms_root=SHIPPED_ALGORITHMS,
+        )
         for label, spec in ALGORITHMS.items()
     }
     return results, outcomes

@@ -18,7 +18,7 @@ import pytest
 from odum_pipeline.backtests.book_deltas import depth_to_deltas
 from odum_pipeline.backtests.config import ConfigError, config_sha256, parse_config, setup_sha256
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
-from odum_pipeline_tests.conftest import BTC_PERP, REAL_DATA, requires_real_data
+from odum_pipeline_tests.conftest import BTC_PERP, REAL_DATA, SHIPPED_ALGORITHMS, requires_real_data
 
 pytestmark = requires_real_data
 
@@ -99,7 +99,8 @@ def config(*, market=None, orders=None, window=("2023-04-05T00:00:00Z", "2023-04
 
 def run(cfg, catalog, results, algorithm="NORMAL", params=None):
     return run_backtest(
-        cfg, algorithm=AlgorithmSpec(algorithm, params or {}), catalog_root=catalog, results_root=results, mode="report"
+        cfg, algorithm=AlgorithmSpec(algorithm, params or {}), catalog_root=catalog, results_root=results, mode="report",
+        algorithms_root=SHIPPED_ALGORITHMS,
     )
 
 
@@ -433,7 +434,8 @@ def test_model_risk_ranks_each_algorithm_under_the_three_presets(real_catalog: P
 
     cfg = config(execution={"algorithms": [{"name": "NORMAL"}, {"name": "TWAP", "params": {"horizon_secs": 60, "interval_secs": 10}}]})
     for name in ("NORMAL", "TWAP"):
-        outcomes = run_partition(cfg, name, algorithms_root=settings.algorithms_root(), catalog_root=real_catalog,
+        outcomes = run_partition(cfg, name, algorithms_root=settings.algorithms_root(), var_root=settings.var_root(),
+                                 catalog_root=real_catalog,
                                  results_root=tmp_path)  # fmt: skip
         presets = [o.summary["market"]["preset"] for _, o in outcomes]
         assert presets == ["realistic", "optimistic", "conservative"]

@@ -74,7 +74,8 @@ def test_comparison_report_metadata_holds_the_whole_html_report(real_catalog, tm
     })  # fmt: skip
     results = tmp_path / "results"
     for spec in (AlgorithmSpec(), AlgorithmSpec(name="TWAP", params={"horizon_secs": 60, "interval_secs": 20})):
-        run_backtest(config, algorithm=spec, catalog_root=real_catalog, results_root=results, mode="report")
+        run_backtest(config, algorithm=spec, catalog_root=real_catalog, results_root=results, mode="report",
+                     algorithms_root=REPO / "algorithms")
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("config", ["ui_compare"])
         from odum_pipeline.backtests.assets import backtest_run

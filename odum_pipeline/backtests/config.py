@@ -830,11 +830,7 @@ def setup_sha256(config: BacktestConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
-def list_configs(configs_root: str | Path | None = None) -> list[Path]:
-    """The JSON configs under ``configs_root`` (default: settings), sorted by name."""
-    if configs_root is None:
-        from odum_pipeline.settings import configs_root as default_root
-
-        configs_root = default_root()
+def list_configs(configs_root: str | Path) -> list[Path]:
+    """The JSON configs under ``configs_root``, sorted by name."""
     root = Path(configs_root)
     return sorted(root.glob("*.json")) if root.is_dir() else []

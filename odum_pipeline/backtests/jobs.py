@@ -30,8 +30,8 @@ from odum_pipeline.backtests.config import BacktestConfig, ConfigError, parse_co
 from odum_pipeline.backtests.config_store import check_name, publish_config
 from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.overrides import with_overrides
-from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
+from odum_pipeline.backtests.runs import run_partition
 from odum_pipeline.catalog.resources import CatalogResource
 
 EXAMPLE_CONFIG = {
@@ -248,6 +248,7 @@ def adhoc_backtest_op(
                 backtest_config,
                 name,
                 algorithms_root=algorithms.path,
+                var_root=Path(algorithms.var_root),
                 catalog_root=catalog.path,
                 results_root=results.path,
                 progress=_progress_logger(context),

@@ -110,6 +110,7 @@ def run_partition(
     algorithm_name: str,
     *,
     algorithms_root: Path,
+    var_root: Path,
     catalog_root: Path,
     results_root: Path,
     mode: str | None = None,
@@ -125,7 +126,7 @@ def run_partition(
     check_window_covered(config, catalog_root)
     check_results_root(results_root)  # a file or a read-only folder fails now, not after the replay
     variants = algorithm_variants(config, algorithm_name, algorithms_root)
-    ensure_runnable(variants[0].registry_entry)  # only a version that validated may run; it is archived
+    ensure_runnable(variants[0].registry_entry, var_root=var_root)  # only a version that validated may run; it is archived
     limit = timeout_secs if timeout_secs is not None else timeout_for(config)
     source = "--timeout" if timeout_secs is not None else "environment.timeout_secs"
     mode = mode or config.environment.mode.value

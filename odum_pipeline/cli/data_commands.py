@@ -11,7 +11,8 @@ from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import ConversionError, convert_day
 from odum_pipeline.catalog.preflight import SNAPSHOT_MODES, check_raw_coverage
 from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
-from odum_pipeline.catalog.sources import RawSource, raw_source
+from odum_pipeline.catalog.resources import raw_source_from_settings
+from odum_pipeline.catalog.sources import RawSource
 from odum_pipeline.cli.arguments import iso_date, iso_datetime, iso_time
 from odum_pipeline.gcs import location
 
@@ -32,7 +33,7 @@ def _add_source_arguments(parser) -> None:
 
 
 def _source(args) -> RawSource:
-    return raw_source(args.data_source, root=args.raw_root, bucket=args.bucket)
+    return raw_source_from_settings(args.data_source, root=args.raw_root, bucket=args.bucket)
 
 
 def register(commands) -> None:

@@ -25,7 +25,8 @@ from odum_pipeline.backtests.limits import BacktestRunError  # noqa: E402
 from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
-from odum_pipeline.catalog.sources import RawSource, raw_source  # noqa: E402
+from odum_pipeline.catalog.resources import raw_source_from_settings  # noqa: E402
+from odum_pipeline.catalog.sources import RawSource  # noqa: E402
 from odum_pipeline.cli.arguments import iso_datetime  # noqa: E402
 from odum_pipeline.gcs import location  # noqa: E402
 from odum_pipeline.instruments.currencies import summary_money_line  # noqa: E402
@@ -115,7 +116,7 @@ def _check_dataset(config, dataset: str | None) -> None:
 def _raw_source(config, raw_root: str | None) -> RawSource:
     """The flag or the config's ``environment.data_source`` when set there, else ``$ODUM_DATA_SOURCE``."""
     explicit = "data_source" in config.environment.model_fields_set
-    return raw_source(config.environment.data_source.value if explicit else None, root=raw_root)
+    return raw_source_from_settings(config.environment.data_source.value if explicit else None, root=raw_root)
 
 
 def _ensure_catalog(config, raw_root: RawSource, catalog_root: Path | str) -> None:
@@ -195,6 +196,7 @@ def run(argv: list[str] | None = None) -> int:
                 config,
                 name,
                 algorithms_root=settings.algorithms_root(),
+                var_root=settings.var_root(),
                 catalog_root=catalog_root,
                 results_root=location(args.results) if args.results else settings.results_location(),
                 progress=Progress(),

@@ -36,13 +36,13 @@ from dagster import (
 )
 
 from odum_pipeline.backtests.partitions import config_partitions
-from odum_pipeline.reports import compare
+from odum_pipeline.backtests.resources import ResultsResource
+from odum_pipeline.catalog.resources import CatalogResource
 from odum_pipeline.charts import png_markdown
+from odum_pipeline.reports import compare
 from odum_pipeline.reports.compare_charts import comparison_charts
 from odum_pipeline.reports.frontier import frontier_markdown
 from odum_pipeline.reports.results_copy import working_copy
-from odum_pipeline.backtests.resources import ResultsResource
-from odum_pipeline.catalog.resources import CatalogResource
 
 BACKTEST_RUN = AssetKey("backtest_run")
 with warnings.catch_warnings():  # beta in Dagster 1.13, and the documented way to map one dimension

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from odum_pipeline.reports import tca  # noqa: E402
 from odum_pipeline.charts import figure_png  # noqa: E402
+from odum_pipeline.reports import tca  # noqa: E402
 from odum_pipeline.reports.frontier import frontier_charts  # noqa: E402
 
 MAX_LINE_POINTS = 4000

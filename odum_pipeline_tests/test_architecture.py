@@ -9,6 +9,9 @@ Layers, bottom to top (a package may import its own layer and the layers below i
 ground helpers (errors, files, gcs, settings, timestamps, instruments, charts, the Dagster instance
 and materialization helpers) -> catalog -> algorithms -> backtests -> reports -> the edge
 (definitions, pipeline, cli, api).
+
+Configuration enters at the edge: only the resources, the CLI and the instance set-up read
+environment variables; the engine, the registry and the config loader are handed their roots.
 """
 
 from __future__ import annotations
@@ -182,6 +185,51 @@ def test_no_package_cycles():
 def test_no_module_cycles():
     found = [c for c in cycles(_without_known_edges(module_graph())) if c not in KNOWN_MODULE_CYCLES]
     assert not found, f"module cycles: {[sorted(c) for c in found]}"
+
+
+# Configuration enters at the edge: only these read environment variables (``os.environ`` or the
+# functions of ``settings``); everything else takes its roots as arguments.
+READS_ENVIRONMENT = {
+    "odum_pipeline.settings",
+    "odum_pipeline.instance",  # DAGSTER_HOME
+    "odum_pipeline.gcs",  # the client's own STORAGE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT
+    "odum_pipeline.algorithms.validation",  # hands the environment to the validation subprocess
+}
+SETTINGS_CONSTANTS = {"PROJECT_ROOT"}
+
+
+def _at_the_edge(module: str) -> bool:
+    return module in READS_ENVIRONMENT or module.endswith(".resources") or package_of(module) == "cli"
+
+
+def reads_environment(path: Path) -> list[str]:
+    """What a module reads from the environment: ``os.environ``/``os.getenv`` and ``settings`` functions."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "os" and node.attr in ("environ", "getenv"):
+                found.append(f"os.{node.attr}")
+            elif node.value.id == "settings" and node.attr not in SETTINGS_CONSTANTS:
+                found.append(f"settings.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == f"{PACKAGE}.settings":
+            found += [f"settings.{a.name}" for a in node.names if a.name not in SETTINGS_CONSTANTS]
+    return found
+
+
+def test_only_the_edge_reads_the_environment():
+    offending = {
+        module: reads
+        for module, path in _modules().items()
+        if not _at_the_edge(module) and (reads := reads_environment(path))
+    }
+    assert not offending, f"environment read below the edge (pass the value in instead): {offending}"
+
+
+def test_the_environment_check_sees_reads():
+    engine = SOURCE_ROOT / "backtests" / "engine.py"
+    assert reads_environment(engine) == []
+    assert "os.environ" in reads_environment(SOURCE_ROOT / "instance.py")
+    assert "settings.raw_root" in reads_environment(SOURCE_ROOT / "catalog" / "resources.py")
 
 
 def test_the_cycle_finder_finds_cycles():

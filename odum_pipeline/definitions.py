@@ -9,7 +9,7 @@ from odum_pipeline.backtests.automation import backtest_automation_sensor
 from odum_pipeline.backtests.jobs import adhoc_backtest_job, publish_config_job, save_algorithm_job
 from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
 from odum_pipeline.backtests.sensors import backtest_sources_sensor
-from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
+from odum_pipeline.backtests.source_assets import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.resources import CatalogResource, RawDataResource
 from odum_pipeline.catalog.sensors import raw_files_sensor

@@ -14,16 +14,16 @@ from dagster._core.definitions.observe import observe
 
 from odum_pipeline.backtests.assets import backtest_run
 from odum_pipeline.backtests.config import ConfigError, list_configs, load_config
+from odum_pipeline.backtests.engine import BacktestSetupError
 from odum_pipeline.backtests.partitions import (
     algorithm_partitions,
     backtest_partition_key,
     config_partitions,
     parse_backtest_partition,
 )
-from odum_pipeline.backtests.engine import BacktestSetupError
 from odum_pipeline.backtests.runs import check_window_covered
 from odum_pipeline.backtests.sensors import new_source_partitions
-from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
+from odum_pipeline.backtests.source_assets import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.layout import discover_raw_files
 from odum_pipeline.catalog.partitions import catalog_partition_key, register_partitions

@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from dagster import BetaWarning, PreviewWarning
 
 warnings.filterwarnings("ignore", category=BetaWarning)

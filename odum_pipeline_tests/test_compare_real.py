@@ -168,9 +168,9 @@ def test_html_cli_and_dagster_asset(runs, comparison, real_catalog, capsys) -> N
     from dagster import instance_for_test, materialize
 
     from odum_pipeline.backtests.assets import backtest_run
-    from odum_pipeline.reports.assets import comparison_report
     from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
     from odum_pipeline.catalog.resources import CatalogResource
+    from odum_pipeline.reports.assets import comparison_report
 
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("config", [CONFIG_NAME])

@@ -15,8 +15,8 @@ import pytest
 from odum_pipeline import gcs
 from odum_pipeline.catalog.layout import RAW_DIR, TRADES
 from odum_pipeline.catalog.preflight import check_raw_coverage
+from odum_pipeline.catalog.raw_sources import GcsRawSource, LocalRawSource
 from odum_pipeline.catalog.resources import raw_source_from_settings
-from odum_pipeline.catalog.sources import GcsRawSource, LocalRawSource
 from odum_pipeline_tests.conftest import BTC_PERP, REPO_ROOT, SHIPPED_ALGORITHMS
 from odum_pipeline_tests.gcs_emulator import gcs_bucket, gcs_client, gcs_emulator, upload_tree  # noqa: F401
 
@@ -263,8 +263,8 @@ def test_dagster_discovers_converts_and_backtests_from_gcs_like_local(gcs_client
     from odum_pipeline.backtests.results import read_summary
     from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
     from odum_pipeline.catalog.convert import convert_day
-    from odum_pipeline.catalog.sensors import raw_files_sensor
     from odum_pipeline.catalog.resources import CatalogResource, RawDataResource
+    from odum_pipeline.catalog.sensors import raw_files_sensor
 
     catalog = f"gs://{raw_bucket}/catalog"
     resources = {
@@ -425,11 +425,11 @@ def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket,
     from odum_pipeline.backtests.assets import backtest_run
     from odum_pipeline.backtests.config import parse_config
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+    from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
     from odum_pipeline.backtests.results import read_summary
+    from odum_pipeline.catalog.resources import CatalogResource
     from odum_pipeline.cli import compare_commands
     from odum_pipeline.reports.assets import comparison_report
-    from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
-    from odum_pipeline.catalog.resources import CatalogResource
 
     name = "gcs_compare"
     data = json.loads((REPO_ROOT / "configs" / "real_btc_20230405.json").read_text())
@@ -546,8 +546,8 @@ def test_two_gs_conversions_of_the_same_day_never_both_land(gcs_bucket, real_raw
     assert not gcs.filesystem().exists(f"{catalog}/{store.LOCK_NAME}")  # released
 
 
-def test_a_gs_journal_outside_the_catalog_is_refused_and_a_damaged_manifest_blocks_its_day(  # noqa: F811
-    gcs_bucket, real_raw_root, tmp_path, caplog
+def test_a_gs_journal_outside_the_catalog_is_refused_and_a_damaged_manifest_blocks_its_day(
+    gcs_bucket, real_raw_root, tmp_path, caplog  # noqa: F811
 ):
     """Issue 11.4 and 11.14 in GCS."""
     from odum_pipeline.catalog import store

@@ -20,7 +20,7 @@ from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.partitions import backtest_partitions, parse_backtest_partition
 from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
 from odum_pipeline.backtests.runs import run_partition
-from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
+from odum_pipeline.backtests.source_assets import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import tick_catalog
 from odum_pipeline.catalog.resources import CatalogResource
 from odum_pipeline.charts import equity_curve_png, png_markdown

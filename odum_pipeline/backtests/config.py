@@ -335,7 +335,10 @@ def _label_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
-class AlgorithmEntry(_Strict):
+class AlgorithmChoice(_Strict):
+    """One algorithm a config chooses to run (name, parameters, label, sweep). The algorithm's file
+    and version are the registry's ``algorithms.registry.AlgorithmEntry``."""
+
     name: str = Field(description="Execution algorithm, e.g. NORMAL, TWAP, VWAP, ICEBERG, POV, IS.")
     params: dict[str, Any] = Field(default_factory=dict, description="Parameters handed to the algorithm.")
     label: str | None = Field(
@@ -374,7 +377,7 @@ class AlgorithmEntry(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _default_label(self) -> AlgorithmEntry:
+    def _default_label(self) -> AlgorithmChoice:
         if self.sweep is not None and self.label is not None:
             raise ValueError("label: a sweep labels its variants itself (NAME[param=value,...]); remove 'label'")
         if self.label is None and self.sweep is None:
@@ -396,7 +399,7 @@ class AlgorithmEntry(_Strict):
         """The backtest partition (algorithm dimension) this variant runs in."""
         return self.label if self.label and VARIANT_KEY.match(self.label) else self.name
 
-    def expand(self) -> list[AlgorithmEntry]:
+    def expand(self) -> list[AlgorithmChoice]:
         """The variants of a sweep (itself when it has none), in the order of the sorted values."""
         if self.sweep is None:
             return [self]
@@ -406,7 +409,7 @@ class AlgorithmEntry(_Strict):
         for combination in itertools.product(*axes):
             swept = dict(zip(names, combination, strict=True))
             label = variant_label(self.name, swept)
-            variants.append(AlgorithmEntry(name=self.name, params={**self.params, **swept}, label=label))
+            variants.append(AlgorithmChoice(name=self.name, params={**self.params, **swept}, label=label))
         return variants
 
 
@@ -420,8 +423,8 @@ def _sort_key(value: Any) -> tuple:
 
 
 class ExecutionSection(_Strict):
-    algorithms: list[AlgorithmEntry] = Field(
-        default_factory=lambda: [AlgorithmEntry(name="NORMAL")],
+    algorithms: list[AlgorithmChoice] = Field(
+        default_factory=lambda: [AlgorithmChoice(name="NORMAL")],
         min_length=1,
         description="Algorithms (and parameter variants, and sweeps) to run. Default: [{'name': 'NORMAL'}]. "
         "Sweeps are expanded into their variants when the config is read.",
@@ -429,7 +432,7 @@ class ExecutionSection(_Strict):
 
     @field_validator("algorithms")
     @classmethod
-    def _expand_and_check_labels(cls, value: list[AlgorithmEntry]) -> list[AlgorithmEntry]:
+    def _expand_and_check_labels(cls, value: list[AlgorithmChoice]) -> list[AlgorithmChoice]:
         value = [variant for entry in value for variant in entry.expand()]
         labels = [entry.label for entry in value]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
@@ -446,11 +449,11 @@ class ExecutionSection(_Strict):
         together), ``NAME[...]`` for each sweep variant (its own partition)."""
         return list(dict.fromkeys(entry.partition_key for entry in self.algorithms))
 
-    def entries_for(self, partition_key: str) -> list[AlgorithmEntry]:
+    def entries_for(self, partition_key: str) -> list[AlgorithmChoice]:
         """The variants a partition runs (empty when the config does not list it)."""
         return [entry for entry in self.algorithms if entry.partition_key == partition_key]
 
-    def by_label(self, label: str) -> AlgorithmEntry:
+    def by_label(self, label: str) -> AlgorithmChoice:
         for entry in self.algorithms:
             if entry.label == label:
                 return entry

@@ -40,16 +40,16 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from odum_pipeline.algorithms.normal import Normal
 from odum_pipeline.algorithms.registry import BUILTIN_VERSION, NORMAL
-from odum_pipeline.backtests.market_model import MarketModel
-from odum_pipeline.catalog.store import open_catalog
-from odum_pipeline.gcs import check_remote_root, is_remote, location
 from odum_pipeline.backtests.config import BacktestConfig, BookType, SnapshotMode, config_sha256, replay_end
 from odum_pipeline.backtests.look_ahead import look_ahead_of
+from odum_pipeline.backtests.market_model import MarketModel
 from odum_pipeline.backtests.metrics import collect_run_data, summarize
 from odum_pipeline.backtests.results import write_fast, write_report
 from odum_pipeline.backtests.run_id import make_run_id
-from odum_pipeline.backtests.streaming import add_streams
 from odum_pipeline.backtests.strategy import ExecutionBacktestConfig, ExecutionBacktestStrategy, ParentOrderPlan
+from odum_pipeline.backtests.streaming import add_streams
+from odum_pipeline.catalog.store import open_catalog
+from odum_pipeline.gcs import check_remote_root, is_remote, location
 from odum_pipeline.instruments.registry import build_instrument
 from odum_pipeline.timestamps import to_ns
 

@@ -20,7 +20,7 @@ from typing import Any
 from odum_pipeline.algorithms.gate import ensure_runnable
 from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
 from odum_pipeline.backtests.config import (
-    AlgorithmEntry,
+    AlgorithmChoice,
     BacktestConfig,
     MarketPreset,
     SubmissionMode,
@@ -28,13 +28,12 @@ from odum_pipeline.backtests.config import (
     variant_base_name,
     with_market_preset,
 )
-from odum_pipeline.backtests.impact import ImpactCalibrationError
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
+from odum_pipeline.backtests.impact import ImpactCalibrationError
 from odum_pipeline.backtests.limits import BacktestRunError, timeout_for, wall_clock_limit
 from odum_pipeline.backtests.results import check_results_root
 from odum_pipeline.catalog.preflight import catalog_days, missing_catalog_partitions, require_market_data
 from odum_pipeline.catalog.store import CatalogError
-
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def algorithm_variants(config: BacktestConfig, algorithm_key: str, algorithms_ro
             raise BacktestSetupError(
                 f"config {config.name} lists no variant {algorithm_key!r}; its partitions: {config.execution.partition_keys()}"
             )
-        listed = [AlgorithmEntry(name=name)]
+        listed = [AlgorithmChoice(name=name)]
     return [
         Variant(
             label=item.label,

@@ -17,10 +17,10 @@ import pyarrow as pa
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 
 from odum_pipeline.catalog import store
-from odum_pipeline.catalog.sources import RawSource, as_raw_source, file_sha256
 from odum_pipeline.catalog.checks import DEFAULT_MAX_GAP_SECS, Problem, QualityReport, Severity, check_ticks
 from odum_pipeline.catalog.layout import BOOK, RAW_DIR, TRADES, relative_name
 from odum_pipeline.catalog.nautilus_arrow import depth10_table, trades_table
+from odum_pipeline.catalog.raw_sources import RawSource, as_raw_source, file_sha256
 from odum_pipeline.catalog.readers import RawDataError
 from odum_pipeline.gcs import location
 from odum_pipeline.instruments import InstrumentSpec, build_instrument, resolve

@@ -4,7 +4,7 @@ The window is judged on ``ts_init`` (the local receive time), the timestamp Naut
 orders and queries data by, so "rows in the window" here are the rows a backtest replays.
 Only timestamp columns are read, with row-group pruning, never whole files: locally through
 pyarrow's filters, in GCS through ranged reads of the footer and of the one column's chunks
-(:meth:`odum_pipeline.catalog.sources.GcsRawSource.ts_init_in_window`).
+(:meth:`odum_pipeline.catalog.raw_sources.GcsRawSource.ts_init_in_window`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import CATALOG_CLASSES
 from odum_pipeline.catalog.layout import BOOK, TRADES, RawFile
+from odum_pipeline.catalog.raw_sources import RawSource, as_raw_source
 from odum_pipeline.catalog.readers import RawDataError
-from odum_pipeline.catalog.sources import RawSource, as_raw_source
 from odum_pipeline.gcs import filesystem, is_remote, join, location
 from odum_pipeline.instruments import resolve
 from odum_pipeline.timestamps import ns_to_iso, to_ns, utc

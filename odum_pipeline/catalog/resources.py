@@ -5,7 +5,7 @@ so the same definitions run locally and in production without code changes.
 
 Raw data: ``data_source`` ``local`` (a folder) or ``gcs`` (a bucket read through dagster-gcp's
 ``GCSResource`` client, or a gcsfuse mount of it); :meth:`RawDataResource.source` builds the
-:class:`~odum_pipeline.catalog.sources.RawSource` every consumer uses. The catalog root may be a
+:class:`~odum_pipeline.catalog.raw_sources.RawSource` every consumer uses. The catalog root may be a
 ``gs://`` URI (``location``).
 """
 
@@ -17,14 +17,14 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from odum_pipeline import settings
-from odum_pipeline.catalog.sources import RawSource, raw_source
+from odum_pipeline.catalog.raw_sources import RawSource, raw_source
 from odum_pipeline.gcs import location
 
 
 def raw_source_from_settings(
     data_source: str | None = None, *, root: Path | str | None = None, bucket: str | None = None
 ) -> RawSource:
-    """:func:`~odum_pipeline.catalog.sources.raw_source` with the environment's defaults, for the CLI.
+    """:func:`~odum_pipeline.catalog.raw_sources.raw_source` with the environment's defaults, for the CLI.
 
     ``data_source``: else ``ODUM_DATA_SOURCE``, else local. ``root``: else ``UNIFIED_CLOUD_LOCAL_PATH``
     (for ``gcs``, a gcsfuse mount of the bucket; for ``local``, else ./var/raw). ``bucket``: else
@@ -61,7 +61,7 @@ class RawDataResource(ConfigurableResource):
         return Path(self.root)
 
     def source(self) -> RawSource:
-        """The :class:`~odum_pipeline.catalog.sources.RawSource` for this configuration."""
+        """The :class:`~odum_pipeline.catalog.raw_sources.RawSource` for this configuration."""
         if self.data_source == "local":
             return raw_source("local", root=self.root)
         mount = self.root if (settings.explicit_raw_root() or self.root != str(settings.raw_root())) else None

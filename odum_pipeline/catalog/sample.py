@@ -68,8 +68,9 @@ _BOOK_CHUNK = 500_000
 
 
 @dataclass(frozen=True)
-class InstrumentSpec:
-    """Static parameters of one synthetic instrument."""
+class SyntheticInstrument:
+    """Static parameters of one synthetic instrument (the registry's ``InstrumentSpec`` says how to
+    build it in NautilusTrader; this says how its market behaves)."""
 
     exchange: str
     symbol: str
@@ -96,37 +97,36 @@ _TARDIS_EXCHANGES = {
 _BASE_MARKETS = {"BTC": (27000.0, 30.0, 0.025, 0.4), "ETH": (1800.0, 15.0, 0.6, 6.0)}
 
 
-def _registry_instrument(spec) -> InstrumentSpec:
+def _registry_instrument(spec, tuned: tuple[float, float, float, float] | None = None) -> SyntheticInstrument:
     """Synthetic parameters of a registry instrument: prices on its tick grid, sizes on its lot grid
-    (inverse sizes in contracts of the quote currency, so trade and level sizes are base x price)."""
-    price, rate, trade_base, depth_base = _BASE_MARKETS[spec.base]
-    lot = float(spec.size_increment)
-    unit = price if spec.is_inverse else 1.0  # an inverse lot is quote currency: base size x price
-    return InstrumentSpec(
-        _TARDIS_EXCHANGES[(spec.venue, spec.instrument_type)],
-        spec.raw_symbol,
-        float(spec.price_increment),
-        lot,
-        price,
-        rate,
-        max(1.0, round(trade_base * unit / lot)),
-        max(4.0, round(depth_base * unit / lot)),
-    )
+    (inverse sizes in contracts of the quote currency, so trade and level sizes are base x price).
+
+    ``tuned``: hand-tuned (price, trades per second, trade lots, depth lots) instead of the defaults
+    derived from ``_BASE_MARKETS``; the tick and lot sizes always come from the registry."""
+    tick, lot = float(spec.price_increment), float(spec.size_increment)
+    if tuned is None:
+        price, rate, trade_base, depth_base = _BASE_MARKETS[spec.base]
+        unit = price if spec.is_inverse else 1.0  # an inverse lot is quote currency: base size x price
+        tuned = (price, rate, max(1.0, round(trade_base * unit / lot)), max(4.0, round(depth_base * unit / lot)))
+    return SyntheticInstrument(_TARDIS_EXCHANGES[(spec.venue, spec.instrument_type)], spec.raw_symbol, tick, lot, *tuned)
 
 
-def _all_instruments() -> dict[str, InstrumentSpec]:
+#: Hand-tuned (price, trades per second, trade lots, depth lots) of the first sample instruments (and their data).
+_TUNED = {
+    "BINANCE-FUTURES:PERPETUAL:BTC-USDT": (27000.0, 30.0, 25, 400),
+    "BINANCE-FUTURES:PERPETUAL:ETH-USDT": (1800.0, 15.0, 600, 6000),
+    "BINANCE:SPOT:BTC-USDT": (27000.0, 20.0, 1500, 20000),
+}
+
+
+def _all_instruments() -> dict[str, SyntheticInstrument]:
     from odum_pipeline.instruments.registry import list_instruments
 
-    return {spec.key: _registry_instrument(spec) for spec in list_instruments()}
+    return {spec.key: _registry_instrument(spec, _TUNED.get(spec.key)) for spec in list_instruments()}
 
 
-#: Every registry instrument; the first three keep their hand-tuned parameters (and their data).
-INSTRUMENTS: dict[str, InstrumentSpec] = {
-    **_all_instruments(),
-    "BINANCE-FUTURES:PERPETUAL:BTC-USDT": InstrumentSpec("binance-futures", "BTCUSDT", 0.1, 0.001, 27000.0, 30.0, 25, 400),
-    "BINANCE-FUTURES:PERPETUAL:ETH-USDT": InstrumentSpec("binance-futures", "ETHUSDT", 0.01, 0.001, 1800.0, 15.0, 600, 6000),
-    "BINANCE:SPOT:BTC-USDT": InstrumentSpec("binance", "BTCUSDT", 0.01, 0.00001, 27000.0, 20.0, 1500, 20000),
-}
+#: Every registry instrument, with its tick and lot sizes.
+INSTRUMENTS: dict[str, SyntheticInstrument] = _all_instruments()
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ DEFAULT_SAMPLE = dict(
 )
 
 
-def instrument_spec(instrument_key: str) -> InstrumentSpec:
+def synthetic_instrument(instrument_key: str) -> SyntheticInstrument:
     try:
         return INSTRUMENTS[instrument_key]
     except KeyError:
@@ -198,7 +198,7 @@ def generate_day(
 
     ``params`` are :class:`MarketParams` fields (``trades_per_second``, ``unknown_side_share``...).
     """
-    spec = instrument_spec(instrument_key)
+    spec = synthetic_instrument(instrument_key)
     if schema not in SCHEMAS:
         raise ValueError(f"unknown schema {schema!r}; expected one of {SCHEMAS}")
     p = _params(spec, params)
@@ -225,7 +225,7 @@ def generate_sample(
 ) -> list[SampleFiles]:
     """:func:`generate_day` for every (day, instrument); keys are validated before writing."""
     for key in instrument_keys:
-        instrument_spec(key)
+        synthetic_instrument(key)
     return [
         generate_day(raw_root, day, key, start_time=start_time, end_time=end_time, schema=schema, seed=seed, **params)
         for day in days
@@ -241,7 +241,7 @@ def generate_default_sample(raw_root: Path | str, **overrides) -> list[SampleFil
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _params(spec: InstrumentSpec, params: dict) -> MarketParams:
+def _params(spec: SyntheticInstrument, params: dict) -> MarketParams:
     known = {f.name for f in fields(MarketParams)}
     unknown = sorted(set(params) - known)
     if unknown:
@@ -318,7 +318,7 @@ def _unique_on_parity(t: np.ndarray, t0: int, parity: int) -> np.ndarray:
 
 @dataclass
 class _Meta:
-    spec: InstrumentSpec
+    spec: SyntheticInstrument
     instrument_key: str
     schema: str
     id_base: int
@@ -328,7 +328,7 @@ class _Market:
     """The simulated event arrays of one window; snapshots are computed chunk by chunk."""
 
     @classmethod
-    def simulate(cls, spec: InstrumentSpec, p: MarketParams, seed: int, t0: int, t1: int) -> "_Market":
+    def simulate(cls, spec: SyntheticInstrument, p: MarketParams, seed: int, t0: int, t1: int) -> "_Market":
         m = cls()
         m.spec, m.p, m.t0, m.t1 = spec, p, t0, t1
         m.rng = np.random.default_rng(seed)

@@ -10,9 +10,9 @@ from odum_pipeline import settings
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import ConversionError, convert_day
 from odum_pipeline.catalog.preflight import SNAPSHOT_MODES, check_raw_coverage
-from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
+from odum_pipeline.catalog.raw_sources import RawSource
 from odum_pipeline.catalog.resources import raw_source_from_settings
-from odum_pipeline.catalog.sources import RawSource
+from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
 from odum_pipeline.cli.arguments import iso_date, iso_datetime, iso_time
 from odum_pipeline.gcs import location
 

@@ -25,8 +25,8 @@ from odum_pipeline.backtests.limits import BacktestRunError  # noqa: E402
 from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
+from odum_pipeline.catalog.raw_sources import RawSource  # noqa: E402
 from odum_pipeline.catalog.resources import raw_source_from_settings  # noqa: E402
-from odum_pipeline.catalog.sources import RawSource  # noqa: E402
 from odum_pipeline.cli.arguments import iso_datetime  # noqa: E402
 from odum_pipeline.gcs import location  # noqa: E402
 from odum_pipeline.instruments.currencies import summary_money_line  # noqa: E402

@@ -18,14 +18,12 @@ and the HTML path is only for download.
 
 import warnings
 
-from pydantic import Field
-
 from dagster import (
     AssetDep,
-    Config,
-    BetaWarning,
     AssetExecutionContext,
     AssetKey,
+    BetaWarning,
+    Config,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -34,6 +32,7 @@ from dagster import (
     TableSchema,
     asset,
 )
+from pydantic import Field
 
 from odum_pipeline.backtests.partitions import config_partitions
 from odum_pipeline.backtests.resources import ResultsResource

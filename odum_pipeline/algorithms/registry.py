@@ -31,12 +31,13 @@ from odum_pipeline.algorithms.schema import (
     resolve,
     validate_schema,
 )
+from odum_pipeline.errors import OdumError
 
 NORMAL = "NORMAL"
 BUILTIN_VERSION = "builtin"
 
 
-class AlgorithmRegistryError(ValueError):
+class AlgorithmRegistryError(OdumError, ValueError):
     """An algorithm file that cannot be registered, or an unknown algorithm/version."""
 
 

@@ -15,8 +15,8 @@ from dagster import (
 )
 
 from odum_pipeline.backtests.automation import backtest_freshness_condition
+from odum_pipeline.backtests.boundary import USER_ERRORS
 from odum_pipeline.backtests.config import load_config
-from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.partitions import backtest_partitions, parse_backtest_partition
 from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
 from odum_pipeline.backtests.runs import run_partition
@@ -65,7 +65,7 @@ def backtest_run(
             results_root=results.path,
             progress=_progress_logger(context),
         )
-    except (ValueError, FileNotFoundError, BacktestRunError) as error:  # bad input, or past its time limit
+    except USER_ERRORS as error:  # bad input, or past its time limit (BacktestRunError)
         raise Failure(description=str(error)) from error
     return MaterializeResult(metadata=_metadata(outcomes))
 

@@ -31,6 +31,9 @@ from pydantic import (
     model_validator,
 )
 
+from odum_pipeline.errors import OdumError
+from odum_pipeline.timestamps import utc
+
 
 def _canonical_decimal(value: Decimal) -> str:
     """``2``, ``2.0`` and ``2.00`` are the same quantity: serialise them the same way."""
@@ -43,7 +46,7 @@ PositiveDecimal = Annotated[CanonicalDecimal, Field(gt=0)]
 NonNegativeDecimal = Annotated[CanonicalDecimal, Field(ge=0)]
 
 
-class ConfigError(ValueError):
+class ConfigError(OdumError, ValueError):
     """An invalid backtest config; the message names the file, the field and what was expected."""
 
 
@@ -90,13 +93,6 @@ class DataSource(str, Enum):
 class RunMode(str, Enum):
     FAST = "fast"
     REPORT = "report"
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    """Timestamps are UTC: a naive one is read as UTC, an aware one converted to UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 UtcDatetime = Annotated[dt.datetime, Field(description="ISO 8601 timestamp, UTC (naive means UTC)")]
@@ -262,7 +258,7 @@ class TimeWindowSection(_Strict):
     @field_validator("start", "end")
     @classmethod
     def _utc(cls, value: dt.datetime) -> dt.datetime:
-        return _as_utc(value)
+        return utc(value)
 
     @model_validator(mode="after")
     def _end_after_start(self) -> TimeWindowSection:
@@ -286,7 +282,7 @@ class ParentOrder(_Strict):
     @field_validator("arrival", "deadline")
     @classmethod
     def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
-        return None if value is None else _as_utc(value)
+        return None if value is None else utc(value)
 
     @model_validator(mode="after")
     def _deadline_after_arrival(self) -> ParentOrder:

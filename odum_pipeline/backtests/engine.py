@@ -49,6 +49,7 @@ from odum_pipeline.backtests.run_id import make_run_id
 from odum_pipeline.backtests.strategy import ExecutionBacktestConfig, ExecutionBacktestStrategy, ParentOrderPlan
 from odum_pipeline.backtests.streaming import add_streams
 from odum_pipeline.catalog.store import open_catalog
+from odum_pipeline.errors import OdumError
 from odum_pipeline.gcs import check_remote_root, is_remote, location
 from odum_pipeline.instruments.registry import build_instrument
 from odum_pipeline.timestamps import to_ns
@@ -57,7 +58,7 @@ from odum_pipeline.timestamps import to_ns
 UNTHROTTLED = "1000000/00:00:01"
 
 
-class BacktestSetupError(ValueError):
+class BacktestSetupError(OdumError, ValueError):
     """The backtest cannot start: missing catalog data, unknown algorithm, unsupported option."""
 
 
@@ -118,7 +119,7 @@ def run_backtest(
     market preset; recorded as ``summary.model_risk`` so the comparison keeps it apart.
     """
     if mode not in ("fast", "report"):
-        raise ValueError(f"mode must be 'fast' or 'report', got {mode!r}")
+        raise BacktestSetupError(f"mode must be 'fast' or 'report', got {mode!r}")
     catalog_root = catalog_root or config.data_catalog.path
     if not catalog_root:
         raise BacktestSetupError("no catalog: pass catalog_root or set data_catalog.path in the config")

@@ -30,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from odum_pipeline.errors import OdumError
+
 NS = 1_000_000_000
 
 
-class ImpactCalibrationError(ValueError):
+class ImpactCalibrationError(OdumError, ValueError):
     """Too little market data before the first arrival to calibrate the impact overlay."""
 
 

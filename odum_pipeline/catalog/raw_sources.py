@@ -311,10 +311,10 @@ def raw_source(
     data_source = data_source.lower()
     if data_source == "local":
         if root is None:
-            raise ValueError("data source 'local' needs a raw root folder")
+            raise gcs.StorageError("data source 'local' needs a raw root folder")
         return as_raw_source(root)
     if data_source != "gcs":
-        raise ValueError(f"data source {data_source!r} is not 'local' or 'gcs'")
+        raise gcs.StorageError(f"data source {data_source!r} is not 'local' or 'gcs'")
     if root is not None and gcs.is_remote(root):
         return GcsRawSource.from_uri(str(root), project)
     if root is not None and not use_direct_gcs and (Path(root) / RAW_DIR).is_dir():

@@ -58,6 +58,7 @@ from odum_pipeline.catalog.layout import (
     TRADES,
     raw_path,
 )
+from odum_pipeline.errors import OdumError
 
 SCHEMAS = ("tardis", "nautilus")
 _US = 1_000_000
@@ -65,6 +66,10 @@ _BUY, _SELL = 1, -1  # internal side sign: +1 lifts the ask, -1 hits the bid
 _ASK_SIDE, _BID_SIDE = 0, 1  # hash salt per book side
 _TRADE_CHUNK = 1_000_000
 _BOOK_CHUNK = 500_000
+
+
+class SampleError(OdumError, ValueError):
+    """A sample that cannot be generated: an instrument without synthetic parameters, a bad schema or window."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,7 @@ def synthetic_instrument(instrument_key: str) -> SyntheticInstrument:
     try:
         return INSTRUMENTS[instrument_key]
     except KeyError:
-        raise ValueError(
+        raise SampleError(
             f"no synthetic parameters for instrument {instrument_key!r}; known: {sorted(INSTRUMENTS)}"
         ) from None
 
@@ -200,7 +205,7 @@ def generate_day(
     """
     spec = synthetic_instrument(instrument_key)
     if schema not in SCHEMAS:
-        raise ValueError(f"unknown schema {schema!r}; expected one of {SCHEMAS}")
+        raise SampleError(f"unknown schema {schema!r}; expected one of {SCHEMAS}")
     p = _params(spec, params)
     t0, t1 = _window_us(day, start_time, end_time)
     market = _Market.simulate(spec, p, _seed(day, instrument_key, seed), t0, t1)
@@ -260,7 +265,7 @@ def _window_us(day: dt.date, start: dt.time | None, end: dt.time | None) -> tupl
     t0 = day0 + (offset(start) if start else 0)
     t1 = day0 + (offset(end) if end else 86_400 * _US)
     if t1 <= t0:
-        raise ValueError(f"empty window: start_time {start} is not before end_time {end}")
+        raise SampleError(f"empty window: start_time {start} is not before end_time {end}")
     return t0 - t0 % 2, t1  # market orders sit on even microseconds
 
 

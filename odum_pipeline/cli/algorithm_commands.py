@@ -18,6 +18,7 @@ from pathlib import Path
 from odum_pipeline import settings
 from odum_pipeline.algorithms import registry
 from odum_pipeline.algorithms.validation import DEFAULT_TIMEOUT_SECS, ValidationReport, validate_file
+from odum_pipeline.cli.arguments import UsageError
 
 
 def register(commands) -> None:
@@ -58,9 +59,9 @@ def _params(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--params: invalid JSON ({exc.msg})") from None
+        raise UsageError(f"--params: invalid JSON ({exc.msg})") from None
     if not isinstance(value, dict):
-        raise ValueError("--params: expected a JSON object")
+        raise UsageError("--params: expected a JSON object")
     return value
 
 

@@ -20,8 +20,8 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from odum_pipeline import settings  # noqa: E402
+from odum_pipeline.backtests.boundary import USER_ERRORS  # noqa: E402
 from odum_pipeline.backtests.config import ConfigError, parse_config, read_document  # noqa: E402
-from odum_pipeline.backtests.limits import BacktestRunError  # noqa: E402
 from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
@@ -209,7 +209,7 @@ def run(argv: list[str] | None = None) -> int:
                 print(f"  {summary_money_line(outcome.summary)}")
                 print(f"  {market_line(outcome.summary)}")
         return 0
-    except (ValueError, FileNotFoundError, BacktestRunError) as error:
+    except USER_ERRORS as error:  # BacktestRunError (a timeout, the algorithm raised) included
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
 

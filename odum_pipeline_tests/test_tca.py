@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from odum_pipeline.reports import compare, tca
-from odum_pipeline.reports.tca import Market, compute_tca, parents_from_results
+from odum_pipeline.reports.costs import compute_tca
+from odum_pipeline.reports.parents import parents_from_results
+from odum_pipeline.reports.tca import Market
 
 S = 1_000_000_000  # ns per second
 FEE = Decimal("0.0004")

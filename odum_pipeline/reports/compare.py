@@ -41,6 +41,7 @@ import pandas as pd
 from odum_pipeline.instruments.currencies import format_money
 from odum_pipeline.reports import tca
 from odum_pipeline.reports.frontier import frontier_notes
+from odum_pipeline.reports.parents import entry_fills
 
 REPORT_DIR = "report"
 COMPARISON_DIR = "comparison"
@@ -496,7 +497,7 @@ def _entry_fills(report_dir: Path) -> pd.DataFrame:
     path = report_dir / "fills.parquet"
     if not path.is_file():
         return pd.DataFrame(columns=["ts_event", "side", "last_px", "last_qty"])
-    return tca.entry_fills(pd.read_parquet(path)).reset_index(drop=True)
+    return entry_fills(pd.read_parquet(path)).reset_index(drop=True)
 
 
 def build_comparisons(

@@ -15,7 +15,7 @@ import pytest
 
 from odum_pipeline.backtests.config import parse_config
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
-from odum_pipeline.reports import compare, tca
+from odum_pipeline.reports import compare, rendering, tca
 from odum_pipeline_tests.conftest import BTC_PERP, SHIPPED_ALGORITHMS
 
 pytestmark = pytest.mark.slow
@@ -151,7 +151,7 @@ def test_html_cli_and_dagster_asset(runs, comparison, real_catalog, capsys) -> N
         "Mid price and fills", "Cumulative filled quantity", "Per-parent total cost", "Cost/risk frontier",
     }  # fmt: skip
     assert all(png.startswith(b"\x89PNG") for png in charts.values())
-    path = compare.write_html(comparison, results, charts)
+    path = rendering.write_html(comparison, results, charts)
     text = path.read_text()
     assert path == results / "comparison" / f"{CONFIG_NAME}.html"
     assert text.count("data:image/png;base64,") == 4 and all(o.run_id in text for o in outcomes.values())

@@ -430,7 +430,7 @@ def test_model_risk_ranks_each_algorithm_under_the_three_presets(real_catalog: P
     default) gives the main runs and a run under each other preset; the comparison ranks each set."""
     from odum_pipeline import settings
     from odum_pipeline.backtests.runs import run_partition
-    from odum_pipeline.reports import compare
+    from odum_pipeline.reports import compare, rendering
 
     cfg = config(execution={"algorithms": [{"name": "NORMAL"}, {"name": "TWAP", "params": {"horizon_secs": 60, "interval_secs": 10}}]})
     for name in ("NORMAL", "TWAP"):
@@ -449,7 +449,7 @@ def test_model_risk_ranks_each_algorithm_under_the_three_presets(real_catalog: P
         order = sorted(risk.costs[preset], key=lambda label: risk.costs[preset][label])
         assert [risk.ranks[preset][label] for label in order] == [1, 2]
     assert risk.verdict.startswith(("ranking stable", "ranking changes", "NORMAL best", "TWAP best"))
-    assert "Model risk" in compare.render_html(comparison)
+    assert "Model risk" in rendering.render_html(comparison)
 
 
 @pytest.mark.slow

@@ -76,6 +76,8 @@ MARKOUT_SECS: tuple[int, ...] = (1, 5, 30)
 MIN_INTERVAL_SECS = 1.0
 NS = 1_000_000_000
 BPS = 10_000.0
+#: The figure algorithms are ranked by (lower is better): the total cost in bps of the arrival value.
+RANK_METRIC = "total_cost_bps"
 
 
 class MarketData(Protocol):

@@ -83,13 +83,12 @@ def backfill(limit: int) -> None:
 
     from odum_pipeline.backtests.config import list_configs, load_config
     from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
-    from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
-    from odum_pipeline.definitions import defs
-    from odum_pipeline.definitions import default_resources
+    from odum_pipeline.backtests.source_assets import algorithm_registry, backtest_configs
+    from odum_pipeline.definitions import defs, storage_resources
 
     instance = DagsterInstance.get()
-    resources = default_resources()
-    pairs = [(p.stem, name) for p in list_configs() for name in load_config(p).execution.names()]
+    resources = storage_resources()
+    pairs = [(p.stem, name) for p in list_configs(resources["configs"].path) for name in load_config(p).execution.names()]
     instance.add_dynamic_partitions(config_partitions.name, sorted({c for c, _ in pairs}))
     instance.add_dynamic_partitions(algorithm_partitions.name, sorted({a for _, a in pairs}))
     for source in (backtest_configs, algorithm_registry):
@@ -155,7 +154,7 @@ def main() -> None:
             env = _environment(workdir, limit)
             command = [sys.executable, __file__, "--worker", "backfill", "--limit", str(limit)]
             completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
-            lines = [l for l in completed.stdout.splitlines() if l.startswith(harness.RESULT_MARK)]
+            lines = [line for line in completed.stdout.splitlines() if line.startswith(harness.RESULT_MARK)]
             if completed.returncode or not lines:
                 sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
                 raise SystemExit(f"backfill worker (limit {limit}) failed")

@@ -177,8 +177,8 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
     """A bare BacktestEngine; imports NautilusTrader only (no project code)."""
     from decimal import Decimal
 
-    from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.backtest.config import BacktestEngineConfig
+    from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import LoggingConfig, RiskEngineConfig, StrategyConfig
     from nautilus_trader.model import instruments as nautilus_instruments
     from nautilus_trader.model.currencies import Currency

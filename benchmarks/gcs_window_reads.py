@@ -21,8 +21,8 @@ from odum_pipeline.backtests.config import parse_config  # noqa: E402
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
 from odum_pipeline.catalog.preflight import check_raw_coverage  # noqa: E402
+from odum_pipeline.catalog.raw_sources import GcsRawSource  # noqa: E402
 from odum_pipeline.catalog.sample import generate_sample  # noqa: E402
-from odum_pipeline.catalog.sources import GcsRawSource  # noqa: E402
 from odum_pipeline_tests.conftest import REAL_DATA, REPO_ROOT  # noqa: E402
 from odum_pipeline_tests.gcs_emulator import running_emulator, upload_tree  # noqa: E402
 

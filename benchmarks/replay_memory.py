@@ -78,6 +78,7 @@ def replay(workdir: Path, hours: float, stream: bool) -> None:
     outcome = run_backtest(
         config,
         algorithm=AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10}),
+        algorithms_root=Path(__file__).resolve().parents[1] / "algorithms",
         catalog_root=workdir / "catalog",
         results_root=workdir / f"results_{stream}",
         mode="fast",

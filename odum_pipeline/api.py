@@ -25,6 +25,7 @@ from typing import Any
 from dagster_graphql import DagsterGraphQLClient
 
 from odum_pipeline.backtests.partitions import backtest_partition_key
+from odum_pipeline.errors import OdumError
 
 ASSET_JOB = "__ASSET_JOB"
 ADHOC_JOB = "adhoc_backtest"
@@ -62,7 +63,7 @@ fragment Entry on MetadataEntry {
 """
 
 
-class BacktestAPIError(RuntimeError):
+class BacktestAPIError(OdumError, RuntimeError):
     """The webserver refused a request, or a run did not finish in time; the message says which."""
 
 

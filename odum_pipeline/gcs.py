@@ -22,6 +22,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from odum_pipeline.errors import OdumError
+
 #: Read-ahead block of the catalog's gcsfs files (gcsfs defaults to 5 MiB, a whole day's file).
 CATALOG_BLOCK_SIZE = 256 * 1024
 
@@ -31,7 +33,7 @@ CREDENTIALS_HINT = (
 )
 
 
-class StorageError(ValueError):
+class StorageError(OdumError, ValueError):
     """A storage problem the user can fix; the message is one line (bucket/object, what to set)."""
 
 

@@ -14,42 +14,25 @@ from dagster._core.definitions.observe import observe
 
 from odum_pipeline.backtests.assets import backtest_run
 from odum_pipeline.backtests.config import ConfigError, list_configs, load_config
+from odum_pipeline.backtests.engine import BacktestSetupError
 from odum_pipeline.backtests.partitions import (
     algorithm_partitions,
     backtest_partition_key,
     config_partitions,
     parse_backtest_partition,
 )
-from odum_pipeline.backtests.engine import BacktestSetupError
 from odum_pipeline.backtests.runs import check_window_covered
 from odum_pipeline.backtests.sensors import new_source_partitions
-from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
+from odum_pipeline.backtests.source_assets import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.layout import discover_raw_files
 from odum_pipeline.catalog.partitions import catalog_partition_key, register_partitions
 from odum_pipeline.catalog.sample import generate_default_sample
-from odum_pipeline.definitions import ALL_ASSETS
+from odum_pipeline.definitions import ALL_ASSETS, storage_resources
 from odum_pipeline.reports.assets import comparison_report
-from odum_pipeline.resources import (
-    AlgorithmsResource,
-    CatalogResource,
-    ConfigsResource,
-    RawDataResource,
-    ResultsResource,
-)
 
 # Keep the console to warnings: the CLI prints its own progress; the instance still records every event.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def storage_resources(raw_root: Path, catalog_root: Path, results_root: Path, configs_root: Path, algorithms_root: Path) -> dict:
-    return {
-        "raw_data": RawDataResource(root=str(raw_root)),
-        "catalog": CatalogResource(root=str(catalog_root)),
-        "results": ResultsResource(root=str(results_root)),
-        "configs": ConfigsResource(root=str(configs_root)),
-        "algorithms": AlgorithmsResource(root=str(algorithms_root)),
-    }
 
 
 def materialize_partition(instance: DagsterInstance, resources: dict, asset, partition_key):

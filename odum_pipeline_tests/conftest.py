@@ -8,13 +8,13 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from dagster import BetaWarning, PreviewWarning
 
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_ALGORITHMS = REPO_ROOT / "algorithms"
 REAL_DATA = Path(os.environ.get("ODUM_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 BTC_PERP = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 HAS_REAL_DATA = (REAL_DATA / "raw_tick_data" / "by_date").is_dir()

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-
 #: Starts the emulator with GCS's ifGenerationMatch checks, which the catalog's lock object needs.
 PRECONDITIONS_LAUNCHER = Path(__file__).with_name("gcs_emulator_preconditions.py")
 

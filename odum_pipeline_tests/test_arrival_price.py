@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from odum_pipeline.algorithms.calibration import CalibrationError, calibrate
-from odum_pipeline.algorithms.registry import defaults_drift, discover, load_module, algorithm_classes
+from odum_pipeline.algorithms.registry import algorithm_classes, defaults_drift, discover, load_module
 from odum_pipeline.algorithms.slicing import (
     NS_PER_SEC,
     almgren_chriss_holdings,

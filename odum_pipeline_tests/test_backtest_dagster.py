@@ -15,11 +15,11 @@ from dagster._core.definitions.observe import observe
 
 from odum_pipeline.algorithms.registry import discover
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
+from odum_pipeline.backtests.resources import AlgorithmsResource
 from odum_pipeline.backtests.run_id import is_run_id
-from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs, config_version
+from odum_pipeline.backtests.source_assets import algorithm_registry, backtest_configs, config_version
 from odum_pipeline.cli import run_backtest
 from odum_pipeline.pipeline import ALL_ASSETS, storage_resources
-from odum_pipeline.resources import AlgorithmsResource
 from odum_pipeline_tests.conftest import BTC_PERP
 
 WINDOW = {"start": "2023-04-05T00:00:00Z", "end": "2023-04-05T00:06:00Z"}

@@ -31,7 +31,7 @@ from odum_pipeline.backtests.run_folder import read_summary
 from odum_pipeline.backtests.run_id import is_run_id, make_run_id
 from odum_pipeline.backtests.strategy import EquityPoint
 from odum_pipeline.instruments.registry import resolve
-from odum_pipeline_tests.conftest import REAL_DATA
+from odum_pipeline_tests.conftest import REAL_DATA, SHIPPED_ALGORITHMS
 
 REAL_ROOT = REAL_DATA  # ../shared/data/real beside the repo (or $ODUM_REAL_DATA)
 KEY = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
@@ -133,7 +133,8 @@ def test_missing_catalog_instrument_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_unknown_algorithm_without_exec_algorithm_is_a_clear_error(real_catalog: Path, tmp_path: Path) -> None:
     with pytest.raises(BacktestSetupError, match="no execution algorithm 'FANCY'.*unknown algorithm 'FANCY'; known: "):
-        run_backtest(parse_config(config_for()), algorithm=AlgorithmSpec("FANCY"), catalog_root=real_catalog, results_root=tmp_path)
+        run_backtest(parse_config(config_for()), algorithm=AlgorithmSpec("FANCY"), catalog_root=real_catalog, results_root=tmp_path,
+                     algorithms_root=SHIPPED_ALGORITHMS)
 
 
 def test_short_window_report(real_catalog: Path, tmp_path: Path) -> None:
@@ -269,7 +270,7 @@ def test_twap_from_the_registry_by_default(real_catalog: Path, tmp_path: Path) -
     twap = config.execution.by_label("TWAP")
     outcome = run_backtest(
         config, algorithm=AlgorithmSpec(twap.name, twap.params, "v-test"), catalog_root=real_catalog,
-        results_root=tmp_path,
+        results_root=tmp_path, algorithms_root=SHIPPED_ALGORITHMS,
     )
     summary = outcome.summary["summary"]
     assert outcome.result_path == tmp_path / "fast" / f"{outcome.run_id}.json"

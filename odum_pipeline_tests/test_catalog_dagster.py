@@ -15,9 +15,9 @@ from dagster._utils.test.data_versions import get_stale_status_resolver
 from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.layout import BOOK, raw_path
 from odum_pipeline.catalog.partitions import catalog_partition_key
+from odum_pipeline.catalog.resources import CatalogResource, RawDataResource
 from odum_pipeline.catalog.sensors import raw_files_sensor
 from odum_pipeline.definitions import defs
-from odum_pipeline.resources import CatalogResource, RawDataResource
 from odum_pipeline_tests.conftest import BTC_PERP
 
 DAY = "2023-04-05"

@@ -15,8 +15,8 @@ import pytest
 
 from odum_pipeline.backtests.config import parse_config
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
-from odum_pipeline.reports import compare, tca
-from odum_pipeline_tests.conftest import BTC_PERP
+from odum_pipeline.reports import compare, rendering, tca
+from odum_pipeline_tests.conftest import BTC_PERP, SHIPPED_ALGORITHMS
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,10 @@ def runs(real_raw_root, real_catalog, tmp_path_factory):
     )
     results = tmp_path_factory.mktemp("compare_results")
     outcomes = {
-        label: run_backtest(config, algorithm=spec, catalog_root=real_catalog, results_root=results, mode="report")
+        label: run_backtest(
+            config, algorithm=spec, catalog_root=real_catalog, results_root=results, mode="report",
+            algorithms_root=SHIPPED_ALGORITHMS,
+        )
         for label, spec in ALGORITHMS.items()
     }
     return results, outcomes
@@ -148,7 +151,7 @@ def test_html_cli_and_dagster_asset(runs, comparison, real_catalog, capsys) -> N
         "Mid price and fills", "Cumulative filled quantity", "Per-parent total cost", "Cost/risk frontier",
     }  # fmt: skip
     assert all(png.startswith(b"\x89PNG") for png in charts.values())
-    path = compare.write_html(comparison, results, charts)
+    path = rendering.write_html(comparison, results, charts)
     text = path.read_text()
     assert path == results / "comparison" / f"{CONFIG_NAME}.html"
     assert text.count("data:image/png;base64,") == 4 and all(o.run_id in text for o in outcomes.values())
@@ -165,8 +168,9 @@ def test_html_cli_and_dagster_asset(runs, comparison, real_catalog, capsys) -> N
     from dagster import instance_for_test, materialize
 
     from odum_pipeline.backtests.assets import backtest_run
+    from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
+    from odum_pipeline.catalog.resources import CatalogResource
     from odum_pipeline.reports.assets import comparison_report
-    from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
 
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("config", [CONFIG_NAME])

@@ -15,8 +15,9 @@ import pytest
 from odum_pipeline import gcs
 from odum_pipeline.catalog.layout import RAW_DIR, TRADES
 from odum_pipeline.catalog.preflight import check_raw_coverage
-from odum_pipeline.catalog.sources import GcsRawSource, LocalRawSource, raw_source
-from odum_pipeline_tests.conftest import BTC_PERP, REPO_ROOT
+from odum_pipeline.catalog.raw_sources import GcsRawSource, LocalRawSource
+from odum_pipeline.catalog.resources import raw_source_from_settings
+from odum_pipeline_tests.conftest import BTC_PERP, REPO_ROOT, SHIPPED_ALGORITHMS
 from odum_pipeline_tests.gcs_emulator import gcs_bucket, gcs_client, gcs_emulator, upload_tree  # noqa: F401
 
 DAY = dt.date(2023, 4, 5)
@@ -115,7 +116,7 @@ def test_missing_bucket_object_and_credentials_are_one_line_errors(gcs_client, r
     with pytest.raises(gcs.StorageError) as no_bucket_set:
         monkeypatch.delenv("UNIFIED_CLOUD_SERVICES_GCS_BUCKET", raising=False)
         monkeypatch.delenv("UNIFIED_CLOUD_LOCAL_PATH", raising=False)
-        raw_source("gcs")
+        raw_source_from_settings("gcs")
     assert "UNIFIED_CLOUD_SERVICES_GCS_BUCKET" in str(no_bucket_set.value)
 
     # no emulator and no credentials: the client cannot be made
@@ -123,7 +124,7 @@ def test_missing_bucket_object_and_credentials_are_one_line_errors(gcs_client, r
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
     monkeypatch.setenv("NO_GCE_CHECK", "True")
     with pytest.raises(gcs.StorageError) as no_credentials:
-        raw_source("gcs", bucket=raw_bucket)
+        raw_source_from_settings("gcs", bucket=raw_bucket)
     assert "GOOGLE_APPLICATION_CREDENTIALS" in str(no_credentials.value) and "\n" not in str(no_credentials.value)
     with pytest.raises(gcs.StorageError, match="GOOGLE_APPLICATION_CREDENTIALS"):
         gcs.gcsfs_options()
@@ -133,14 +134,14 @@ def test_source_selection_from_the_environment(gcs_emulator, raw_bucket, real_ra
     monkeypatch.setenv("UNIFIED_CLOUD_SERVICES_GCS_BUCKET", f"gs://{raw_bucket}/desk")
     monkeypatch.setenv("UNIFIED_CLOUD_LOCAL_PATH", str(real_raw_root))  # stands for a gcsfuse mount
     monkeypatch.delenv("UNIFIED_CLOUD_SERVICES_USE_DIRECT_GCS", raising=False)
-    assert isinstance(raw_source("gcs"), LocalRawSource)  # a mount is just a local root
+    assert isinstance(raw_source_from_settings("gcs"), LocalRawSource)  # a mount is just a local root
     monkeypatch.setenv("UNIFIED_CLOUD_SERVICES_USE_DIRECT_GCS", "true")
-    direct = raw_source("gcs")
+    direct = raw_source_from_settings("gcs")
     assert isinstance(direct, GcsRawSource) and direct.label == f"gs://{raw_bucket}/desk"
     monkeypatch.setenv("ODUM_DATA_SOURCE", "local")
-    assert isinstance(raw_source(), LocalRawSource)
+    assert isinstance(raw_source_from_settings(), LocalRawSource)
 
-    from odum_pipeline.resources import RawDataResource
+    from odum_pipeline.catalog.resources import RawDataResource
 
     monkeypatch.setenv("ODUM_DATA_SOURCE", "gcs")
     assert isinstance(RawDataResource().source(), GcsRawSource)
@@ -262,8 +263,8 @@ def test_dagster_discovers_converts_and_backtests_from_gcs_like_local(gcs_client
     from odum_pipeline.backtests.run_folder import read_summary
     from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
     from odum_pipeline.catalog.convert import convert_day
+    from odum_pipeline.catalog.resources import CatalogResource, RawDataResource
     from odum_pipeline.catalog.sensors import raw_files_sensor
-    from odum_pipeline.resources import CatalogResource, RawDataResource
 
     catalog = f"gs://{raw_bucket}/catalog"
     resources = {
@@ -304,9 +305,9 @@ def test_dagster_discovers_converts_and_backtests_from_gcs_like_local(gcs_client
         AlgorithmSpec("VWAP", {"horizon_secs": 120, "intervals": 12}),  # its volume profile comes from the catalog
     )
     for algorithm in algorithms:
-        local = run_backtest(config, algorithm=algorithm, catalog_root=local_catalog, results_root=tmp_path / "results")
+        local = run_backtest(config, algorithm=algorithm, algorithms_root=SHIPPED_ALGORITHMS, catalog_root=local_catalog, results_root=tmp_path / "results")
         gcs.READ_STATS.reset()
-        remote = run_backtest(config, algorithm=algorithm, catalog_root=catalog, results_root=f"gs://{raw_bucket}/results")
+        remote = run_backtest(config, algorithm=algorithm, algorithms_root=SHIPPED_ALGORITHMS, catalog_root=catalog, results_root=f"gs://{raw_bucket}/results")
         read = gcs.READ_STATS.reset()
         assert str(remote.result_path).startswith(f"gs://{raw_bucket}/results/fast/")
         assert read_summary(remote.result_path) == json.loads(json.dumps(remote.summary, default=str))
@@ -338,7 +339,8 @@ def test_tca_and_vwap_profile_from_a_gs_catalog_match_the_local_catalog(gcs_clie
     assert profiles[0] == profiles[1] and sum(profiles[0].volumes) > 0
 
     outcome = run_backtest(_real_config("report"), algorithm=AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10}),
-                           catalog_root=local_catalog, results_root=tmp_path / "results", mode="report")
+                           catalog_root=local_catalog, results_root=tmp_path / "results", mode="report",
+                           algorithms_root=SHIPPED_ALGORITHMS)
     gcs.READ_STATS.reset()
     remote = run_tca(outcome.result_path, remote_catalog)
     assert gcs.READ_STATS.reset().bytes > 0  # the market data really came from the bucket
@@ -423,10 +425,11 @@ def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket,
     from odum_pipeline.backtests.assets import backtest_run
     from odum_pipeline.backtests.config import parse_config
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+    from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
     from odum_pipeline.backtests.run_folder import read_summary
+    from odum_pipeline.catalog.resources import CatalogResource
     from odum_pipeline.cli import compare_commands
     from odum_pipeline.reports.assets import comparison_report
-    from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
 
     name = "gcs_compare"
     data = json.loads((REPO_ROOT / "configs" / "real_btc_20230405.json").read_text())
@@ -434,9 +437,9 @@ def test_comparison_report_over_gs_results_matches_local(gcs_client, gcs_bucket,
     local_results, remote_results = tmp_path / "results", f"gs://{gcs_bucket}/results"
     remote_runs = []
     for algorithm in (AlgorithmSpec(), AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10})):
-        run_backtest(config, algorithm=algorithm, catalog_root=real_catalog, results_root=local_results, mode="report")
+        run_backtest(config, algorithm=algorithm, algorithms_root=SHIPPED_ALGORITHMS, catalog_root=real_catalog, results_root=local_results, mode="report")
         remote_runs.append(
-            run_backtest(config, algorithm=algorithm, catalog_root=real_catalog, results_root=remote_results, mode="report")
+            run_backtest(config, algorithm=algorithm, algorithms_root=SHIPPED_ALGORITHMS, catalog_root=real_catalog, results_root=remote_results, mode="report")
         )
 
     def report(results_root):
@@ -543,8 +546,8 @@ def test_two_gs_conversions_of_the_same_day_never_both_land(gcs_bucket, real_raw
     assert not gcs.filesystem().exists(f"{catalog}/{store.LOCK_NAME}")  # released
 
 
-def test_a_gs_journal_outside_the_catalog_is_refused_and_a_damaged_manifest_blocks_its_day(  # noqa: F811
-    gcs_bucket, real_raw_root, tmp_path, caplog
+def test_a_gs_journal_outside_the_catalog_is_refused_and_a_damaged_manifest_blocks_its_day(
+    gcs_bucket, real_raw_root, tmp_path, caplog  # noqa: F811
 ):
     """Issue 11.4 and 11.14 in GCS."""
     from odum_pipeline.catalog import store

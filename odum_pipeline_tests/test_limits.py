@@ -71,7 +71,8 @@ def test_a_hung_backtest_stops_at_its_limit(real_catalog, hang_algorithms, tmp_p
     config = parse_config({**_config(timeout_secs=3), "name": "hung"})
     started = dt.datetime.now()
     with pytest.raises(BacktestTimeoutError) as error:
-        run_partition(config, "HANG", algorithms_root=hang_algorithms, catalog_root=real_catalog, results_root=tmp_path / "results")
+        run_partition(config, "HANG", algorithms_root=hang_algorithms, var_root=tmp_path / "var", catalog_root=real_catalog,
+                      results_root=tmp_path / "results")
     assert str(error.value) == "backtest hung/HANG stopped after its wall-clock limit of 3 s (environment.timeout_secs)"
     assert (dt.datetime.now() - started).total_seconds() < 60
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.json"))

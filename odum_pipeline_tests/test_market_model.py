@@ -18,7 +18,7 @@ import pytest
 from odum_pipeline.backtests.book_deltas import depth_to_deltas
 from odum_pipeline.backtests.config import ConfigError, config_sha256, parse_config, setup_sha256
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
-from odum_pipeline_tests.conftest import BTC_PERP, REAL_DATA, requires_real_data
+from odum_pipeline_tests.conftest import BTC_PERP, REAL_DATA, SHIPPED_ALGORITHMS, requires_real_data
 
 pytestmark = requires_real_data
 
@@ -99,7 +99,8 @@ def config(*, market=None, orders=None, window=("2023-04-05T00:00:00Z", "2023-04
 
 def run(cfg, catalog, results, algorithm="NORMAL", params=None):
     return run_backtest(
-        cfg, algorithm=AlgorithmSpec(algorithm, params or {}), catalog_root=catalog, results_root=results, mode="report"
+        cfg, algorithm=AlgorithmSpec(algorithm, params or {}), catalog_root=catalog, results_root=results, mode="report",
+        algorithms_root=SHIPPED_ALGORITHMS,
     )
 
 
@@ -429,11 +430,12 @@ def test_model_risk_ranks_each_algorithm_under_the_three_presets(real_catalog: P
     default) gives the main runs and a run under each other preset; the comparison ranks each set."""
     from odum_pipeline import settings
     from odum_pipeline.backtests.runs import run_partition
-    from odum_pipeline.reports import compare
+    from odum_pipeline.reports import compare, rendering
 
     cfg = config(execution={"algorithms": [{"name": "NORMAL"}, {"name": "TWAP", "params": {"horizon_secs": 60, "interval_secs": 10}}]})
     for name in ("NORMAL", "TWAP"):
-        outcomes = run_partition(cfg, name, algorithms_root=settings.algorithms_root(), catalog_root=real_catalog,
+        outcomes = run_partition(cfg, name, algorithms_root=settings.algorithms_root(), var_root=settings.var_root(),
+                                 catalog_root=real_catalog,
                                  results_root=tmp_path)  # fmt: skip
         presets = [o.summary["market"]["preset"] for _, o in outcomes]
         assert presets == ["realistic", "optimistic", "conservative"]
@@ -447,7 +449,7 @@ def test_model_risk_ranks_each_algorithm_under_the_three_presets(real_catalog: P
         order = sorted(risk.costs[preset], key=lambda label: risk.costs[preset][label])
         assert [risk.ranks[preset][label] for label in order] == [1, 2]
     assert risk.verdict.startswith(("ranking stable", "ranking changes", "NORMAL best", "TWAP best"))
-    assert "Model risk" in compare.render_html(comparison)
+    assert "Model risk" in rendering.render_html(comparison)
 
 
 @pytest.mark.slow

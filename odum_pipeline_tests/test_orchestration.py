@@ -27,11 +27,11 @@ from dagster._core.definitions.data_version import StaleStatus
 from dagster._core.definitions.observe import observe
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
+from odum_pipeline.backtests.config import ConfigError
 from odum_pipeline.backtests.config_store import config_history, publish_config
 from odum_pipeline.backtests.jobs import publish_config_op
-from odum_pipeline.backtests.config import ConfigError
 from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
-from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
+from odum_pipeline.backtests.source_assets import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.partitions import catalog_partition_key, day_partitions, instrument_partitions
 from odum_pipeline.definitions import build_definitions
 from odum_pipeline.pipeline import ALL_ASSETS, storage_resources

@@ -37,7 +37,7 @@ def raw(real_raw_root):
     )
 
 
-def test_passive_twap_fills_only_as_a_maker_when_raw_trades_trade_through(run, raw):
+def test_passive_twap_fills_only_as_a_maker_when_raw_trades_trade_through(run, raw):  # noqa: F811
     result = run("TWAP", {"horizon_secs": 300, "interval_secs": 60, "placement": "passive"})
     children = result.orders[result.orders["client_order_id"].str.contains("-E")]
     assert (children["type"] == "LIMIT").all() and children["tags"].astype(str).str.contains("PASSIVE").all()
@@ -58,7 +58,7 @@ def test_passive_twap_fills_only_as_a_maker_when_raw_trades_trade_through(run, r
             assert cumulative <= raw.trade_qty[window].sum() + 1e-9, (order_id, ts)  # raw sells at/through it
 
 
-def test_adaptive_twap_of_two_btc_completes_by_its_horizon(run):
+def test_adaptive_twap_of_two_btc_completes_by_its_horizon(run):  # noqa: F811
     result = run("TWAP", {"horizon_secs": 300, "interval_secs": 60, "placement": "adaptive"})
     assert result.filled == PARENT
     assert result.fills["ts_event"].max() <= ARRIVAL_NS + HORIZON_NS
@@ -69,7 +69,7 @@ def test_adaptive_twap_of_two_btc_completes_by_its_horizon(run):
     assert sum(taker, Decimal(0)) == sum((Decimal(e["quantity"]) for e in crosses), Decimal(0))
 
 
-def test_is_front_loads_with_high_risk_aversion_and_is_twap_without(run):
+def test_is_front_loads_with_high_risk_aversion_and_is_twap_without(run):  # noqa: F811
     urgent = run("IS", {"horizon_secs": 300, "intervals": 10, "risk_aversion": 1e-3})
     quantities = list(urgent.slices()["qty"])
     assert urgent.filled == PARENT and len(quantities) == 10

@@ -18,6 +18,7 @@ from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
 from odum_pipeline.catalog.convert import convert_day
 from odum_pipeline.catalog.sample import INSTRUMENTS, generate_day
 from odum_pipeline.instruments.registry import list_instruments, resolve
+from odum_pipeline_tests.conftest import SHIPPED_ALGORITHMS
 
 DAY = dt.date(2023, 5, 23)
 START, END = dt.time(19, 20), dt.time(19, 24)
@@ -102,6 +103,7 @@ def test_registry_instrument_backtests(catalog, tmp_path, key, algorithm):
     outcome = run_backtest(
         config,
         algorithm=AlgorithmSpec(name=algorithm, params=ALGORITHMS[algorithm]),
+        algorithms_root=SHIPPED_ALGORITHMS,
         catalog_root=catalog / "catalog",
         results_root=tmp_path,
         mode="report",

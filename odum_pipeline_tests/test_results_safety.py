@@ -77,7 +77,8 @@ def test_an_algorithm_that_raises_is_one_line(real_catalog, tmp_path, capsys, mo
     assert err[-1] == "error: algorithm BOOM raised ZeroDivisionError: division by zero (boom.py line 15, in on_order)"
     config = parse_config({"name": "boom_cfg", "instrument": {"id": BTC_PERP}, "time_window": WINDOW, "strategy": PARENT})
     with pytest.raises(AlgorithmRaisedError) as error:
-        run_partition(config, "BOOM", algorithms_root=algorithms, catalog_root=real_catalog, results_root=tmp_path / "results")
+        run_partition(config, "BOOM", algorithms_root=algorithms, var_root=tmp_path / "var", catalog_root=real_catalog,
+                      results_root=tmp_path / "results")
     assert isinstance(error.value.__cause__, ZeroDivisionError)
 
 

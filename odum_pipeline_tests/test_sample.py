@@ -11,10 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from odum_pipeline.catalog.checks import check_ticks
-from odum_pipeline_tests.conftest import REAL_DATA
 from odum_pipeline.catalog.layout import BOOK, BOOK_DEPTH, TRADES, discover_raw_files
 from odum_pipeline.catalog.readers import read_raw
-from odum_pipeline.instruments.registry import list_instruments, resolve
 from odum_pipeline.catalog.sample import (
     DEFAULT_SAMPLE,
     INSTRUMENTS,
@@ -22,6 +20,8 @@ from odum_pipeline.catalog.sample import (
     generate_default_sample,
     generate_sample,
 )
+from odum_pipeline.instruments.registry import list_instruments, resolve
+from odum_pipeline_tests.conftest import REAL_DATA
 
 BTC = "BINANCE-FUTURES:PERPETUAL:BTC-USDT"
 ETH = "BINANCE-FUTURES:PERPETUAL:ETH-USDT"

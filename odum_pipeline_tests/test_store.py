@@ -13,16 +13,17 @@ import contextlib
 import datetime as dt
 import errno
 import functools
-import threading
-from concurrent.futures import ThreadPoolExecutor
 import json
 import posixpath
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
+
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import ConversionError, convert_day, file_sha256
 from odum_pipeline.catalog.layout import BOOK, TRADES, raw_path

@@ -21,7 +21,7 @@ from odum_pipeline.backtests.config import parse_config
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
 from odum_pipeline.backtests.streaming import time_chunks
 from odum_pipeline.reports.tca import run_tca
-from odum_pipeline_tests.conftest import BTC_PERP
+from odum_pipeline_tests.conftest import BTC_PERP, SHIPPED_ALGORITHMS
 
 TABLES = ("parents", "orders", "fills", "positions", "equity_curve", "timeline")
 WINDOWS = {
@@ -59,6 +59,7 @@ def _run(config, algorithm: str, catalog: Path, results: Path, *, stream: bool):
     return run_backtest(
         config,
         algorithm=AlgorithmSpec(algorithm, ALGORITHMS[algorithm]),
+        algorithms_root=SHIPPED_ALGORITHMS,
         catalog_root=catalog,
         results_root=results,
         mode="report",

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odum_pipeline.reports import compare, tca
-from odum_pipeline.reports.tca import Market, compute_tca, parents_from_results
+from odum_pipeline.catalog.market_data import Market
+from odum_pipeline.reports import compare, rendering, statistics, tca
+from odum_pipeline.reports.costs import compute_tca
+from odum_pipeline.reports.parents import parents_from_results
 
 S = 1_000_000_000  # ns per second
 FEE = Decimal("0.0004")
@@ -208,11 +210,11 @@ def test_bootstrap_detects_a_real_difference() -> None:
     rng = np.random.default_rng(1)
     best = rng.normal(2.0, 1.0, 200)
     worse = best + rng.normal(1.0, 0.5, 200)  # the same orders, 1 bp worse on average
-    result = compare.bootstrap_mean_difference(worse, best, paired=True)
+    result = statistics.bootstrap_mean_difference(worse, best, paired=True)
     assert result["significant"] and result["low"] > 0
     assert result["low"] < 1.0 < result["high"]
-    assert result == compare.bootstrap_mean_difference(worse, best, paired=True)  # fixed seed: reproducible
-    unpaired = compare.bootstrap_mean_difference(rng.normal(3.0, 1.0, 300), rng.normal(2.0, 1.0, 300), paired=False)
+    assert result == statistics.bootstrap_mean_difference(worse, best, paired=True)  # fixed seed: reproducible
+    unpaired = statistics.bootstrap_mean_difference(rng.normal(3.0, 1.0, 300), rng.normal(2.0, 1.0, 300), paired=False)
     assert unpaired["significant"] and not unpaired["paired"]
 
 
@@ -220,7 +222,7 @@ def test_bootstrap_says_when_the_difference_is_not_significant() -> None:
     rng = np.random.default_rng(2)
     best = rng.normal(2.0, 1.0, 100)
     same = best + rng.normal(0.0, 1.0, 100)
-    result = compare.bootstrap_mean_difference(same, best, paired=True)
+    result = statistics.bootstrap_mean_difference(same, best, paired=True)
     assert not result["significant"] and result["low"] < 0 < result["high"]
     assert result["resamples"] == 2000
 
@@ -279,9 +281,9 @@ def test_compare_ranks_latest_runs_and_flags_significance(tmp_path: Path) -> Non
     assert table.loc["TWAP", "significant"] is False  # 0.021 bp apart on average: CI includes 0
     assert comparison.significant is False
     assert any("not significant" in note and "TWAP" in note for note in comparison.notes)
-    markdown = compare.markdown_table(comparison)
+    markdown = rendering.markdown_table(comparison)
     assert all(run_id in markdown for run_id in ("R-best", "R-twap", "R-normal"))
-    path = compare.write_html(comparison, tmp_path, {"chart": b"\x89PNG fake"})
+    path = rendering.write_html(comparison, tmp_path, {"chart": b"\x89PNG fake"})
     assert path == tmp_path / "comparison" / "cfg.html" and "R-normal" in path.read_text()
 
 
@@ -354,7 +356,7 @@ def test_look_ahead_runs_are_listed_apart_unless_asked_for(tmp_path: Path) -> No
     default = compare.compare_runs("cfg", selected["cfg"])
     assert list(default.table["algorithm"]) == ["TWAP"] and [r.label for r in default.look_ahead_runs] == ["VWAP"]
     assert any("Not ranked: VWAP" in note for note in default.notes)
-    assert "Look-ahead runs, not ranked" in compare.render_html(default)
+    assert "Look-ahead runs, not ranked" in rendering.render_html(default)
     included = compare.compare_runs("cfg", selected["cfg"], include_look_ahead=True)
     assert list(included.table["algorithm"]) == ["VWAP", "TWAP"] and bool(included.table.iloc[0]["look_ahead"])
 

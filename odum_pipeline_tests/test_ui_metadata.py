@@ -14,7 +14,7 @@ from dagster._core.definitions.observe import observe
 from odum_pipeline.algorithms.registry import discover
 from odum_pipeline.backtests.partitions import algorithm_partitions
 from odum_pipeline.backtests.sensors import _algorithm_observations
-from odum_pipeline.backtests.sources import algorithm_registry
+from odum_pipeline.backtests.source_assets import algorithm_registry
 from odum_pipeline.pipeline import storage_resources
 from odum_pipeline_tests.conftest import BTC_PERP
 
@@ -61,8 +61,9 @@ def test_the_sources_sensor_observations_carry_the_same_metadata():
 def test_comparison_report_metadata_holds_the_whole_html_report(real_catalog, tmp_path):
     from odum_pipeline.backtests.config import parse_config
     from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+    from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
+    from odum_pipeline.catalog.resources import CatalogResource
     from odum_pipeline.reports.assets import comparison_report
-    from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
 
     config = parse_config({
         "name": "ui_compare", "instrument": {"id": BTC_PERP},
@@ -73,7 +74,8 @@ def test_comparison_report_metadata_holds_the_whole_html_report(real_catalog, tm
     })  # fmt: skip
     results = tmp_path / "results"
     for spec in (AlgorithmSpec(), AlgorithmSpec(name="TWAP", params={"horizon_secs": 60, "interval_secs": 20})):
-        run_backtest(config, algorithm=spec, catalog_root=real_catalog, results_root=results, mode="report")
+        run_backtest(config, algorithm=spec, catalog_root=real_catalog, results_root=results, mode="report",
+                     algorithms_root=REPO / "algorithms")
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("config", ["ui_compare"])
         from odum_pipeline.backtests.assets import backtest_run

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from odum_pipeline.algorithms import registry
 from odum_pipeline.algorithms.validation import DEFAULT_TIMEOUT_SECS, ValidationReport, validate_file
+from odum_pipeline.errors import OdumError
 from odum_pipeline.files import HISTORY_DIR, atomic_write, keep_previous
 
 
-class AlgorithmSaveError(ValueError):
+class AlgorithmSaveError(OdumError, ValueError):
     """The source was not saved; the message says why (validation errors, wrong name)."""
 
     def __init__(self, message: str, report: ValidationReport | None = None) -> None:

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from odum_pipeline.algorithms.slicing import NS_PER_SEC
+from odum_pipeline.errors import OdumError
 
 LEVELS = 5
 MIN_RETURNS = 5
 
 
-class CalibrationError(ValueError):
+class CalibrationError(OdumError, ValueError):
     """Not enough market data before the arrival to calibrate the schedule."""
 
 

@@ -23,11 +23,11 @@ class InvalidAlgorithmError(AlgorithmRegistryError):
     """The algorithm's current source failed validation: backtests may not use it."""
 
 
-def _verdict_path(entry: AlgorithmEntry, var_root: Path | None) -> Path:
+def _verdict_path(entry: AlgorithmEntry, var_root: Path) -> Path:
     return store_root(var_root) / "validation" / f"{entry.source_sha256}.json"
 
 
-def validation_verdict(entry: AlgorithmEntry, *, var_root: Path | None = None) -> ValidationReport:
+def validation_verdict(entry: AlgorithmEntry, *, var_root: Path) -> ValidationReport:
     """The (cached) validation report of this exact source; built-ins are always valid."""
     if entry.is_builtin:
         return ValidationReport(ok=True, errors=[], name=entry.name)
@@ -39,7 +39,7 @@ def validation_verdict(entry: AlgorithmEntry, *, var_root: Path | None = None) -
     return report
 
 
-def record_verdict(entry: AlgorithmEntry, report: ValidationReport, *, var_root: Path | None = None) -> bool:
+def record_verdict(entry: AlgorithmEntry, report: ValidationReport, *, var_root: Path) -> bool:
     """Cache ``report`` as the verdict on this exact source (default parameters); False if it is none."""
     if entry.is_builtin or not report.complete or report.source_sha256 != entry.source_sha256:
         return False
@@ -48,7 +48,7 @@ def record_verdict(entry: AlgorithmEntry, report: ValidationReport, *, var_root:
     return True
 
 
-def ensure_runnable(entry: AlgorithmEntry, *, var_root: Path | None = None) -> None:
+def ensure_runnable(entry: AlgorithmEntry, *, var_root: Path) -> None:
     """Raise unless this version validated; archive it, so every version that ran is kept."""
     report = validation_verdict(entry, var_root=var_root)
     if not report.complete:

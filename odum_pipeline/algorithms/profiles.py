@@ -31,12 +31,13 @@ from typing import Any
 import numpy as np
 
 from odum_pipeline.algorithms.slicing import NS_PER_SEC, normalize_profile
+from odum_pipeline.errors import OdumError
 
 NS_PER_DAY = 86_400 * NS_PER_SEC
 SOURCES = ("auto", "historical", "intraday", "flat", "realized")
 
 
-class ProfileError(ValueError):
+class ProfileError(OdumError, ValueError):
     """No real volume profile can be built for the requested horizon."""
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from odum_pipeline import settings
 from odum_pipeline.algorithms.schema import (
     ParameterSchemaError,
     ParameterSpec,
@@ -31,13 +30,14 @@ from odum_pipeline.algorithms.schema import (
     resolve,
     validate_schema,
 )
+from odum_pipeline.errors import OdumError
 from odum_pipeline.files import atomic_write
 
 NORMAL = "NORMAL"
 BUILTIN_VERSION = "builtin"
 
 
-class AlgorithmRegistryError(ValueError):
+class AlgorithmRegistryError(OdumError, ValueError):
     """An algorithm file that cannot be registered, or an unknown algorithm/version."""
 
 
@@ -121,12 +121,12 @@ def read_entry(path: str | Path) -> AlgorithmEntry:
     )
 
 
-def discover(algorithms_root: str | Path | None = None, *, strict: bool = False) -> dict[str, AlgorithmEntry]:
-    """``{name: entry}`` for NORMAL and every ``*.py`` in ``algorithms_root`` (default: settings).
+def discover(algorithms_root: str | Path, *, strict: bool = False) -> dict[str, AlgorithmEntry]:
+    """``{name: entry}`` for NORMAL and every ``*.py`` in ``algorithms_root``.
 
     Files that cannot be read are skipped (``strict=True``: raise); two files with one name raise.
     """
-    root = Path(algorithms_root) if algorithms_root is not None else settings.algorithms_root()
+    root = Path(algorithms_root)
     entries: dict[str, AlgorithmEntry] = {NORMAL: NORMAL_ENTRY}
     if not root.is_dir():
         return entries
@@ -146,7 +146,7 @@ def discover(algorithms_root: str | Path | None = None, *, strict: bool = False)
     return entries
 
 
-def get(name: str, algorithms_root: str | Path | None = None) -> AlgorithmEntry:
+def get(name: str, algorithms_root: str | Path) -> AlgorithmEntry:
     entries = discover(algorithms_root)
     try:
         return entries[name.upper()]
@@ -226,7 +226,7 @@ def load_exec_algorithms(
     """Fresh ``ExecAlgorithm`` instances for one run (the built-in ``Normal`` for NORMAL).
 
     The config gets the resolved parameters (those it has fields for) and, when it has a
-    ``catalog_path`` field, the catalog (``catalog_root``, default: settings) to read profiles from.
+    ``catalog_path`` field, the catalog (``catalog_root``; none given: the field keeps its default) to read profiles from.
     """
     if entry.is_builtin:
         from odum_pipeline.algorithms.normal import Normal
@@ -243,8 +243,8 @@ def load_exec_algorithms(
     config_cls = configs[0]
     fields = config_fields(config_cls)
     kwargs = {name: value for name, value in resolved.items() if name in fields and value is not None}
-    if "catalog_path" in fields:
-        kwargs["catalog_path"] = str(catalog_root if catalog_root is not None else settings.catalog_location())
+    if "catalog_path" in fields and catalog_root is not None:
+        kwargs["catalog_path"] = str(catalog_root)
     instance = algorithms[0](config_cls(**kwargs))
     if instance.id.value != entry.name:
         raise AlgorithmRegistryError(
@@ -256,11 +256,11 @@ def load_exec_algorithms(
 # --- the content-addressed store -----------------------------------------------------------------
 
 
-def store_root(var_root: str | Path | None = None) -> Path:
-    return Path(var_root if var_root is not None else settings.var_root()) / "algorithm_store"
+def store_root(var_root: str | Path) -> Path:
+    return Path(var_root) / "algorithm_store"
 
 
-def archive(entry: AlgorithmEntry, *, var_root: str | Path | None = None) -> Path:
+def archive(entry: AlgorithmEntry, *, var_root: str | Path) -> Path:
     """Copy the entry's source to ``algorithm_store/<sha256>.py`` (write-once; returns the path)."""
     if entry.path is None:
         raise AlgorithmRegistryError(f"{entry.name} is built in: nothing to archive")
@@ -273,7 +273,7 @@ def archive(entry: AlgorithmEntry, *, var_root: str | Path | None = None) -> Pat
     return atomic_write(target, source, read_only=True)
 
 
-def stored_versions(name: str | None = None, *, var_root: str | Path | None = None) -> list[AlgorithmEntry]:
+def stored_versions(name: str | None = None, *, var_root: str | Path) -> list[AlgorithmEntry]:
     """Every archived version (of ``name``), as entries pointing into the store."""
     root = store_root(var_root)
     out = []
@@ -287,7 +287,7 @@ def stored_versions(name: str | None = None, *, var_root: str | Path | None = No
     return out
 
 
-def load_version(name: str, version: str, *, var_root: str | Path | None = None) -> AlgorithmEntry:
+def load_version(name: str, version: str, *, var_root: str | Path) -> AlgorithmEntry:
     """The archived entry of ``name`` at ``version`` (sha256 prefix, at least 12 characters)."""
     if name.upper() == NORMAL:
         return NORMAL_ENTRY

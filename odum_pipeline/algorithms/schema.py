@@ -24,15 +24,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from odum_pipeline.errors import OdumError
+
 ParamType = Literal["int", "float", "bool", "str", "list[float]"]
 _NAME = r"^[a-z][a-z0-9_]*$"
 
 
-class ParameterSchemaError(ValueError):
+class ParameterSchemaError(OdumError, ValueError):
     """``PARAMETERS`` is not a valid parameter schema."""
 
 
-class AlgorithmParameterError(ValueError):
+class AlgorithmParameterError(OdumError, ValueError):
     """A parameter value does not fit the algorithm's schema; the message names both."""
 
 

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 
+from odum_pipeline.errors import OdumError
+
 NS_PER_SEC = 1_000_000_000
 
 
-class ScheduleError(ValueError):
+class ScheduleError(OdumError, ValueError):
     """Inputs no schedule can satisfy (non-positive quantity, bad weights, misaligned quantity)."""
 
 

@@ -1,6 +1,7 @@
 """Dagster definition of backtest runs: one partition per (config, algorithm)."""
 
 import time
+from pathlib import Path
 
 from dagster import (
     AllPartitionMapping,
@@ -14,15 +15,16 @@ from dagster import (
 )
 
 from odum_pipeline.backtests.automation import backtest_freshness_condition
+from odum_pipeline.backtests.boundary import USER_ERRORS
 from odum_pipeline.backtests.config import load_config
-from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.partitions import backtest_partitions, parse_backtest_partition
+from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
 from odum_pipeline.backtests.runs import run_partition
-from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
+from odum_pipeline.backtests.source_assets import algorithm_registry, backtest_configs
 from odum_pipeline.catalog.assets import tick_catalog
+from odum_pipeline.catalog.resources import CatalogResource
+from odum_pipeline.charts import equity_curve_png, png_markdown
 from odum_pipeline.instruments.currencies import format_money, summary_money_line
-from odum_pipeline.reports.charts import equity_curve_png, png_markdown
-from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
 
 HEADLINE_FIGURES = (
     "orders", "fills", "rejected", "denied", "skipped_rows", "filled_qty", "fill_ratio", "realized_pnl",
@@ -58,11 +60,12 @@ def backtest_run(
             config,
             algorithm_name,
             algorithms_root=algorithms.path,
+            var_root=Path(algorithms.var_root),
             catalog_root=catalog.path,
             results_root=results.path,
             progress=_progress_logger(context),
         )
-    except (ValueError, FileNotFoundError, BacktestRunError) as error:  # bad input, or past its time limit
+    except USER_ERRORS as error:  # bad input, or past its time limit (BacktestRunError)
         raise Failure(description=str(error)) from error
     return MaterializeResult(metadata=_metadata(outcomes))
 

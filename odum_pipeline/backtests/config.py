@@ -31,6 +31,9 @@ from pydantic import (
     model_validator,
 )
 
+from odum_pipeline.errors import OdumError
+from odum_pipeline.timestamps import utc
+
 
 def _canonical_decimal(value: Decimal) -> str:
     """``2``, ``2.0`` and ``2.00`` are the same quantity: serialise them the same way."""
@@ -43,7 +46,7 @@ PositiveDecimal = Annotated[CanonicalDecimal, Field(gt=0)]
 NonNegativeDecimal = Annotated[CanonicalDecimal, Field(ge=0)]
 
 
-class ConfigError(ValueError):
+class ConfigError(OdumError, ValueError):
     """An invalid backtest config; the message names the file, the field and what was expected."""
 
 
@@ -95,13 +98,6 @@ class RunMode(str, Enum):
 class ReplayMode(str, Enum):
     ACTIVE = "active"  # only the intervals in which some parent works (backtests.active_replay)
     FULL = "full"
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    """Timestamps are UTC: a naive one is read as UTC, an aware one converted to UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 UtcDatetime = Annotated[dt.datetime, Field(description="ISO 8601 timestamp, UTC (naive means UTC)")]
@@ -267,7 +263,7 @@ class TimeWindowSection(_Strict):
     @field_validator("start", "end")
     @classmethod
     def _utc(cls, value: dt.datetime) -> dt.datetime:
-        return _as_utc(value)
+        return utc(value)
 
     @model_validator(mode="after")
     def _end_after_start(self) -> TimeWindowSection:
@@ -291,7 +287,7 @@ class ParentOrder(_Strict):
     @field_validator("arrival", "deadline")
     @classmethod
     def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
-        return None if value is None else _as_utc(value)
+        return None if value is None else utc(value)
 
     @model_validator(mode="after")
     def _deadline_after_arrival(self) -> ParentOrder:
@@ -340,7 +336,10 @@ def _label_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
-class AlgorithmEntry(_Strict):
+class AlgorithmChoice(_Strict):
+    """One algorithm a config chooses to run (name, parameters, label, sweep). The algorithm's file
+    and version are the registry's ``algorithms.registry.AlgorithmEntry``."""
+
     name: str = Field(description="Execution algorithm, e.g. NORMAL, TWAP, VWAP, ICEBERG, POV, IS.")
     params: dict[str, Any] = Field(default_factory=dict, description="Parameters handed to the algorithm.")
     label: str | None = Field(
@@ -379,7 +378,7 @@ class AlgorithmEntry(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _default_label(self) -> AlgorithmEntry:
+    def _default_label(self) -> AlgorithmChoice:
         if self.sweep is not None and self.label is not None:
             raise ValueError("label: a sweep labels its variants itself (NAME[param=value,...]); remove 'label'")
         if self.label is None and self.sweep is None:
@@ -401,7 +400,7 @@ class AlgorithmEntry(_Strict):
         """The backtest partition (algorithm dimension) this variant runs in."""
         return self.label if self.label and VARIANT_KEY.match(self.label) else self.name
 
-    def expand(self) -> list[AlgorithmEntry]:
+    def expand(self) -> list[AlgorithmChoice]:
         """The variants of a sweep (itself when it has none), in the order of the sorted values."""
         if self.sweep is None:
             return [self]
@@ -411,7 +410,7 @@ class AlgorithmEntry(_Strict):
         for combination in itertools.product(*axes):
             swept = dict(zip(names, combination, strict=True))
             label = variant_label(self.name, swept)
-            variants.append(AlgorithmEntry(name=self.name, params={**self.params, **swept}, label=label))
+            variants.append(AlgorithmChoice(name=self.name, params={**self.params, **swept}, label=label))
         return variants
 
 
@@ -425,8 +424,8 @@ def _sort_key(value: Any) -> tuple:
 
 
 class ExecutionSection(_Strict):
-    algorithms: list[AlgorithmEntry] = Field(
-        default_factory=lambda: [AlgorithmEntry(name="NORMAL")],
+    algorithms: list[AlgorithmChoice] = Field(
+        default_factory=lambda: [AlgorithmChoice(name="NORMAL")],
         min_length=1,
         description="Algorithms (and parameter variants, and sweeps) to run. Default: [{'name': 'NORMAL'}]. "
         "Sweeps are expanded into their variants when the config is read.",
@@ -434,7 +433,7 @@ class ExecutionSection(_Strict):
 
     @field_validator("algorithms")
     @classmethod
-    def _expand_and_check_labels(cls, value: list[AlgorithmEntry]) -> list[AlgorithmEntry]:
+    def _expand_and_check_labels(cls, value: list[AlgorithmChoice]) -> list[AlgorithmChoice]:
         value = [variant for entry in value for variant in entry.expand()]
         labels = [entry.label for entry in value]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
@@ -451,11 +450,11 @@ class ExecutionSection(_Strict):
         together), ``NAME[...]`` for each sweep variant (its own partition)."""
         return list(dict.fromkeys(entry.partition_key for entry in self.algorithms))
 
-    def entries_for(self, partition_key: str) -> list[AlgorithmEntry]:
+    def entries_for(self, partition_key: str) -> list[AlgorithmChoice]:
         """The variants a partition runs (empty when the config does not list it)."""
         return [entry for entry in self.algorithms if entry.partition_key == partition_key]
 
-    def by_label(self, label: str) -> AlgorithmEntry:
+    def by_label(self, label: str) -> AlgorithmChoice:
         for entry in self.algorithms:
             if entry.label == label:
                 return entry
@@ -841,11 +840,7 @@ def setup_sha256(config: BacktestConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
-def list_configs(configs_root: str | Path | None = None) -> list[Path]:
-    """The JSON configs under ``configs_root`` (default: settings), sorted by name."""
-    if configs_root is None:
-        from odum_pipeline.settings import configs_root as default_root
-
-        configs_root = default_root()
+def list_configs(configs_root: str | Path) -> list[Path]:
+    """The JSON configs under ``configs_root``, sorted by name."""
     root = Path(configs_root)
     return sorted(root.glob("*.json")) if root.is_dir() else []

@@ -22,6 +22,7 @@ from typing import Any
 
 from odum_pipeline.backtests.config import BacktestConfig, ConfigError, config_sha256, parse_config, parse_document
 from odum_pipeline.files import HISTORY_DIR, atomic_write, keep_previous
+
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 

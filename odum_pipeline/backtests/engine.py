@@ -38,12 +38,8 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from odum_pipeline import settings
 from odum_pipeline.algorithms.normal import Normal
 from odum_pipeline.algorithms.registry import BUILTIN_VERSION, NORMAL
-from odum_pipeline.backtests.market_model import MarketModel
-from odum_pipeline.catalog.store import open_catalog
-from odum_pipeline.gcs import check_remote_root, is_remote, location
 from odum_pipeline.backtests.active_replay import ActivePlanner, WorkProbe, add_active_stream, make_delta_feed
 from odum_pipeline.backtests.config import (
     BacktestConfig,
@@ -57,11 +53,15 @@ from odum_pipeline.backtests.config import (
 from odum_pipeline.backtests.equity_grid import equity_curve as grid_equity_curve
 from odum_pipeline.backtests.equity_grid import summary_block as equity_summary_block
 from odum_pipeline.backtests.look_ahead import look_ahead_of
+from odum_pipeline.backtests.market_model import MarketModel
 from odum_pipeline.backtests.metrics import collect_run_data, summarize
 from odum_pipeline.backtests.results import write_fast, write_report
 from odum_pipeline.backtests.run_id import make_run_id
-from odum_pipeline.backtests.streaming import add_streams
 from odum_pipeline.backtests.strategy import ExecutionBacktestConfig, ExecutionBacktestStrategy, ParentOrderPlan
+from odum_pipeline.backtests.streaming import add_streams
+from odum_pipeline.catalog.store import open_catalog
+from odum_pipeline.errors import OdumError
+from odum_pipeline.gcs import check_remote_root, is_remote, location
 from odum_pipeline.instruments.registry import build_instrument
 from odum_pipeline.timestamps import to_ns
 
@@ -69,7 +69,7 @@ from odum_pipeline.timestamps import to_ns
 UNTHROTTLED = "1000000/00:00:01"
 
 
-class BacktestSetupError(ValueError):
+class BacktestSetupError(OdumError, ValueError):
     """The backtest cannot start: missing catalog data, unknown algorithm, unsupported option."""
 
 
@@ -100,7 +100,8 @@ def run_backtest(
     *,
     algorithm: AlgorithmSpec = AlgorithmSpec(),
     catalog_root: str | Path | None = None,
-    results_root: str | Path | None = None,
+    results_root: str | Path,
+    algorithms_root: str | Path | None = None,
     mode: str = "fast",
     export_ticks: bool = False,
     progress: Callable[[float], None] | None = None,
@@ -120,17 +121,23 @@ def run_backtest(
     ``progress(share)`` is called with the share of the window replayed as the replay advances;
     ``progress_events(share, events)`` also gets the engine's data events processed so far.
 
+    ``catalog_root``: default the config's ``data_catalog.path``. The caller (a resource, the CLI) names
+    every root; the engine reads no environment.
+
     ``exec_algorithms``: fresh ``ExecAlgorithm`` instances to add to the engine (one per run:
-    NautilusTrader components cannot be shared between engines). Default: the registry's (the built-in
-    ``Normal`` for NORMAL).
+    NautilusTrader components cannot be shared between engines). Default: the registry's under
+    ``algorithms_root`` (the built-in ``Normal`` for NORMAL).
 
     ``model_risk_of``: the market setup (sha256) of the main run this one re-runs under another
     market preset; recorded as ``summary.model_risk`` so the comparison keeps it apart.
     """
     if mode not in ("fast", "report"):
-        raise ValueError(f"mode must be 'fast' or 'report', got {mode!r}")
-    catalog_root = location(catalog_root or config.data_catalog.path or settings.catalog_location())
-    results_root = location(results_root or settings.results_location())
+        raise BacktestSetupError(f"mode must be 'fast' or 'report', got {mode!r}")
+    catalog_root = catalog_root or config.data_catalog.path
+    if not catalog_root:
+        raise BacktestSetupError("no catalog: pass catalog_root or set data_catalog.path in the config")
+    catalog_root = location(catalog_root)
+    results_root = location(results_root)
     if is_remote(results_root):
         check_remote_root(str(results_root))  # fail before the run, not after it
     _reject_unsupported(config)
@@ -140,7 +147,7 @@ def run_backtest(
     instrument = _configured_instrument(config)
     _require_catalog_instrument(catalog_root, instrument)
     algorithms = (
-        list(exec_algorithms) if exec_algorithms is not None else default_exec_algorithms(algorithm, catalog_root)
+        list(exec_algorithms) if exec_algorithms is not None else default_exec_algorithms(algorithm, catalog_root, algorithms_root)
     )
 
     if algorithm.is_normal and not any(a.id.value == NORMAL for a in algorithms):
@@ -444,14 +451,18 @@ def _plan(order) -> ParentOrderPlan:
 # --- execution algorithms ------------------------------------------------------------------------
 
 
-def default_exec_algorithms(algorithm: AlgorithmSpec, catalog_root: Path) -> list[ExecAlgorithm]:
-    """The registry's algorithm of that name from ``algorithms/`` (the built-in ``Normal`` for NORMAL)."""
+def default_exec_algorithms(
+    algorithm: AlgorithmSpec, catalog_root: Path | str, algorithms_root: str | Path | None
+) -> list[ExecAlgorithm]:
+    """The registry's algorithm of that name under ``algorithms_root`` (the built-in ``Normal`` for NORMAL)."""
     if algorithm.is_normal:
         return [Normal()]
+    if algorithms_root is None:
+        raise BacktestSetupError(f"algorithm {algorithm.name!r}: pass algorithms_root (or exec_algorithms) to load it")
     from odum_pipeline.algorithms.registry import AlgorithmRegistryError, get, load_exec_algorithms
 
     try:
-        entry = get(algorithm.name, settings.algorithms_root())
+        entry = get(algorithm.name, algorithms_root)
     except AlgorithmRegistryError as error:
         raise BacktestSetupError(f"no execution algorithm {algorithm.name!r}: {error}") from error
     return load_exec_algorithms(entry, algorithm.params, catalog_root=catalog_root)

@@ -30,10 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from odum_pipeline.catalog.market_data import load_market
+from odum_pipeline.errors import OdumError
+
 NS = 1_000_000_000
 
 
-class ImpactCalibrationError(ValueError):
+class ImpactCalibrationError(OdumError, ValueError):
     """Too little market data before the first arrival to calibrate the impact overlay."""
 
 
@@ -55,7 +58,7 @@ class ImpactCalibration:
 def calibrate(market, start_ns: int, end_ns: int, *, coefficient: float, decay_secs: float) -> ImpactCalibration:
     """Volatility and traded volume from the market data with ``start_ns <= ts_init < end_ns``.
 
-    ``market``: a ``reports.tca.Market`` (mids and trades on sorted axes)."""
+    ``market``: a ``catalog.market_data.Market`` (mids and trades on sorted axes)."""
     from odum_pipeline.timestamps import ns_to_iso
 
     book_ts = market.book_ts[(market.book_ts >= start_ns) & (market.book_ts < end_ns)]
@@ -90,7 +93,6 @@ def calibrate(market, start_ns: int, end_ns: int, *, coefficient: float, decay_s
 
 def calibrate_from_catalog(catalog_root: str | Path, instrument_id: str, first_arrival_ns: int, market) -> ImpactCalibration:
     """The overlay's calibration over ``impact_lookback_secs`` before the first arrival."""
-    from odum_pipeline.reports.tca import load_market
 
     start = first_arrival_ns - market.impact_lookback_secs * NS
     try:

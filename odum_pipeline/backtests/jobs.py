@@ -23,15 +23,16 @@ from typing import Any
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field
 
-from odum_pipeline.algorithms.validation import DEFAULT_TIMEOUT_SECS
 from odum_pipeline.algorithms.algorithm_store import AlgorithmSaveError, save_algorithm_source
+from odum_pipeline.algorithms.validation import DEFAULT_TIMEOUT_SECS
 from odum_pipeline.backtests.assets import _metadata, _progress_logger
+from odum_pipeline.backtests.boundary import USER_ERRORS
 from odum_pipeline.backtests.config import BacktestConfig, ConfigError, parse_config, read_document
 from odum_pipeline.backtests.config_store import check_name, publish_config
-from odum_pipeline.backtests.limits import BacktestRunError
 from odum_pipeline.backtests.overrides import with_overrides
+from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource, ResultsResource
 from odum_pipeline.backtests.runs import run_partition
-from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource, ResultsResource
+from odum_pipeline.catalog.resources import CatalogResource
 
 EXAMPLE_CONFIG = {
     "description": "TWAP against a plain market order for one parent order",
@@ -256,11 +257,12 @@ def adhoc_backtest_op(
                 backtest_config,
                 name,
                 algorithms_root=algorithms.path,
+                var_root=Path(algorithms.var_root),
                 catalog_root=catalog.path,
                 results_root=results.path,
                 progress=_progress_logger(context),
             )
-        except (ValueError, FileNotFoundError, BacktestRunError) as error:
+        except USER_ERRORS as error:
             raise Failure(description=f"{config.config_name} / {name}: {error}") from None
         for variant, outcome in outcomes:
             figures = outcome.summary["summary"]

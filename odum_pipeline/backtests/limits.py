@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from odum_pipeline.errors import OdumError
+
 BASE_SECS = 600.0
 SECS_PER_WINDOW_HOUR = 600.0
 MAX_SECS = 7 * 86_400.0
@@ -24,7 +26,7 @@ MAX_SECS = 7 * 86_400.0
 MONITORING_MARGIN_SECS = 300
 
 
-class BacktestRunError(RuntimeError):
+class BacktestRunError(OdumError, RuntimeError):
     """A backtest that started and was stopped; the message is one line saying why."""
 
 

@@ -42,11 +42,12 @@ from odum_pipeline.backtests.run_folder import (
     TICKS_FILE,
     TIMELINE_FILE,
 )
+from odum_pipeline.errors import OdumError
 from odum_pipeline.files import Files, files_for
 from odum_pipeline.gcs import join
 
 
-class ResultsWriteError(ValueError):
+class ResultsWriteError(OdumError, ValueError):
     """The results root cannot take this run's results; the message names the path and the problem."""
 
 

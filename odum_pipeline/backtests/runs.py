@@ -20,7 +20,7 @@ from typing import Any
 from odum_pipeline.algorithms.gate import ensure_runnable
 from odum_pipeline.algorithms.registry import discover, load_exec_algorithms, resolve_params
 from odum_pipeline.backtests.config import (
-    AlgorithmEntry,
+    AlgorithmChoice,
     BacktestConfig,
     MarketPreset,
     SubmissionMode,
@@ -28,13 +28,12 @@ from odum_pipeline.backtests.config import (
     variant_base_name,
     with_market_preset,
 )
-from odum_pipeline.backtests.impact import ImpactCalibrationError
 from odum_pipeline.backtests.engine import AlgorithmSpec, BacktestOutcome, BacktestSetupError, run_backtest
+from odum_pipeline.backtests.impact import ImpactCalibrationError
 from odum_pipeline.backtests.limits import BacktestRunError, timeout_for, wall_clock_limit
 from odum_pipeline.backtests.results import check_results_root
 from odum_pipeline.catalog.preflight import catalog_days, missing_catalog_partitions, require_market_data
 from odum_pipeline.catalog.store import CatalogError
-
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def algorithm_variants(config: BacktestConfig, algorithm_key: str, algorithms_ro
             raise BacktestSetupError(
                 f"config {config.name} lists no variant {algorithm_key!r}; its partitions: {config.execution.partition_keys()}"
             )
-        listed = [AlgorithmEntry(name=name)]
+        listed = [AlgorithmChoice(name=name)]
     return [
         Variant(
             label=item.label,
@@ -110,6 +109,7 @@ def run_partition(
     algorithm_name: str,
     *,
     algorithms_root: Path,
+    var_root: Path,
     catalog_root: Path,
     results_root: Path,
     mode: str | None = None,
@@ -125,7 +125,7 @@ def run_partition(
     check_window_covered(config, catalog_root)
     check_results_root(results_root)  # a file or a read-only folder fails now, not after the replay
     variants = algorithm_variants(config, algorithm_name, algorithms_root)
-    ensure_runnable(variants[0].registry_entry)  # only a version that validated may run; it is archived
+    ensure_runnable(variants[0].registry_entry, var_root=var_root)  # only a version that validated may run; it is archived
     limit = timeout_secs if timeout_secs is not None else timeout_for(config)
     source = "--timeout" if timeout_secs is not None else "environment.timeout_secs"
     mode = mode or config.environment.mode.value

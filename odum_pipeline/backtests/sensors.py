@@ -43,12 +43,13 @@ from odum_pipeline.backtests.config import (
     load_config,
     variant_base_name,
 )
-from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
 from odum_pipeline.backtests.engine import BacktestSetupError
+from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
+from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource
 from odum_pipeline.backtests.runs import check_window_covered
-from odum_pipeline.backtests.sources import algorithm_observation, invalid_config_version, valid_config_version
+from odum_pipeline.backtests.source_assets import algorithm_observation, invalid_config_version, valid_config_version
+from odum_pipeline.catalog.resources import CatalogResource
 from odum_pipeline.materialized import materialization_is_current
-from odum_pipeline.resources import AlgorithmsResource, CatalogResource, ConfigsResource
 
 TRIGGER_TAG = "odum/trigger"
 

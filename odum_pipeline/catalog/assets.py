@@ -4,7 +4,6 @@ import time
 from collections import defaultdict
 
 import pyarrow.parquet as pq
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -21,11 +20,11 @@ from dagster import (
 
 from odum_pipeline.catalog.checks import Problem, QualityReport
 from odum_pipeline.catalog.convert import ConversionError, ConversionResult, convert_day
+from odum_pipeline.catalog.partitions import catalog_partition_key, catalog_partitions, parse_catalog_partition
+from odum_pipeline.catalog.resources import CatalogResource, RawDataResource
+from odum_pipeline.catalog.versions import raw_cell_signature, raw_cell_version
 from odum_pipeline.gcs import is_remote
 from odum_pipeline.timestamps import ns_to_iso
-from odum_pipeline.catalog.partitions import catalog_partition_key, catalog_partitions, parse_catalog_partition
-from odum_pipeline.catalog.versions import raw_cell_signature, raw_cell_version
-from odum_pipeline.resources import CatalogResource, RawDataResource
 
 # Each Dagster check gathers the problems of the plain checks it stands for.
 CHECK_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {

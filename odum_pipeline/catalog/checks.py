@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from nautilus_trader.model.objects import PRICE_MAX, QUANTITY_MAX
 
 from odum_pipeline.catalog.layout import BOOK_DEPTH, BOOK_PRICE_COLUMNS, BOOK_SIZE_COLUMNS, TRADES

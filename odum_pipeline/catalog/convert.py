@@ -17,11 +17,12 @@ import pyarrow as pa
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 
 from odum_pipeline.catalog import store
-from odum_pipeline.catalog.sources import RawSource, as_raw_source, file_sha256
 from odum_pipeline.catalog.checks import DEFAULT_MAX_GAP_SECS, Problem, QualityReport, Severity, check_ticks
 from odum_pipeline.catalog.layout import BOOK, RAW_DIR, TRADES, relative_name
 from odum_pipeline.catalog.nautilus_arrow import depth10_table, trades_table
+from odum_pipeline.catalog.raw_sources import RawSource, as_raw_source, file_sha256
 from odum_pipeline.catalog.readers import RawDataError
+from odum_pipeline.errors import OdumError
 from odum_pipeline.gcs import location
 from odum_pipeline.instruments import InstrumentSpec, build_instrument, resolve
 
@@ -29,7 +30,7 @@ CATALOG_CLASSES = {TRADES: TradeTick, BOOK: OrderBookDepth10}
 _MISSING_TYPE = f"file missing; a day converts only with both its {TRADES} and {BOOK} files"
 
 
-class ConversionError(ValueError):
+class ConversionError(OdumError, ValueError):
     """Raw data that must not enter the catalog; lists every blocking problem with its file."""
 
     def __init__(self, day: dt.date, instrument_key: str, problems: list[tuple[str, Problem]]) -> None:

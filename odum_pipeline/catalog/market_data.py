@@ -10,6 +10,7 @@ Prices and sizes are rounded to the precision recorded in the file's schema meta
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,12 @@ from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 
 from odum_pipeline.catalog.nautilus_arrow import decode_fixed_point
 from odum_pipeline.catalog.store import open_catalog
+from odum_pipeline.errors import OdumError
+
+
+class MarketDataError(OdumError, ValueError):
+    """The catalog lacks the market data a measurement needs."""
+
 
 #: The visible levels of a raw book snapshot (the catalog's Depth10 holds these, the rest empty).
 BOOK_LEVELS = 5
@@ -75,3 +82,76 @@ def _frame(table: pa.Table | None, columns: dict[str, str]) -> pd.DataFrame:
     frame = pd.DataFrame(data)
     order = np.argsort(data["ts_init"], kind="stable")
     return frame.iloc[order].reset_index(drop=True)
+
+
+# --- market data ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Market:
+    """Market data on sorted ``ts_init`` axes: book mids and trades."""
+
+    book_ts: np.ndarray  # int64 ns, sorted
+    mid: np.ndarray  # float
+    trade_ts: np.ndarray  # int64 ns, sorted
+    trade_px: np.ndarray
+    trade_qty: np.ndarray
+
+    @classmethod
+    def from_arrays(cls, book_ts, mid, trade_ts=(), trade_px=(), trade_qty=()) -> Market:
+        book_ts, mid = np.asarray(book_ts, dtype=np.int64), np.asarray(mid, dtype=np.float64)
+        trade_ts = np.asarray(trade_ts, dtype=np.int64)
+        trade_px, trade_qty = np.asarray(trade_px, dtype=np.float64), np.asarray(trade_qty, dtype=np.float64)
+        book_order, trade_order = np.argsort(book_ts, kind="stable"), np.argsort(trade_ts, kind="stable")
+        return cls(book_ts[book_order], mid[book_order], trade_ts[trade_order], trade_px[trade_order], trade_qty[trade_order])
+
+    def mid_at(self, ts) -> np.ndarray:
+        """Mid of the last snapshot received at or before each ``ts`` (NaN before the first)."""
+        ts = np.asarray(ts, dtype=np.int64)
+        index = np.searchsorted(self.book_ts, ts, side="right") - 1
+        out = np.full(ts.shape, np.nan)
+        valid = index >= 0
+        out[valid] = self.mid[index[valid]]
+        return out
+
+    def mid_after(self, ts) -> np.ndarray:
+        """``mid_at`` but NaN when ``ts`` lies past the last snapshot (the data ended before it)."""
+        ts = np.asarray(ts, dtype=np.int64)
+        out = self.mid_at(ts)
+        if len(self.book_ts):
+            out[ts > self.book_ts[-1]] = np.nan
+        else:
+            out[:] = np.nan
+        return out
+
+    def volume_vwap(self, start, end) -> tuple[np.ndarray, np.ndarray]:
+        """Market volume and VWAP of the trades with ``start <= ts_init <= end``, per interval."""
+        start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
+        # Prices centred on the first trade's before the running sums: differences of large
+        # cumulative notionals would otherwise lose digits over a long window.
+        reference = self.trade_px[0] if len(self.trade_px) else 0.0
+        cum_qty = np.concatenate([[0.0], np.cumsum(self.trade_qty)])
+        cum_offset = np.concatenate([[0.0], np.cumsum((self.trade_px - reference) * self.trade_qty)])
+        lo = np.searchsorted(self.trade_ts, start, side="left")
+        hi = np.searchsorted(self.trade_ts, end, side="right")
+        volume = cum_qty[hi] - cum_qty[lo]
+        notional = cum_offset[hi] - cum_offset[lo] + reference * volume
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vwap = np.where(volume > 0, notional / np.where(volume > 0, volume, 1.0), np.nan)
+        return volume, vwap
+
+
+def load_market(catalog_root: str | Path, instrument_id: str, start_ns: int, end_ns: int) -> Market:
+    """Trades and top-of-book mids of ``instrument_id`` with ``start_ns <= ts_init <= end_ns``
+    (read as columns by :class:`~odum_pipeline.catalog.market_data.MarketData`)."""
+    data = MarketData(catalog_root, instrument_id)
+    book = data.book(start_ns, end_ns)
+    if book.empty:
+        raise MarketDataError(f"{catalog_root}: no order book snapshots of {instrument_id} around the run (TCA needs mids)")
+    bid, ask = book["bid_price_0"].to_numpy(), book["ask_price_0"].to_numpy()
+    usable = (bid > 0) & (ask > 0)
+    trades = data.trades(start_ns, end_ns)
+    return Market.from_arrays(
+        book["ts_init"].to_numpy()[usable], (bid[usable] + ask[usable]) / 2,
+        trades["ts_init"].to_numpy(), trades["price"].to_numpy(), trades["size"].to_numpy(),
+    )  # fmt: skip

@@ -4,7 +4,7 @@ The window is judged on ``ts_init`` (the local receive time), the timestamp Naut
 orders and queries data by, so "rows in the window" here are the rows a backtest replays.
 Only timestamp columns are read, with row-group pruning, never whole files: locally through
 pyarrow's filters, in GCS through ranged reads of the footer and of the one column's chunks
-(:meth:`odum_pipeline.catalog.sources.GcsRawSource.ts_init_in_window`).
+(:meth:`odum_pipeline.catalog.raw_sources.GcsRawSource.ts_init_in_window`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,17 @@ import pyarrow.parquet as pq
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import CATALOG_CLASSES
 from odum_pipeline.catalog.layout import BOOK, TRADES, RawFile
+from odum_pipeline.catalog.raw_sources import RawSource, as_raw_source
 from odum_pipeline.catalog.readers import RawDataError
-from odum_pipeline.catalog.sources import RawSource, as_raw_source
+from odum_pipeline.errors import OdumError
 from odum_pipeline.gcs import filesystem, is_remote, join, location
 from odum_pipeline.instruments import resolve
 from odum_pipeline.timestamps import ns_to_iso, to_ns, utc
+
+
+class PreflightError(OdumError, ValueError):
+    """A pre-flight question that cannot be asked: an unknown snapshot mode, an empty or absurd window."""
+
 
 SNAPSHOT_MODES = ("trades", "book", "both")
 _NS = 1_000_000_000
@@ -33,7 +39,7 @@ MAX_WINDOW_DAYS = 3 * 366
 
 def required_data_types(snapshot_mode: str) -> tuple[str, ...]:
     if snapshot_mode not in SNAPSHOT_MODES:
-        raise ValueError(f"snapshot mode {snapshot_mode!r} is not one of {SNAPSHOT_MODES}")
+        raise PreflightError(f"snapshot mode {snapshot_mode!r} is not one of {SNAPSHOT_MODES}")
     # Trades are always needed: per_trade_tick submissions and the trade-driven marks use them.
     return {"trades": (TRADES,), "book": (TRADES, BOOK), "both": (TRADES, BOOK)}[snapshot_mode]
 
@@ -41,7 +47,7 @@ def required_data_types(snapshot_mode: str) -> tuple[str, ...]:
 def window_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
     """UTC days touched by [start, end); a window longer than MAX_WINDOW_DAYS is refused before any work."""
     if end - start > dt.timedelta(days=MAX_WINDOW_DAYS):
-        raise ValueError(
+        raise PreflightError(
             f"window {start.isoformat()} -> {end.isoformat()} spans {(end - start).days:,} days, more than "
             f"{MAX_WINDOW_DAYS // 365} years (the longest window is {MAX_WINDOW_DAYS:,} days); check its dates"
         )
@@ -125,7 +131,7 @@ def check_raw_coverage(
     resolve(instrument_key)  # unknown keys fail here with the registry's message
     start, end = utc(start), utc(end)
     if end <= start:
-        raise ValueError(f"window end {end.isoformat()} is not after its start {start.isoformat()}")
+        raise PreflightError(f"window end {end.isoformat()} is not after its start {start.isoformat()}")
     source = as_raw_source(raw_root)
     days = []
     for day in window_days(start, end):

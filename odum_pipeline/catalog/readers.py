@@ -28,6 +28,7 @@ from odum_pipeline.catalog.layout import (
     TRADE_COLUMNS,
     TRADES,
 )
+from odum_pipeline.errors import OdumError
 
 TARDIS_TRADE_COLUMNS = ("timestamp", "local_timestamp", "id", "side", "price", "amount")
 TARDIS_BOOK_COLUMNS = ("timestamp", "local_timestamp") + tuple(
@@ -36,7 +37,7 @@ TARDIS_BOOK_COLUMNS = ("timestamp", "local_timestamp") + tuple(
 _TARDIS_SIDES = {"buy": AGGRESSOR_BUYER, "sell": AGGRESSOR_SELLER, "unknown": AGGRESSOR_UNKNOWN}
 
 
-class RawDataError(ValueError):
+class RawDataError(OdumError, ValueError):
     """A raw file that cannot be read as ticks; the message names the file and the problem."""
 
     def __init__(self, path: Path | str, problem: str) -> None:
@@ -90,7 +91,7 @@ def normalise(path, table: pa.Table, data_type: str) -> pa.Table:
         return _normalise_trades(path, table)
     if data_type == BOOK:
         return _normalise_book(path, table)
-    raise ValueError(f"unknown data type {data_type!r}; expected {TRADES!r} or {BOOK!r}")
+    raise RawDataError(path, f"unknown data type {data_type!r}; expected {TRADES!r} or {BOOK!r}")
 
 
 def raw_schema_kind(path: Path | str, data_type: str) -> str:

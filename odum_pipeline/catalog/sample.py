@@ -58,6 +58,7 @@ from odum_pipeline.catalog.layout import (
     TRADES,
     raw_path,
 )
+from odum_pipeline.errors import OdumError
 from odum_pipeline.files import atomic_write
 
 SCHEMAS = ("tardis", "nautilus")
@@ -68,9 +69,14 @@ _TRADE_CHUNK = 1_000_000
 _BOOK_CHUNK = 500_000
 
 
+class SampleError(OdumError, ValueError):
+    """A sample that cannot be generated: an instrument without synthetic parameters, a bad schema or window."""
+
+
 @dataclass(frozen=True)
-class InstrumentSpec:
-    """Static parameters of one synthetic instrument."""
+class SyntheticInstrument:
+    """Static parameters of one synthetic instrument (the registry's ``InstrumentSpec`` says how to
+    build it in NautilusTrader; this says how its market behaves)."""
 
     exchange: str
     symbol: str
@@ -97,37 +103,36 @@ _TARDIS_EXCHANGES = {
 _BASE_MARKETS = {"BTC": (27000.0, 30.0, 0.025, 0.4), "ETH": (1800.0, 15.0, 0.6, 6.0)}
 
 
-def _registry_instrument(spec) -> InstrumentSpec:
+def _registry_instrument(spec, tuned: tuple[float, float, float, float] | None = None) -> SyntheticInstrument:
     """Synthetic parameters of a registry instrument: prices on its tick grid, sizes on its lot grid
-    (inverse sizes in contracts of the quote currency, so trade and level sizes are base x price)."""
-    price, rate, trade_base, depth_base = _BASE_MARKETS[spec.base]
-    lot = float(spec.size_increment)
-    unit = price if spec.is_inverse else 1.0  # an inverse lot is quote currency: base size x price
-    return InstrumentSpec(
-        _TARDIS_EXCHANGES[(spec.venue, spec.instrument_type)],
-        spec.raw_symbol,
-        float(spec.price_increment),
-        lot,
-        price,
-        rate,
-        max(1.0, round(trade_base * unit / lot)),
-        max(4.0, round(depth_base * unit / lot)),
-    )
+    (inverse sizes in contracts of the quote currency, so trade and level sizes are base x price).
+
+    ``tuned``: hand-tuned (price, trades per second, trade lots, depth lots) instead of the defaults
+    derived from ``_BASE_MARKETS``; the tick and lot sizes always come from the registry."""
+    tick, lot = float(spec.price_increment), float(spec.size_increment)
+    if tuned is None:
+        price, rate, trade_base, depth_base = _BASE_MARKETS[spec.base]
+        unit = price if spec.is_inverse else 1.0  # an inverse lot is quote currency: base size x price
+        tuned = (price, rate, max(1.0, round(trade_base * unit / lot)), max(4.0, round(depth_base * unit / lot)))
+    return SyntheticInstrument(_TARDIS_EXCHANGES[(spec.venue, spec.instrument_type)], spec.raw_symbol, tick, lot, *tuned)
 
 
-def _all_instruments() -> dict[str, InstrumentSpec]:
+#: Hand-tuned (price, trades per second, trade lots, depth lots) of the first sample instruments (and their data).
+_TUNED = {
+    "BINANCE-FUTURES:PERPETUAL:BTC-USDT": (27000.0, 30.0, 25, 400),
+    "BINANCE-FUTURES:PERPETUAL:ETH-USDT": (1800.0, 15.0, 600, 6000),
+    "BINANCE:SPOT:BTC-USDT": (27000.0, 20.0, 1500, 20000),
+}
+
+
+def _all_instruments() -> dict[str, SyntheticInstrument]:
     from odum_pipeline.instruments.registry import list_instruments
 
-    return {spec.key: _registry_instrument(spec) for spec in list_instruments()}
+    return {spec.key: _registry_instrument(spec, _TUNED.get(spec.key)) for spec in list_instruments()}
 
 
-#: Every registry instrument; the first three keep their hand-tuned parameters (and their data).
-INSTRUMENTS: dict[str, InstrumentSpec] = {
-    **_all_instruments(),
-    "BINANCE-FUTURES:PERPETUAL:BTC-USDT": InstrumentSpec("binance-futures", "BTCUSDT", 0.1, 0.001, 27000.0, 30.0, 25, 400),
-    "BINANCE-FUTURES:PERPETUAL:ETH-USDT": InstrumentSpec("binance-futures", "ETHUSDT", 0.01, 0.001, 1800.0, 15.0, 600, 6000),
-    "BINANCE:SPOT:BTC-USDT": InstrumentSpec("binance", "BTCUSDT", 0.01, 0.00001, 27000.0, 20.0, 1500, 20000),
-}
+#: Every registry instrument, with its tick and lot sizes.
+INSTRUMENTS: dict[str, SyntheticInstrument] = _all_instruments()
 
 
 @dataclass(frozen=True)
@@ -172,11 +177,11 @@ DEFAULT_SAMPLE = dict(
 )
 
 
-def instrument_spec(instrument_key: str) -> InstrumentSpec:
+def synthetic_instrument(instrument_key: str) -> SyntheticInstrument:
     try:
         return INSTRUMENTS[instrument_key]
     except KeyError:
-        raise ValueError(
+        raise SampleError(
             f"no synthetic parameters for instrument {instrument_key!r}; known: {sorted(INSTRUMENTS)}"
         ) from None
 
@@ -199,9 +204,9 @@ def generate_day(
 
     ``params`` are :class:`MarketParams` fields (``trades_per_second``, ``unknown_side_share``...).
     """
-    spec = instrument_spec(instrument_key)
+    spec = synthetic_instrument(instrument_key)
     if schema not in SCHEMAS:
-        raise ValueError(f"unknown schema {schema!r}; expected one of {SCHEMAS}")
+        raise SampleError(f"unknown schema {schema!r}; expected one of {SCHEMAS}")
     p = _params(spec, params)
     t0, t1 = _window_us(day, start_time, end_time)
     market = _Market.simulate(spec, p, _seed(day, instrument_key, seed), t0, t1)
@@ -226,7 +231,7 @@ def generate_sample(
 ) -> list[SampleFiles]:
     """:func:`generate_day` for every (day, instrument); keys are validated before writing."""
     for key in instrument_keys:
-        instrument_spec(key)
+        synthetic_instrument(key)
     return [
         generate_day(raw_root, day, key, start_time=start_time, end_time=end_time, schema=schema, seed=seed, **params)
         for day in days
@@ -242,7 +247,7 @@ def generate_default_sample(raw_root: Path | str, **overrides) -> list[SampleFil
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _params(spec: InstrumentSpec, params: dict) -> MarketParams:
+def _params(spec: SyntheticInstrument, params: dict) -> MarketParams:
     known = {f.name for f in fields(MarketParams)}
     unknown = sorted(set(params) - known)
     if unknown:
@@ -261,7 +266,7 @@ def _window_us(day: dt.date, start: dt.time | None, end: dt.time | None) -> tupl
     t0 = day0 + (offset(start) if start else 0)
     t1 = day0 + (offset(end) if end else 86_400 * _US)
     if t1 <= t0:
-        raise ValueError(f"empty window: start_time {start} is not before end_time {end}")
+        raise SampleError(f"empty window: start_time {start} is not before end_time {end}")
     return t0 - t0 % 2, t1  # market orders sit on even microseconds
 
 
@@ -319,7 +324,7 @@ def _unique_on_parity(t: np.ndarray, t0: int, parity: int) -> np.ndarray:
 
 @dataclass
 class _Meta:
-    spec: InstrumentSpec
+    spec: SyntheticInstrument
     instrument_key: str
     schema: str
     id_base: int
@@ -329,7 +334,7 @@ class _Market:
     """The simulated event arrays of one window; snapshots are computed chunk by chunk."""
 
     @classmethod
-    def simulate(cls, spec: InstrumentSpec, p: MarketParams, seed: int, t0: int, t1: int) -> "_Market":
+    def simulate(cls, spec: SyntheticInstrument, p: MarketParams, seed: int, t0: int, t1: int) -> "_Market":
         m = cls()
         m.spec, m.p, m.t0, m.t1 = spec, p, t0, t1
         m.rng = np.random.default_rng(seed)

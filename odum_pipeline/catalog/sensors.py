@@ -19,9 +19,9 @@ from odum_pipeline.catalog.partitions import (
     instrument_partitions,
     unregistered,
 )
+from odum_pipeline.catalog.resources import RawDataResource
 from odum_pipeline.catalog.versions import raw_cell_signature, raw_cell_version
 from odum_pipeline.materialized import materialization_is_current
-from odum_pipeline.resources import RawDataResource
 
 
 def already_converted(instance, partition: str, source, files, signature: str) -> bool:

@@ -57,6 +57,7 @@ from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
 from nautilus_trader.persistence.funcs import class_to_filename, urisafe_identifier
 
 from odum_pipeline.catalog import remote
+from odum_pipeline.errors import OdumError
 from odum_pipeline.files import Files, files_for
 from odum_pipeline.gcs import is_remote, join, location
 
@@ -74,7 +75,7 @@ PARQUET_OPTIONS = {"row_group_size": ROW_GROUP_SIZE, "compression": "snappy", "w
 _TMP_MARKER = ".tmp-"
 
 
-class CatalogError(ValueError):
+class CatalogError(OdumError, ValueError):
     """A catalog problem that stops one day or one write; the message is one line naming the path."""
 
 

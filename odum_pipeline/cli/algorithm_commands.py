@@ -18,6 +18,7 @@ from pathlib import Path
 from odum_pipeline import settings
 from odum_pipeline.algorithms import registry
 from odum_pipeline.algorithms.validation import DEFAULT_TIMEOUT_SECS, ValidationReport, validate_file
+from odum_pipeline.cli.arguments import UsageError
 
 
 def register(commands) -> None:
@@ -58,9 +59,9 @@ def _params(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--params: invalid JSON ({exc.msg})") from None
+        raise UsageError(f"--params: invalid JSON ({exc.msg})") from None
     if not isinstance(value, dict):
-        raise ValueError("--params: expected a JSON object")
+        raise UsageError("--params: expected a JSON object")
     return value
 
 
@@ -96,7 +97,7 @@ def _show(args) -> int:
     print("parameters:")
     for spec in entry.parameters:
         print("  " + _format_spec(spec).replace("\n", "\n  "))
-    versions = registry.stored_versions(entry.name)
+    versions = registry.stored_versions(entry.name, var_root=settings.var_root())
     print(f"archived versions ({len(versions)}): {', '.join(v.version for v in versions) or 'none'}")
     return 0
 
@@ -133,7 +134,7 @@ def _test(args) -> int:
     if not params:
         from odum_pipeline.algorithms.gate import record_verdict
 
-        if record_verdict(entry, report) and not args.json:
+        if record_verdict(entry, report, var_root=settings.var_root()) and not args.json:
             print(f"cached verdict for {entry.name} version {entry.version} updated")
     return _print_report(report, args.json)
 
@@ -144,7 +145,9 @@ def _save(args) -> int:
     source = Path(args.file)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such file")
-    saved = save_algorithm_source(_root(args), args.name, source.read_bytes(), timeout_secs=args.timeout)
+    saved = save_algorithm_source(
+        _root(args), args.name, source.read_bytes(), var_root=settings.var_root(), timeout_secs=args.timeout
+    )
     if not saved.changed:
         print(f"{saved.name}: unchanged (version {saved.version})")
         return 0

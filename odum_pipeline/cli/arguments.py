@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from odum_pipeline.errors import OdumError
+
+
+class UsageError(OdumError, ValueError):
+    """A command's input that is wrong in a way argparse cannot see (a JSON flag, nothing to act on)."""
+
 
 def iso_date(text: str) -> dt.date:
     try:

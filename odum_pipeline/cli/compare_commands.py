@@ -23,7 +23,7 @@ def register(commands) -> None:
 
 
 def _compare(args) -> int:
-    from odum_pipeline.reports import compare
+    from odum_pipeline.reports import compare, rendering
     from odum_pipeline.reports.compare_charts import comparison_charts
     from odum_pipeline.reports.results_copy import working_copy
 
@@ -41,12 +41,12 @@ def _compare(args) -> int:
             print(f"TCA computed for {len(computed)} run(s)")
         for comparison in comparisons:
             print(f"\n== {comparison.config} (config sha256 {comparison.config_sha[:12]}) ==")
-            print(compare.setup_line(comparison))
-            print(compare.text_table(comparison))
+            print(rendering.setup_line(comparison))
+            print(rendering.text_table(comparison))
             if comparison.model_risk is not None:
                 print(f"model risk: {comparison.model_risk.verdict}")
             for note in comparison.notes:
                 print(f"note: {note}")
-            html = compare.write_html(comparison, copy.root, comparison_charts(comparison, catalog))
+            html = rendering.write_html(comparison, copy.root, comparison_charts(comparison, catalog))
             print(f"HTML report: {copy.location_of(html)}")
     return 0

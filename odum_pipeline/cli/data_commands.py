@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from odum_pipeline import settings
+from odum_pipeline.backtests.boundary import DOMAIN_ERRORS
 from odum_pipeline.catalog import store
 from odum_pipeline.catalog.convert import ConversionError, convert_day
 from odum_pipeline.catalog.preflight import SNAPSHOT_MODES, check_raw_coverage
+from odum_pipeline.catalog.raw_sources import RawSource
+from odum_pipeline.catalog.resources import raw_source_from_settings
 from odum_pipeline.catalog.sample import DEFAULT_SAMPLE, generate_sample
-from odum_pipeline.catalog.sources import RawSource, raw_source
-from odum_pipeline.cli.arguments import iso_date, iso_datetime, iso_time
+from odum_pipeline.cli.arguments import UsageError, iso_date, iso_datetime, iso_time
 from odum_pipeline.gcs import location
 
 
@@ -32,7 +34,7 @@ def _add_source_arguments(parser) -> None:
 
 
 def _source(args) -> RawSource:
-    return raw_source(args.data_source, root=args.raw_root, bucket=args.bucket)
+    return raw_source_from_settings(args.data_source, root=args.raw_root, bucket=args.bucket)
 
 
 def register(commands) -> None:
@@ -92,7 +94,7 @@ def _convert(args) -> int:
     cells = sorted(files_by_cell)
     cells = [c for c in cells if (args.day is None or c[0] == args.day) and (args.instrument in (None, c[1]))]
     if not cells:
-        raise ValueError(
+        raise UsageError(
             f"no raw files under {source.label}/raw_tick_data/by_date"
             + (f" for day {args.day}" if args.day else "")
             + (f" for instrument {args.instrument}" if args.instrument else "")
@@ -105,7 +107,7 @@ def _convert(args) -> int:
             failed += 1
             print(f"error: {error}", file=sys.stderr)
             continue
-        except (ValueError, OSError) as error:  # an unknown instrument key, a storage problem: name the files
+        except (*DOMAIN_ERRORS, OSError) as error:  # an unknown instrument key, a storage problem: name the files
             failed += 1
             print(f"error: skipped {', '.join(files_by_cell[(day, instrument)])}: {error}", file=sys.stderr)
             continue

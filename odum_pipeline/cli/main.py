@@ -14,6 +14,7 @@ from dagster import BetaWarning, PreviewWarning
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
+from odum_pipeline.backtests.boundary import USER_ERRORS  # noqa: E402
 from odum_pipeline.cli import (  # noqa: E402
     algorithm_commands,
     compare_commands,
@@ -41,12 +42,12 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, PermissionError) as error:  # bad input: our errors say what is wrong
+    except USER_ERRORS as error:  # bad input: our errors say what is wrong
         if args.debug or os.environ.get("ODUM_DEBUG"):
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except Exception as error:  # noqa: BLE001 - unexpected: say so, keep the trace behind --debug
+    except Exception as error:  # noqa: BLE001 - a bug (a pandas ValueError too): say so, keep the trace behind --debug
         if args.debug or os.environ.get("ODUM_DEBUG"):
             traceback.print_exc()
         print(f"error: unexpected {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)

@@ -20,12 +20,13 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from odum_pipeline import settings  # noqa: E402
+from odum_pipeline.backtests.boundary import USER_ERRORS  # noqa: E402
 from odum_pipeline.backtests.config import ConfigError, parse_config, read_document  # noqa: E402
-from odum_pipeline.backtests.limits import BacktestRunError  # noqa: E402
 from odum_pipeline.backtests.overrides import with_overrides  # noqa: E402
 from odum_pipeline.backtests.runs import WindowNotCoveredError, check_window_covered, run_partition  # noqa: E402
 from odum_pipeline.catalog.convert import convert_day  # noqa: E402
-from odum_pipeline.catalog.sources import RawSource, raw_source  # noqa: E402
+from odum_pipeline.catalog.raw_sources import RawSource  # noqa: E402
+from odum_pipeline.catalog.resources import raw_source_from_settings  # noqa: E402
 from odum_pipeline.cli.arguments import iso_datetime  # noqa: E402
 from odum_pipeline.gcs import location  # noqa: E402
 from odum_pipeline.instruments.currencies import summary_money_line  # noqa: E402
@@ -120,7 +121,7 @@ def _check_dataset(config, dataset: str | None) -> None:
 def _raw_source(config, raw_root: str | None) -> RawSource:
     """The flag or the config's ``environment.data_source`` when set there, else ``$ODUM_DATA_SOURCE``."""
     explicit = "data_source" in config.environment.model_fields_set
-    return raw_source(config.environment.data_source.value if explicit else None, root=raw_root)
+    return raw_source_from_settings(config.environment.data_source.value if explicit else None, root=raw_root)
 
 
 def _ensure_catalog(config, raw_root: RawSource, catalog_root: Path | str) -> None:
@@ -200,6 +201,7 @@ def run(argv: list[str] | None = None) -> int:
                 config,
                 name,
                 algorithms_root=settings.algorithms_root(),
+                var_root=settings.var_root(),
                 catalog_root=catalog_root,
                 results_root=location(args.results) if args.results else settings.results_location(),
                 progress=Progress(),
@@ -212,7 +214,7 @@ def run(argv: list[str] | None = None) -> int:
                 print(f"  {summary_money_line(outcome.summary)}")
                 print(f"  {market_line(outcome.summary)}")
         return 0
-    except (ValueError, FileNotFoundError, BacktestRunError) as error:
+    except USER_ERRORS as error:  # BacktestRunError (a timeout, the algorithm raised) included
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
 

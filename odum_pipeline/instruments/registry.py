@@ -43,6 +43,8 @@ from nautilus_trader.model.identifiers import InstrumentId, Symbol
 from nautilus_trader.model.instruments import CryptoPerpetual, CurrencyPair, Instrument
 from nautilus_trader.model.objects import Price, Quantity
 
+from odum_pipeline.errors import OdumError
+
 __all__ = [
     "InstrumentSpec",
     "UnknownInstrumentError",
@@ -56,7 +58,7 @@ __all__ = [
 ]
 
 
-class UnknownInstrumentError(ValueError):
+class UnknownInstrumentError(OdumError, ValueError):
     """An instrument key, venue, type or symbol the registry does not know."""
 
 

@@ -18,14 +18,12 @@ and the HTML path is only for download.
 
 import warnings
 
-from pydantic import Field
-
 from dagster import (
     AssetDep,
-    Config,
-    BetaWarning,
     AssetExecutionContext,
     AssetKey,
+    BetaWarning,
+    Config,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -34,14 +32,16 @@ from dagster import (
     TableSchema,
     asset,
 )
+from pydantic import Field
 
 from odum_pipeline.backtests.partitions import config_partitions
-from odum_pipeline.reports import compare
-from odum_pipeline.reports.charts import png_markdown
+from odum_pipeline.backtests.resources import ResultsResource
+from odum_pipeline.catalog.resources import CatalogResource
+from odum_pipeline.charts import png_markdown
+from odum_pipeline.reports import compare, rendering
 from odum_pipeline.reports.compare_charts import comparison_charts
 from odum_pipeline.reports.frontier import frontier_markdown
 from odum_pipeline.reports.results_copy import working_copy
-from odum_pipeline.resources import CatalogResource, ResultsResource
 
 BACKTEST_RUN = AssetKey("backtest_run")
 with warnings.catch_warnings():  # beta in Dagster 1.13, and the documented way to map one dimension
@@ -91,7 +91,7 @@ def comparison_report(
             )
         comparison = comparisons[0]
         charts = comparison_charts(comparison, catalog.path)
-        path = copy.location_of(compare.write_html(comparison, copy.root, charts))
+        path = copy.location_of(rendering.write_html(comparison, copy.root, charts))
     return MaterializeResult(metadata=comparison_metadata(comparison, charts, path, computed))
 
 
@@ -100,8 +100,8 @@ def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_pat
     metadata = {
         "report": MetadataValue.md(report_markdown(comparison, charts, html_path)),
         "comparison": MetadataValue.md(
-            f"### {comparison.config}\n\n{compare.setup_line(comparison)}\n\n{compare.markdown_table(comparison)}\n\n"
-            f"{compare.model_risk_markdown(comparison.model_risk)}\n\n{notes}".strip()
+            f"### {comparison.config}\n\n{rendering.setup_line(comparison)}\n\n{rendering.markdown_table(comparison)}\n\n"
+            f"{rendering.model_risk_markdown(comparison.model_risk)}\n\n{notes}".strip()
         ),
         "table": MetadataValue.table(
             records=[
@@ -113,8 +113,8 @@ def comparison_metadata(comparison: "compare.Comparison", charts: dict, html_pat
         "charts": MetadataValue.md("\n\n".join(f"**{title}**\n\n{png_markdown(png, title)}" for title, png in charts.items())),
         "html_report": MetadataValue.path(str(html_path)),
         "best_algorithm": MetadataValue.text(comparison.best or ""),
-        "market_setup": MetadataValue.text(compare.setup_line(comparison)),
-        "model_risk": MetadataValue.md(compare.model_risk_markdown(comparison.model_risk) or "no model-risk runs"),
+        "market_setup": MetadataValue.text(rendering.setup_line(comparison)),
+        "model_risk": MetadataValue.md(rendering.model_risk_markdown(comparison.model_risk) or "no model-risk runs"),
         "look_ahead_runs": MetadataValue.json(
             {r.label: (r.summary.get("look_ahead") or {}).get("reasons", []) for r in comparison.look_ahead_runs}
         ),
@@ -136,13 +136,13 @@ def report_markdown(comparison: "compare.Comparison", charts: dict, html_path) -
     """Everything the HTML report shows, as Markdown: title, notes, the ranked table, every chart."""
     parts = [
         f"## Execution algorithm comparison: {comparison.config}",
-        f"config sha256 `{comparison.config_sha}` · {compare.setup_line(comparison)} · ranked by total cost: "
+        f"config sha256 `{comparison.config_sha}` · {rendering.setup_line(comparison)} · ranked by total cost: "
         "Perold implementation shortfall vs the arrival mid (with the unfilled remainder's opportunity cost) "
         "plus fees, in bps of the arrival value (positive = cost) · every row names its run id · "
         f"HTML for download: `{html_path}`",
         *(f"> {note}" for note in comparison.notes),
-        compare.markdown_table(comparison),
-        compare.model_risk_markdown(comparison.model_risk),
+        rendering.markdown_table(comparison),
+        rendering.model_risk_markdown(comparison.model_risk),
         *(f"### {title}\n\n{png_markdown(png, title)}" for title, png in charts.items()),
     ]
     return "\n\n".join(parts)

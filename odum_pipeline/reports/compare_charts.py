@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from odum_pipeline.reports import tca  # noqa: E402
-from odum_pipeline.reports.charts import figure_png  # noqa: E402
+from odum_pipeline.catalog.market_data import load_market  # noqa: E402
+from odum_pipeline.charts import figure_png  # noqa: E402
 from odum_pipeline.reports.frontier import frontier_charts  # noqa: E402
 
 MAX_LINE_POINTS = 4000
@@ -107,7 +107,7 @@ def comparison_charts(comparison, catalog_root: str | Path | None) -> dict[str, 
         start = pd.Timestamp(summary["window"]["start"]).value
         end = pd.Timestamp(summary["window"]["end"]).value
         try:
-            market = tca.load_market(catalog_root, summary["instrument"]["instrument_id"], start, end)
+            market = load_market(catalog_root, summary["instrument"]["instrument_id"], start, end)
         except (ValueError, OSError):  # no usable market data: the chart is left out
             market = None
         if market is not None:

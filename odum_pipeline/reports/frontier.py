@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from odum_pipeline.reports.charts import figure_png  # noqa: E402
+from odum_pipeline.charts import figure_png  # noqa: E402
 
 TITLE = "Cost/risk frontier"
 COST_COLUMN = "total_cost_bps"  # the ranking metric: Perold implementation shortfall plus fees

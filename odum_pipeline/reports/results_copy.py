@@ -19,7 +19,7 @@ from pathlib import Path
 
 from odum_pipeline.backtests.run_folder import COMPARED_FILES, REPORT_DIR, SUMMARY_FILE
 from odum_pipeline.gcs import check_remote_root, filesystem, is_remote
-from odum_pipeline.reports.compare import config_name
+from odum_pipeline.reports.report_runs import config_name
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""Dagster resources for the versioned sources: the backtest configs and the algorithm files."""
+"""Dagster resources of the backtests domain: the folders of backtest configs and algorithm files, and the results root.
+
+The algorithms package itself stays Dagster-free, so its folder resource lives here, beside the
+versioned-source assets that observe it."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from odum_pipeline import settings
+from odum_pipeline.gcs import location
 
 
 class ConfigsResource(ConfigurableResource):
@@ -35,3 +39,14 @@ class AlgorithmsResource(ConfigurableResource):
     @property
     def path(self) -> Path:
         return Path(self.root)
+
+
+class ResultsResource(ConfigurableResource):
+    """Root of the backtest results (``fast/`` and ``report/``)."""
+
+    root: str = Field(default_factory=lambda: str(settings.results_location()))
+
+    @property
+    def path(self) -> Path | str:
+        """A ``Path``, or the ``gs://`` URI as a string."""
+        return location(self.root)

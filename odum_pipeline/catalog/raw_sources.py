@@ -294,34 +294,31 @@ def as_raw_source(value: RawSource | Path | str) -> RawSource:
 
 
 def raw_source(
-    data_source: str | None = None,
+    data_source: str,
     *,
     root: Path | str | None = None,
     bucket: str | None = None,
-    use_direct_gcs: bool | None = None,
+    use_direct_gcs: bool = False,
     project: str | None = None,
 ) -> RawSource:
-    """The raw source for ``data_source`` (``local`` | ``gcs``; default: ``ODUM_DATA_SOURCE``, else local).
+    """The raw source for ``data_source`` (``local`` | ``gcs``); every value is given by the caller
+    (the environment's defaults are applied at the edge: ``catalog.resources.raw_source_from_settings``).
 
-    ``gcs`` reads a mounted bucket as a local root when one is given (``root`` or
-    ``UNIFIED_CLOUD_LOCAL_PATH``) and holds ``raw_tick_data/``, unless ``use_direct_gcs``
-    (``UNIFIED_CLOUD_SERVICES_USE_DIRECT_GCS``); otherwise the API on ``bucket``
-    (``UNIFIED_CLOUD_SERVICES_GCS_BUCKET``: a name or ``gs://bucket/prefix``).
+    ``local`` reads the folder ``root``. ``gcs`` reads a mounted bucket as a local root when one is
+    given (``root``) and holds ``raw_tick_data/``, unless ``use_direct_gcs``; otherwise the API on
+    ``bucket`` (a name or ``gs://bucket/prefix``).
     """
-    from odum_pipeline import settings
-
-    data_source = (data_source or settings.data_source()).lower()
+    data_source = data_source.lower()
     if data_source == "local":
-        return as_raw_source(root if root is not None else settings.raw_root())
+        if root is None:
+            raise gcs.StorageError("data source 'local' needs a raw root folder")
+        return as_raw_source(root)
     if data_source != "gcs":
-        raise ValueError(f"data source {data_source!r} is not 'local' or 'gcs'")
+        raise gcs.StorageError(f"data source {data_source!r} is not 'local' or 'gcs'")
     if root is not None and gcs.is_remote(root):
         return GcsRawSource.from_uri(str(root), project)
-    mount = root if root is not None else settings.explicit_raw_root()
-    direct = settings.use_direct_gcs() if use_direct_gcs is None else use_direct_gcs
-    if mount is not None and not direct and (Path(mount) / RAW_DIR).is_dir():
-        return LocalRawSource(Path(mount))
-    bucket = bucket or settings.gcs_bucket()
+    if root is not None and not use_direct_gcs and (Path(root) / RAW_DIR).is_dir():
+        return LocalRawSource(Path(root))
     if not bucket:
         raise gcs.StorageError(
             "data source 'gcs' needs a bucket: set UNIFIED_CLOUD_SERVICES_GCS_BUCKET "

@@ -21,7 +21,7 @@ from odum_pipeline.backtests.config import (
     variant_base_name,
 )
 from odum_pipeline.backtests.partitions import algorithm_partitions, config_partitions
-from odum_pipeline.resources import AlgorithmsResource, ConfigsResource
+from odum_pipeline.backtests.resources import AlgorithmsResource, ConfigsResource
 
 
 def config_version(path: Path) -> str:

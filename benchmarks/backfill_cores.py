@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import dagster_bench
 import harness
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -58,33 +57,14 @@ def prepare(workdir: Path, configs: int) -> None:
         (workdir / "configs" / f"bench_{index}.json").write_text(json.dumps(_config(index + 1)))
 
 
-def _environment(workdir: Path, limit: int) -> dict:
-    home = workdir / f"home_{limit}"
-    home.mkdir(parents=True, exist_ok=True)
-    text = (REPO_ROOT / "dagster.yaml").read_text()
-    text = text.replace("max_concurrent_runs: 2", f"max_concurrent_runs: {limit}")
-    text = text.replace("default_limit: 2", f"default_limit: {limit}")
-    (home / "dagster.yaml").write_text(text)
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "DATA_CATALOG_PATH": str(workdir / "catalog"),
-        "BACKTEST_RESULTS_PATH": str(workdir / f"results_{limit}"),
-        "ODUM_CONFIGS_PATH": str(workdir / "configs"),
-        "ODUM_VAR_ROOT": str(workdir / f"var_{limit}"),
-    }
-
-
 def backfill(limit: int) -> None:
     """Worker (its environment names the instance and roots): one backfill through a fresh daemon."""
-    from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+    from dagster import DagsterInstance
     from dagster._core.definitions.observe import observe
-    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 
     from odum_pipeline.backtests.config import list_configs, load_config
     from odum_pipeline.backtests.partitions import algorithm_partitions, backtest_partition_key, config_partitions
     from odum_pipeline.backtests.sources import algorithm_registry, backtest_configs
-    from odum_pipeline.definitions import defs
     from odum_pipeline.definitions import default_resources
 
     instance = DagsterInstance.get()
@@ -94,47 +74,12 @@ def backfill(limit: int) -> None:
     instance.add_dynamic_partitions(algorithm_partitions.name, sorted({a for _, a in pairs}))
     for source in (backtest_configs, algorithm_registry):
         observe([source], instance=instance, resources=resources)
-    backfill_id = f"bench{limit}{int(time.time())}"
-    instance.add_backfill(
-        PartitionBackfill.from_asset_partitions(
-            backfill_id=backfill_id,
-            asset_graph=defs.resolve_asset_graph(),
-            partition_names=[str(backtest_partition_key(c, a)) for c, a in pairs],
-            asset_selection=[AssetKey("backtest_run")],
-            backfill_timestamp=time.time(),
-            tags={},
-            dynamic_partitions_store=instance,
-            all_partitions=False,
-            title=None,
-            description=None,
-            run_config=None,
-        )
-    )
-    daemon = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        while True:
-            time.sleep(2)
-            status = instance.get_backfill(backfill_id).status
-            runs = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
-            finished = [r for r in runs if r.dagster_run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)]
-            if status != BulkActionStatus.REQUESTED and len(finished) == len(runs) == len(pairs):
-                break
-    finally:
-        os.killpg(daemon.pid, signal.SIGINT)
-        daemon.wait(timeout=60)
-    starts = [r.start_time for r in runs]
-    ends = [r.end_time for r in runs]
-    harness.emit(
-        {
-            "runs": len(runs),
-            "failed": sum(r.dagster_run.status == DagsterRunStatus.FAILURE for r in runs),
-            "wall": max(ends) - min(starts),
-            "sum": sum(e - s for s, e in zip(starts, ends)),
-        }
-    )
+    dagster_bench.stop_automation(instance)
+    keys = [str(backtest_partition_key(c, a)) for c, a in pairs]
+    backfill_id = dagster_bench.submit_backfill(instance, "backtest_run", keys, f"bench{limit}")
+    with dagster_bench.daemon():
+        runs = dagster_bench.wait_for_backfill(instance, backfill_id, len(pairs))
+    harness.emit({**dagster_bench.run_span(runs), "all_runs": len(instance.get_run_records())})
 
 
 def main() -> None:
@@ -152,7 +97,14 @@ def main() -> None:
         prepare(workdir, args.configs)
         results = {}
         for limit in (1, 2):
-            env = _environment(workdir, limit)
+            env = dagster_bench.environment(
+                workdir / f"home_{limit}",
+                limit=limit,
+                DATA_CATALOG_PATH=workdir / "catalog",
+                BACKTEST_RESULTS_PATH=workdir / f"results_{limit}",
+                ODUM_CONFIGS_PATH=workdir / "configs",
+                ODUM_VAR_ROOT=workdir / f"var_{limit}",
+            )
             command = [sys.executable, __file__, "--worker", "backfill", "--limit", str(limit)]
             completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
             lines = [l for l in completed.stdout.splitlines() if l.startswith(harness.RESULT_MARK)]
@@ -161,9 +113,9 @@ def main() -> None:
                 raise SystemExit(f"backfill worker (limit {limit}) failed")
             results[limit] = json.loads(lines[0][len(harness.RESULT_MARK) :])
         print(f"\nbackfill of {results[1]['runs']} backtest_run partitions (real 6-minute window, fast mode)")
-        print(f"{'limit':>6}{'wall s':>10}{'sum of runs s':>15}{'failed':>8}")
+        print(f"{'limit':>6}{'wall s':>10}{'sum of runs s':>15}{'failed':>8}{'runs in instance':>18}")
         for limit, r in results.items():
-            print(f"{limit:>6}{r['wall']:>10.1f}{r['sum']:>15.1f}{r['failed']:>8}")
+            print(f"{limit:>6}{r['wall']:>10.1f}{r['sum']:>15.1f}{r['failed']:>8}{r['all_runs']:>18}")
         ratio = results[1]["wall"] / results[2]["wall"]
         print(f"speed-up on 2 slots: {ratio:.2f}x (target >= {TARGET}): {harness.verdict(ratio >= TARGET)}")
 

@@ -7,7 +7,7 @@ stage, events/s, peak memory of the run workers, and the same five backtests in 
 ratio. Targets: the whole desk day in under 3 minutes on 2 cores; active replay >= 20x faster than full.
 
     .venv/bin/python benchmarks/desk_day.py                 # full day (generation ~1 min, not counted)
-    .venv/bin/python benchmarks/desk_day.py --quick         # 20 minutes, 6 parents: proves the path works
+    .venv/bin/python benchmarks/desk_day.py --quick         # 10 minutes, 4 parents: proves the path works
     .venv/bin/python benchmarks/desk_day.py --no-full       # skip the full-replay backtests (no ratio)
 
 Steps: generate the day (``generate_day``, 35 trades/s, snapshots every 15-60 ms; not counted) into a
@@ -41,6 +41,8 @@ DAY = dt.date(2023, 5, 23)
 CONFIG = "desk_day"
 FULL_CONFIG = "desk_day_full"
 TARGET_SECONDS = 180.0
+QUICK_MINUTES = 10
+QUICK_PARENTS = 4
 TARGET_RATIO = 20.0
 ALGORITHMS = [
     {"name": "NORMAL"},
@@ -53,13 +55,13 @@ ALGORITHMS = [
 
 def _day_span(quick: bool) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.UTC)
-    return start, start + (dt.timedelta(minutes=20) if quick else dt.timedelta(days=1, seconds=-1))
+    return start, start + (dt.timedelta(minutes=QUICK_MINUTES) if quick else dt.timedelta(days=1, seconds=-1))
 
 
 def parent_orders(quick: bool) -> list[dict]:
-    """50 parents (6 with --quick) spread evenly over the day, alternating sides, 2-10 minute deadlines."""
+    """50 parents spread evenly over the day, alternating sides, 2-10 minute deadlines (--quick: 4, 1-2 minutes)."""
     start, end = _day_span(quick)
-    count = 6 if quick else 50
+    count = QUICK_PARENTS if quick else 50
     first = start + dt.timedelta(minutes=1)
     step = (end - dt.timedelta(minutes=12 if not quick else 3) - first) / count
     horizons = [2, 4, 6, 8, 10] if not quick else [1, 2]
@@ -188,7 +190,7 @@ def _run_figures(instance, runs) -> dict:
 
 def _print(report: dict, generated: dict, quick: bool) -> None:
     stages = {s["label"]: s for s in report["stages"]}
-    day = "20-minute quick window" if quick else "full day"
+    day = f"{QUICK_MINUTES}-minute quick window" if quick else "full day"
     print(f"\ndesk day ({day}): {generated['trades']:,} trades + {generated['book']:,} book rows, "
           f"{len(parent_orders(quick))} parents, {len(ALGORITHMS)} algorithms; generated in {generated['seconds']:.1f} s (not counted)")  # fmt: skip
     print(f"{'stage':<13}{'runs':>5}{'failed':>7}{'wall s':>9}{'sum of runs s':>15}{'waiting s':>11}{'events':>12}{'events/s':>11}{'peak RSS MiB':>14}")  # fmt: skip
@@ -213,7 +215,7 @@ def _print(report: dict, generated: dict, quick: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a 20-minute window and 6 parents instead of a full day")
+    parser.add_argument("--quick", action="store_true", help=f"a {QUICK_MINUTES}-minute window and {QUICK_PARENTS} parents instead of a full day")
     parser.add_argument("--no-full", action="store_true", help="skip the full-replay backtests (no ratio)")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true")
@@ -243,6 +245,7 @@ def main() -> None:
             raise SystemExit("desk worker failed")
         report = json.loads(lines[0][len(harness.RESULT_MARK) :])
         _print(report, generated, args.quick)
+        harness.emit({**report, "generated": generated})  # for scripts and the test
         if any(s["failed"] for s in report["stages"]):
             sys.exit(1)
 

@@ -79,7 +79,7 @@ def backfill(limit: int) -> None:
     backfill_id = dagster_bench.submit_backfill(instance, "backtest_run", keys, f"bench{limit}")
     with dagster_bench.daemon():
         runs = dagster_bench.wait_for_backfill(instance, backfill_id, len(pairs))
-    harness.emit({**dagster_bench.run_span(runs), "all_runs": len(instance.get_run_records())})
+    harness.emit({**dagster_bench.run_span(runs, instance, limit), "all_runs": len(instance.get_run_records())})
 
 
 def _measure(workdir: Path, limit: int, round_: int) -> dict:
@@ -124,10 +124,10 @@ def main() -> None:
                 rows.append((round_, limit, _measure(workdir, limit, round_)))
         print(f"\nbackfill of {rows[0][2]['runs']} backtest_run partitions (real 6-minute window, fast mode), "
               f"{os.cpu_count()} CPUs")  # fmt: skip
-        print(f"{'round':>6}{'limit':>6}{'wall s':>10}{'sum of runs s':>15}{'failed':>8}{'runs in instance':>18}{'load 1 min before/after':>26}")  # fmt: skip
+        print(f"{'round':>6}{'limit':>6}{'wall s':>10}{'sum of runs s':>15}{'slots busy':>12}{'failed':>8}{'runs in instance':>18}{'load 1 min before/after':>26}")  # fmt: skip
         for round_, limit, r in rows:
             load = f"{r['load'][0]:.1f} / {r['load'][1]:.1f}"
-            print(f"{round_:>6}{limit:>6}{r['wall']:>10.1f}{r['sum']:>15.1f}{r['failed']:>8}{r['all_runs']:>18}{load:>26}")  # fmt: skip
+            print(f"{round_:>6}{limit:>6}{r['wall']:>10.1f}{r['sum']:>15.1f}{r['occupancy']:>12.0%}{r['failed']:>8}{r['all_runs']:>18}{load:>26}")  # fmt: skip
         walls = {limit: [r["wall"] for _, l, r in rows if l == limit] for limit in (1, 2)}
         for round_ in range(args.rounds):
             pair = {l: r["wall"] for n, l, r in rows if n == round_}

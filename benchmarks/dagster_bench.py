@@ -111,15 +111,26 @@ def wait_for_backfill(instance, backfill_id: str, expected_runs: int, poll_secs:
             return runs
 
 
-def run_span(runs) -> dict:
-    """Wall time from the first run's start to the last run's end, and the sum of the runs' durations."""
-    from dagster import DagsterRunStatus
+def run_span(runs, instance=None, slots: int | None = None) -> dict:
+    """Wall time from the first run's start to the last run's end, and the sum of the runs' durations
+    (a run starts executing once its process has imported the code). With ``instance`` and ``slots``
+    also the occupancy: the share of ``slots`` x (first launch .. last end) in which runs were
+    launching or executing, i.e. how well the queue kept the slots filled whatever the CPU did."""
+    from dagster import DagsterEventType, DagsterRunStatus
 
     starts = [r.start_time for r in runs if r.start_time]
     ends = [r.end_time for r in runs if r.end_time]
-    return {
+    span = {
         "runs": len(runs),
         "failed": sum(r.dagster_run.status != DagsterRunStatus.SUCCESS for r in runs),
         "wall": max(ends) - min(starts),
         "sum": sum(r.end_time - r.start_time for r in runs if r.start_time and r.end_time),
     }
+    if instance is not None and slots:
+        launched = {}
+        for r in runs:
+            records = instance.get_records_for_run(r.dagster_run.run_id, of_type=DagsterEventType.RUN_STARTING).records
+            launched[r.dagster_run.run_id] = records[0].event_log_entry.timestamp if records else r.start_time
+        busy = sum(r.end_time - launched[r.dagster_run.run_id] for r in runs if r.end_time)
+        span["occupancy"] = busy / (slots * (max(ends) - min(launched.values())))
+    return span

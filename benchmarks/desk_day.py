@@ -9,6 +9,7 @@ ratio. Targets: the whole desk day in under 3 minutes on 2 cores; active replay 
     .venv/bin/python benchmarks/desk_day.py                 # full day (generation ~1 min, not counted)
     .venv/bin/python benchmarks/desk_day.py --quick         # 10 minutes, 4 parents: proves the path works
     .venv/bin/python benchmarks/desk_day.py --no-full       # skip the full-replay backtests (no ratio)
+    .venv/bin/python benchmarks/desk_day.py --minutes 60    # the first hour only, still 50 parents
 
 Steps: generate the day (``generate_day``, 35 trades/s, snapshots every 15-60 ms; not counted) into a
 raw root; then a worker with a fresh instance in the workdir (this repo's ``dagster.yaml``) and the
@@ -42,6 +43,7 @@ CONFIG = "desk_day"
 FULL_CONFIG = "desk_day_full"
 TARGET_SECONDS = 180.0
 QUICK_MINUTES = 10
+DAY_MINUTES = 24 * 60
 QUICK_PARENTS = 4
 TARGET_RATIO = 20.0
 ALGORITHMS = [
@@ -53,18 +55,21 @@ ALGORITHMS = [
 ]
 
 
-def _day_span(quick: bool) -> tuple[dt.datetime, dt.datetime]:
+def _day_span(minutes: int) -> tuple[dt.datetime, dt.datetime]:
+    """From 00:00 UTC, ``minutes`` long (a full day ends at 23:59:59)."""
     start = dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.UTC)
-    return start, start + (dt.timedelta(minutes=QUICK_MINUTES) if quick else dt.timedelta(days=1, seconds=-1))
+    return start, start + min(dt.timedelta(minutes=minutes), dt.timedelta(days=1, seconds=-1))
 
 
-def parent_orders(quick: bool) -> list[dict]:
-    """50 parents spread evenly over the day, alternating sides, 2-10 minute deadlines (--quick: 4, 1-2 minutes)."""
-    start, end = _day_span(quick)
+def parent_orders(minutes: int) -> list[dict]:
+    """50 parents spread evenly over the window, alternating sides, 2-10 minute deadlines (a quick
+    window: 4 parents, 1-2 minutes)."""
+    start, end = _day_span(minutes)
+    quick = minutes <= QUICK_MINUTES
     count = QUICK_PARENTS if quick else 50
     first = start + dt.timedelta(minutes=1)
-    step = (end - dt.timedelta(minutes=12 if not quick else 3) - first) / count
-    horizons = [2, 4, 6, 8, 10] if not quick else [1, 2]
+    step = (end - dt.timedelta(minutes=3 if quick else 12) - first) / count
+    horizons = [1, 2] if quick else [2, 4, 6, 8, 10]
     orders = []
     for index in range(count):
         arrival = first + step * index
@@ -80,8 +85,8 @@ def parent_orders(quick: bool) -> list[dict]:
     return orders
 
 
-def config(quick: bool, replay: str | None) -> dict:
-    start, end = _day_span(quick)
+def config(minutes: int, replay: str | None) -> dict:
+    start, end = _day_span(minutes)
     environment = {"mode": "report", "model_risk": False}
     if replay is not None:
         environment["replay"] = replay
@@ -90,7 +95,7 @@ def config(quick: bool, replay: str | None) -> dict:
         "venue": {"book_type": "L2_MBP", "starting_balance": 10_000_000},
         "data_catalog": {"snapshot_mode": "both"},
         "time_window": {"start": start.isoformat(), "end": end.isoformat()},
-        "strategy": {"submission_mode": "parent_orders", "parent_orders": parent_orders(quick)},
+        "strategy": {"submission_mode": "parent_orders", "parent_orders": parent_orders(minutes)},
         "execution": {"algorithms": ALGORITHMS},
         "market": {"preset": "realistic"},
         "environment": environment,
@@ -100,32 +105,33 @@ def config(quick: bool, replay: str | None) -> dict:
 # --- workers ---------------------------------------------------------------------------------------
 
 
-def generate(workdir: Path, quick: bool) -> None:
+def generate(workdir: Path, minutes: int) -> None:
     from odum_pipeline.catalog.sample import generate_day
 
-    start, end = _day_span(quick)
+    start, end = _day_span(minutes)
+    full_day = end.time() == dt.time(23, 59, 59)
     started = time.perf_counter()
     files = generate_day(
-        workdir / "raw", DAY, INSTRUMENT_KEY, start_time=start.time(), end_time=end.time() if quick else None,
+        workdir / "raw", DAY, INSTRUMENT_KEY, start_time=start.time(), end_time=None if full_day else end.time(),
         trades_per_second=35, snapshot_interval_ms=(15.0, 60.0),
     )  # fmt: skip
     harness.emit({"seconds": time.perf_counter() - started, "trades": files.trades_rows, "book": files.book_rows})
 
 
-def write_configs(workdir: Path, quick: bool) -> bool:
+def write_configs(workdir: Path, minutes: int) -> bool:
     """The desk_day config (and desk_day_full when the schema knows ``environment.replay``)."""
     from odum_pipeline.backtests.config import EnvironmentSection
 
     has_replay = "replay" in EnvironmentSection.model_fields
     folder = workdir / "configs"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{CONFIG}.json").write_text(json.dumps(config(quick, "active" if has_replay else None), indent=1))
+    (folder / f"{CONFIG}.json").write_text(json.dumps(config(minutes, "active" if has_replay else None), indent=1))
     if has_replay:
-        (folder / f"{FULL_CONFIG}.json").write_text(json.dumps(config(quick, "full"), indent=1))
+        (folder / f"{FULL_CONFIG}.json").write_text(json.dumps(config(minutes, "full"), indent=1))
     return has_replay
 
 
-def desk(workdir: Path, quick: bool, full: bool) -> None:
+def desk(workdir: Path, minutes: int, full: bool) -> None:
     """Worker: the whole day through a fresh instance and daemon, one backfill per stage."""
     from dagster import DagsterInstance
     from dagster._core.definitions.observe import observe
@@ -136,7 +142,7 @@ def desk(workdir: Path, quick: bool, full: bool) -> None:
     from odum_pipeline.catalog.partitions import catalog_partition_key, register_partitions
     from odum_pipeline.definitions import default_resources
 
-    has_replay = write_configs(workdir, quick)
+    has_replay = write_configs(workdir, minutes)
     instance = DagsterInstance.get()
     resources = default_resources()
     register_partitions(instance, resources["raw_data"].source().discover())
@@ -188,11 +194,11 @@ def _run_figures(instance, runs) -> dict:
 # --- driver ----------------------------------------------------------------------------------------
 
 
-def _print(report: dict, generated: dict, quick: bool) -> None:
+def _print(report: dict, generated: dict, minutes: int) -> None:
     stages = {s["label"]: s for s in report["stages"]}
-    day = f"{QUICK_MINUTES}-minute quick window" if quick else "full day"
+    day = "full day" if minutes >= DAY_MINUTES else f"{minutes}-minute window"
     print(f"\ndesk day ({day}): {generated['trades']:,} trades + {generated['book']:,} book rows, "
-          f"{len(parent_orders(quick))} parents, {len(ALGORITHMS)} algorithms; generated in {generated['seconds']:.1f} s (not counted)")  # fmt: skip
+          f"{len(parent_orders(minutes))} parents, {len(ALGORITHMS)} algorithms; generated in {generated['seconds']:.1f} s (not counted)")  # fmt: skip
     print(f"{'stage':<13}{'runs':>5}{'failed':>7}{'wall s':>9}{'sum of runs s':>15}{'waiting s':>11}{'events':>12}{'events/s':>11}{'peak RSS MiB':>14}")  # fmt: skip
     for s in report["stages"]:
         rate = f"{s['events'] / s['wall']:,.0f}" if s["events"] else "-"
@@ -216,18 +222,21 @@ def _print(report: dict, generated: dict, quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"a {QUICK_MINUTES}-minute window and {QUICK_PARENTS} parents instead of a full day")
+    parser.add_argument("--minutes", type=int, default=DAY_MINUTES, help="window length from 00:00 (default: the whole day)")
     parser.add_argument("--no-full", action="store_true", help="skip the full-replay backtests (no ratio)")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--worker")
     args = parser.parse_args()
+    if args.quick:
+        args.minutes = QUICK_MINUTES
     if args.worker == "generate":
-        return generate(args.workdir, args.quick)
+        return generate(args.workdir, args.minutes)
     if args.worker == "desk":
-        return desk(args.workdir, args.quick, not args.no_full)
+        return desk(args.workdir, args.minutes, not args.no_full)
 
     with harness.workdir(args.workdir, prefix="desk_day_", keep=args.keep) as workdir:
-        flags = ["--workdir", str(workdir)] + (["--quick"] if args.quick else [])
+        flags = ["--workdir", str(workdir), "--minutes", str(args.minutes)]
         generated = harness.spawn(__file__, "generate", flags)
         env = dagster_bench.environment(
             workdir / "dagster_home",
@@ -244,7 +253,7 @@ def main() -> None:
             sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
             raise SystemExit("desk worker failed")
         report = json.loads(lines[0][len(harness.RESULT_MARK) :])
-        _print(report, generated, args.quick)
+        _print(report, generated, args.minutes)
         harness.emit({**report, "generated": generated})  # for scripts and the test
         if any(s["failed"] for s in report["stages"]):
             sys.exit(1)

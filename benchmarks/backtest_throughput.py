@@ -24,10 +24,15 @@ Steps:
    * baseline: a bare ``BacktestEngine`` with the same engine/venue settings as
      ``engine._engine_config``/``engine._venue_config`` (NETTING, MARGIN, USDT 1,000,000,
      leverage 1, L2_MBP, trade_execution on, risk engine on with the same unthrottled submit
-     rate), the same instrument (registry fees), the same TradeTick + OrderBookDepth10 loaded from
-     the same catalog (``ParquetDataCatalog.trade_ticks``/``order_book_depth10``, loading timed)
-     and a minimal strategy: one IOC market order per trade with a known aggressor (side =
-     aggressor, quantity = trade size), nothing else.
+     rate) and the same market model (the config's preset, ``realistic`` by default: the same
+     ``LatencyModel`` base latency, ``liquidity_consumption`` and ``queue_position`` flags), the
+     same instrument (registry fees), the same TradeTick + OrderBookDepth10 loaded from the same
+     catalog (``ParquetDataCatalog.trade_ticks``/``order_book_depth10``, loading timed) and, with
+     queue position, the depth turned into the same book deltas as ours (``book_deltas``, off the
+     clock: in ours that conversion is part of its own overhead), and a minimal strategy: one IOC
+     market order per trade with a known aggressor (side = aggressor, quantity = trade size),
+     nothing else. Ours' own fill model (the replay's visible-depth rules) is not given to the
+     baseline: it is part of what the ratio measures.
 
    Imports happen before the clock. The driver imports only the standard library, so each
    worker's ``ru_maxrss`` is its own (see ``convert_full_day.py`` for why that matters).
@@ -142,6 +147,12 @@ def _worker_prepare(dataset: dict) -> dict:
             "risk_bypass": config.risk.bypass,
             "max_order_submit_rate": UNTHROTTLED,
             "log_level": config.environment.log_level,
+            # The market model of ours' run (the config's preset, "realistic" by default): the same
+            # venue flags and order latency, and with queue position the same book deltas.
+            "liquidity_consumption": bool(config.market.liquidity_consumption) and not config.market.impact,
+            "queue_position": bool(config.market.queue_position),
+            "order_latency_ns": config.market.order_latency_ns,
+            "preset": config.market.preset.value,
         },
     }
 
@@ -224,6 +235,11 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
             ),
         )
     )
+    latency = {}
+    if settings["order_latency_ns"]:
+        from nautilus_trader.backtest.models import LatencyModel
+
+        latency["latency_model"] = LatencyModel(base_latency_nanos=settings["order_latency_ns"])
     engine.add_venue(
         venue=Venue(settings["venue"]),
         oms_type=OmsType[settings["oms_type"]],
@@ -233,6 +249,9 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
         default_leverage=Decimal(settings["leverage"]),
         book_type=BookType[settings["book_type"]],
         trade_execution=settings["trade_execution"],
+        liquidity_consumption=settings["liquidity_consumption"],
+        queue_position=settings["queue_position"],
+        **latency,
     )
     engine.add_instrument(instrument)
     catalog = ParquetDataCatalog(dataset["catalog"])
@@ -240,17 +259,27 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
     trades = catalog.trade_ticks(instrument_ids=ids, start=dataset["start"], end=dataset["end"])
     depth = catalog.order_book_depth10(instrument_ids=ids, start=dataset["start"], end=dataset["end"])
     engine.add_data(trades, sort=False)
-    engine.add_data(depth, sort=False)
+    off_clock = 0.0
+    if settings["queue_position"]:
+        # The same book deltas as ours (ours converts them inside its timed run: that is its overhead).
+        converting = time.perf_counter()
+        from odum_pipeline.backtests.book_deltas import depth_to_deltas
+
+        book = depth_to_deltas(depth)
+        off_clock = time.perf_counter() - converting
+    else:
+        book = depth
+    engine.add_data(book, sort=False)
     engine.sort_data()
     strategy = PerTradeStrategy(PerTradeConfig(instrument_id=instrument.id))
     engine.add_strategy(strategy)
     engine.run(start=dataset["start"], end=dataset["end"])
-    run_seconds = time.perf_counter() - started
+    run_seconds = time.perf_counter() - started - off_clock
     # Counted off the clock (ours counts its orders in its metrics, which is part of its time).
     n_trades, n_depth = len(trades), len(depth)
     orders = engine.cache.orders(instrument_id=instrument.id)
     filled = sum(o.is_closed and o.filled_qty.as_double() > 0 for o in orders)
-    del trades, depth, orders
+    del trades, depth, book, orders
     disposing = time.perf_counter()
     engine.dispose()  # ours disposes its node inside run_backtest
     seconds = run_seconds + time.perf_counter() - disposing

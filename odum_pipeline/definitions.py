@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from odum_pipeline.backtests.assets import backtest_run
 from odum_pipeline.backtests.automation import backtest_automation_sensor
@@ -46,6 +46,11 @@ def build_definitions(resources: dict | None = None) -> Definitions:
         sensors=[raw_files_sensor, backtest_sources_sensor, backtest_automation_sensor],
         schedules=[daily_comparison_reports],
         resources=resources if resources is not None else storage_resources(),
+        # Each run executes its steps in the run's own process. A backtest_run or conversion run is one
+        # step, so Dagster's default (multiprocess) executor only added a second interpreter per run,
+        # importing Dagster and NautilusTrader again (~4 s): in a backfill of short backtests that start-up
+        # was a large part of every run. Parallelism comes from the run queue and the `nautilus` pool.
+        executor=in_process_executor,
     )
 
 

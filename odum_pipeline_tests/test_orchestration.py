@@ -360,6 +360,27 @@ def test_instance_configs_parse(tmp_path, monkeypatch):
         dagster_instance_config(str(home))  # Dagster's own schema check of the file
 
 
+def test_backfill_runs_start_in_parallel_and_run_in_one_process(tmp_path, monkeypatch):
+    """What lets a backfill fill both slots (issue 13): the queue launches runs in parallel threads and
+    is polled every second, and a run executes its step in its own process (no second interpreter)."""
+    from dagster import DagsterInstance, in_process_executor
+    from dagster._core.instance.ref import InstanceRef
+
+    for source in (REPO_ROOT / "dagster.yaml", REPO_ROOT / "deploy/production/dagster.yaml"):
+        coordinator = yaml.safe_load(source.read_text())["run_coordinator"]["config"]
+        assert coordinator == {"dequeue_interval_seconds": 1, "dequeue_use_threads": True}, source
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        assert instance.run_coordinator.dequeue_use_threads is True
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+    definitions = build_definitions()
+    for job in (definitions.resolve_implicit_global_asset_job_def(), definitions.resolve_job_def("adhoc_backtest")):
+        assert job.executor_def is in_process_executor
+
+
 def test_docker_compose_parses_and_uses_one_image():
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     services = compose["services"]

@@ -67,7 +67,22 @@ def backtest_run(
         )
     except USER_ERRORS as error:  # bad input, or past its time limit (BacktestRunError)
         raise Failure(description=str(error)) from error
-    return MaterializeResult(metadata=_metadata(outcomes))
+    metadata = _metadata(outcomes)
+    peak = _peak_rss_mib()
+    if peak is not None:
+        metadata["worker_peak_rss_mib"] = MetadataValue.float(peak)
+    return MaterializeResult(metadata=metadata)
+
+
+def _peak_rss_mib() -> float | None:
+    """This run worker's peak memory (Linux ``VmHWM``), for sizing run slots, pods or containers."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def _progress_logger(context, every_secs: float = 5.0):

@@ -25,6 +25,7 @@ so they see the same snapshots at the same times as with a snapshot replay.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Iterable
 
@@ -44,19 +45,11 @@ def _levels(orders) -> dict[int, BookOrder]:
     return {o.price.raw: o for o in orders if o.side != OrderSide.NO_ORDER_SIDE and o.size.raw > 0}
 
 
-def _side_deltas(previous: dict[int, BookOrder], current: dict[int, BookOrder], side: OrderSide) -> list[tuple]:
+def _side_deltas(previous: _HeldSide, current: dict[int, BookOrder]) -> list[tuple]:
     """(action, BookOrder) turning ``previous`` into ``current`` on one side (see the module docstring)."""
-    out = []
-    if current:
-        worst = min(current) if side == OrderSide.BUY else max(current)
-        visible = (lambda p: p >= worst) if side == OrderSide.BUY else (lambda p: p <= worst)
-    else:
-        visible = lambda p: True  # noqa: E731 (an empty side: nothing is left on it)
-    for price, order in previous.items():
-        if price not in current and visible(price):
-            out.append((BookAction.DELETE, order))
+    out = [(BookAction.DELETE, previous.orders[p]) for p in previous.visible_prices(current) if p not in current]
     for price, order in current.items():
-        old = previous.get(price)
+        old = previous.orders.get(price)
         if old is None:
             out.append((BookAction.ADD, order))
         elif old.size.raw != order.size.raw:
@@ -64,12 +57,51 @@ def _side_deltas(previous: dict[int, BookOrder], current: dict[int, BookOrder], 
     return out
 
 
+class _HeldSide:
+    """The levels of one side the matching book holds: price raw -> BookOrder, with the prices kept
+    sorted, so that a snapshot touches only its visible range (not every deeper level still held)."""
+
+    def __init__(self, side: OrderSide, orders: dict[int, BookOrder] | None = None) -> None:
+        self.side = side
+        self.orders: dict[int, BookOrder] = dict(orders or {})
+        self.prices: list[int] = sorted(self.orders)  # ascending
+
+    def _split(self, current: dict[int, BookOrder]) -> int:
+        """Index into ``prices`` between the deeper levels and the range the snapshot shows."""
+        if not current:  # an empty side shows everything: nothing is left on it
+            return 0 if self.side == OrderSide.BUY else len(self.prices)
+        if self.side == OrderSide.BUY:  # visible: prices >= the worst bid shown
+            return bisect.bisect_left(self.prices, min(current))
+        return bisect.bisect_right(self.prices, max(current))  # visible: prices <= the worst ask shown
+
+    def visible_prices(self, current: dict[int, BookOrder]) -> list[int]:
+        """The held prices inside the range ``current`` shows, best first."""
+        split = self._split(current)
+        return self.prices[split:][::-1] if self.side == OrderSide.BUY else self.prices[:split]
+
+    def apply(self, current: dict[int, BookOrder]) -> None:
+        """Hold ``current`` plus the deeper, scrolled-out levels that were not deleted."""
+        if not current:
+            self.orders, self.prices = {}, []
+            return
+        split = self._split(current)
+        if self.side == OrderSide.BUY:
+            gone, deeper = self.prices[split:], self.prices[:split]
+            self.prices = deeper + sorted(current)
+        else:
+            gone, deeper = self.prices[:split], self.prices[split:]
+            self.prices = sorted(current) + deeper
+        for price in gone:
+            del self.orders[price]
+        self.orders.update(current)
+
+
 class DepthToDeltas:
     """Turns a time-ordered stream of depth snapshots of one instrument into delta batches."""
 
     def __init__(self) -> None:
-        self._bids: dict[int, BookOrder] = {}
-        self._asks: dict[int, BookOrder] = {}
+        self._bids = _HeldSide(OrderSide.BUY)
+        self._asks = _HeldSide(OrderSide.SELL)
         self._started = False
         self._pending_state: tuple[dict, dict] | None = None
 
@@ -82,14 +114,14 @@ class DepthToDeltas:
             flags = F_SNAPSHOT
             deltas = [OrderBookDelta.clear(iid, seq, ts_event, ts_init)]
         else:
-            actions = _side_deltas(self._bids, bids, OrderSide.BUY) + _side_deltas(self._asks, asks, OrderSide.SELL)
+            actions = _side_deltas(self._bids, bids) + _side_deltas(self._asks, asks)
             flags = 0
             deltas = []
             if not actions:
                 best = next(iter(bids.values()), None) or next(iter(asks.values()), None)
                 actions = [(BookAction.UPDATE, best)] if best is not None else []
-        self._bids = self._keep_deep(self._bids, bids, OrderSide.BUY)
-        self._asks = self._keep_deep(self._asks, asks, OrderSide.SELL)
+        self._bids.apply(bids)
+        self._asks.apply(asks)
         deltas += [OrderBookDelta(iid, action, order, flags, seq, ts_event, ts_init) for action, order in actions]
         if not deltas:  # an empty first snapshot: a bare CLEAR
             deltas = [OrderBookDelta.clear(iid, seq, ts_event, ts_init)]
@@ -101,7 +133,7 @@ class DepthToDeltas:
         """The levels held per side, price raw -> (price, size raw)."""
         if self._pending_state is not None:
             return self._pending_state
-        return tuple({p: (o.price.as_double(), o.size.raw) for p, o in side.items()} for side in (self._bids, self._asks))
+        return tuple({p: (o.price.as_double(), o.size.raw) for p, o in side.orders.items()} for side in (self._bids, self._asks))
 
     def set_state(self, bids: dict, asks: dict) -> None:
         """The levels a full replay's converter holds after the snapshots skipped (``state`` form)."""
@@ -114,30 +146,19 @@ class DepthToDeltas:
         size_precision = next((o.size.precision for o in (*depth.bids, *depth.asks) if o.size.raw > 0), 0)
         held = self.state()
         self._bids, self._asks = (
-            {p: BookOrder(side, Price.from_raw(p, price_precision), Quantity.from_raw(size, size_precision), 0)
-             for p, (_, size) in levels.items()}
+            _HeldSide(side, {p: BookOrder(side, Price.from_raw(p, price_precision), Quantity.from_raw(size, size_precision), 0)
+                             for p, (_, size) in levels.items()})
             for side, levels in zip((OrderSide.BUY, OrderSide.SELL), held)
         )  # fmt: skip
         self._pending_state = None
-        bids, asks = _levels(depth.bids), _levels(depth.asks)
-        self._bids = self._keep_deep(self._bids, bids, OrderSide.BUY)
-        self._asks = self._keep_deep(self._asks, asks, OrderSide.SELL)
+        self._bids.apply(_levels(depth.bids))
+        self._asks.apply(_levels(depth.asks))
         self._started = True
         iid, ts_event, ts_init, seq = depth.instrument_id, depth.ts_event, depth.ts_init, depth.sequence
-        orders = [*self._bids.values(), *self._asks.values()]
+        orders = [*self._bids.orders.values(), *self._asks.orders.values()]
         deltas = [OrderBookDelta.clear(iid, seq, ts_event, ts_init)]
         deltas += [OrderBookDelta(iid, BookAction.ADD, o, F_SNAPSHOT, seq, ts_event, ts_init) for o in orders]
         return OrderBookDeltas(iid, _flag_last(deltas))
-
-    @staticmethod
-    def _keep_deep(previous: dict[int, BookOrder], current: dict[int, BookOrder], side: OrderSide) -> dict[int, BookOrder]:
-        """The book as the matching engine holds it after the batch: current levels plus the deeper,
-        scrolled-out levels that were not deleted."""
-        if not current:
-            return {}
-        worst = min(current) if side == OrderSide.BUY else max(current)
-        deeper = {p: o for p, o in previous.items() if (p < worst if side == OrderSide.BUY else p > worst)}
-        return {**deeper, **current}
 
 
 def _flag_last(deltas: list[OrderBookDelta]) -> list[OrderBookDelta]:

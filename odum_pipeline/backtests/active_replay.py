@@ -44,8 +44,9 @@ import numpy as np
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 
-from odum_pipeline.backtests.equity_grid import decode_fixed, iter_row_groups, raw_words, read_columns
 from odum_pipeline.backtests.strategy import EQUITY_TIMER, WINDOW_END_ALERT
+from odum_pipeline.catalog.market_data import MarketData
+from odum_pipeline.catalog.nautilus_arrow import decode_column, raw_int, raw_words
 from odum_pipeline.catalog.store import open_catalog
 
 #: The replay is decided slice by slice: a finished parent stops the replay within one slice.
@@ -170,16 +171,10 @@ class ActivePlanner:
         chunk_ns = int((chunk_secs or CHUNK_SECS) * 1e9)
         self.trades = _ChunkedRows(catalog_root, TradeTick, instrument_id, end_ns, chunk_ns)
         self.book = _ChunkedRows(catalog_root, OrderBookDepth10, instrument_id, end_ns, chunk_ns) if depth else None
-        self.trade_times = self._times(TradeTick)
-        self.anchors = self._times(OrderBookDepth10) if depth else self.trade_times
+        market = MarketData(catalog_root, instrument_id.value)
+        self.trade_times = market.ts_init(TradeTick, start_ns, end_ns)
+        self.anchors = market.ts_init(OrderBookDepth10, start_ns, end_ns) if depth else self.trade_times
         self.record = ReplayRecord(start_ns, end_ns)
-
-    def _times(self, cls) -> np.ndarray:
-        """The ``ts_init`` of the window's rows of ``cls``, sorted (one column read with pyarrow)."""
-        table = read_columns(self.catalog_root, cls, self.instrument_id.value, self.start_ns, self.end_ns, [])
-        if table is None:
-            return np.empty(0, np.int64)
-        return np.sort(table.column("ts_init").to_numpy().astype(np.int64))
 
     def _last_trades_before(self, first: int, restart: int) -> list:
         """The skipped trades of the last ``ts_init`` before ``restart`` (not before ``first``): the
@@ -245,15 +240,14 @@ class DeltaFeed:
     would hold (:func:`book_state_after` over the skipped snapshots)."""
 
     def __init__(self, catalog_root, instrument_id: InstrumentId, converter, relay) -> None:
-        self.catalog_root, self.instrument_id = catalog_root, instrument_id
+        self.market = MarketData(catalog_root, instrument_id.value)
         self.converter, self.relay = converter, relay
         self._resume = False
 
     def skip(self, first: int, last: int) -> None:
         """The snapshots with ``first <= ts_init <= last`` are not replayed: carry the state over them."""
-        iid = self.instrument_id.value
         # In time order (files and row groups are): the state carries over one row group after another.
-        for table in iter_row_groups(self.catalog_root, OrderBookDepth10, iid, first, last, _level_columns()):
+        for table in self.market.row_groups(OrderBookDepth10, first, last, _level_columns()):
             bids, asks = self.converter.state()
             self.converter.set_state(
                 book_state_after(bids, _side_arrays(table, "bid"), deeper_is_lower=True),
@@ -290,21 +284,13 @@ class SideArrays:
 def _side_arrays(table, side: str) -> SideArrays:
     keys, present, price_words, size_words = [], [], [], []
     for i in range(DEPTH_LEVELS):
-        price, size = decode_fixed(table, f"{side}_price_{i}", "price"), decode_fixed(table, f"{side}_size_{i}", "size")
+        price = decode_column(table, f"{side}_price_{i}", "price")
+        size = decode_column(table, f"{side}_size_{i}", "size")
         keys.append(price)
         present.append((size > 0) & (price != 0))
-        price_words.append(raw_words(table, f"{side}_price_{i}"))
-        size_words.append(raw_words(table, f"{side}_size_{i}"))
+        price_words.append(raw_words(table.column(f"{side}_price_{i}")))
+        size_words.append(raw_words(table.column(f"{side}_size_{i}")))
     return SideArrays(np.column_stack(keys), price_words, size_words, np.column_stack(present))
-
-
-def _raw_int(words: np.ndarray, row: int) -> int:
-    value = int(words[row, 0])
-    if words.shape[1] == 2:
-        value |= int(words[row, 1]) << 64
-        if value >= 1 << 127:
-            value -= 1 << 128
-    return value
 
 
 def book_state_after(previous: dict[int, tuple[float, int]], side: SideArrays, *, deeper_is_lower: bool) -> dict:
@@ -337,8 +323,8 @@ def book_state_after(previous: dict[int, tuple[float, int]], side: SideArrays, *
     rows, levels = np.nonzero(selected)
     for row, level in zip(rows.tolist(), levels.tolist()):
         index = first + row
-        price = _raw_int(side.price_raw[level], index)
-        state[price] = (float(side.keys[index, level]), _raw_int(side.size_raw[level], index))
+        price = raw_int(side.price_raw[level], index)
+        state[price] = (float(side.keys[index, level]), raw_int(side.size_raw[level], index))
     return state
 
 

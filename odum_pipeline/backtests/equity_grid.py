@@ -9,7 +9,7 @@ run, the same way for every replay:
   close-out's grace when positions are closed), and that end itself;
 - position and cash at each grid time: the fills with ``ts_event`` at or before it;
 - mark: the mid of the last book snapshot received (``ts_init``) at or before it, read from the
-  catalog with pyarrow (only the top level's prices, decoded from NautilusTrader's fixed point);
+  catalog as columns (``catalog.market_data``: only the top level's prices);
   in ``trades`` mode (no book replayed), or before the first snapshot, the last trade's price;
   no mark yet: the position counts at zero unrealized PnL.
 
@@ -24,14 +24,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from nautilus_trader.model.enums import AccountType, OrderSide
 from nautilus_trader.model.events import OrderFilled
 
 from odum_pipeline.backtests.strategy import EquityPoint
+from odum_pipeline.catalog.market_data import MarketData
 
 GRID_NS = 1_000_000_000
 GRID_LABEL = "1s"
@@ -79,20 +76,17 @@ def fill_steps(orders, instrument) -> list[FillStep]:
 def marks_at(catalog_root, instrument_id: str, times: np.ndarray, *, book: bool) -> np.ndarray:
     """The mark at each time: last mid (``book``) else last trade, NaN before any."""
     start, end = int(times[0]) - 3_600 * GRID_NS, int(times[-1])  # an hour back: the mark at the window start
+    market = MarketData(catalog_root, instrument_id)
     out = np.full(times.shape, np.nan)
     if book:
-        table = read_columns(catalog_root, OrderBookDepth10, instrument_id, start, end, ["bid_price_0", "ask_price_0"])
-        if table is not None and table.num_rows:
-            bid, ask = decode_fixed(table, "bid_price_0", "price"), decode_fixed(table, "ask_price_0", "price")
-            usable = (bid > 0) & (ask > 0)
-            ts = table.column("ts_init").to_numpy().astype(np.int64)[usable]
-            out = _last_at(ts, ((bid + ask) / 2)[usable], times)
+        quotes = market.book(start, end)
+        bid, ask = quotes["bid_price_0"].to_numpy(), quotes["ask_price_0"].to_numpy()
+        usable = (bid > 0) & (ask > 0)
+        out = _last_at(quotes["ts_init"].to_numpy()[usable], ((bid + ask) / 2)[usable], times)
     if np.isnan(out).any():
-        trades = read_columns(catalog_root, TradeTick, instrument_id, start, end, ["price"])
-        if trades is not None and trades.num_rows:
-            ts = trades.column("ts_init").to_numpy().astype(np.int64)
-            fallback = _last_at(ts, decode_fixed(trades, "price", "price"), times)
-            out = np.where(np.isnan(out), fallback, out)
+        trades = market.trades(start, end, sizes=False)
+        fallback = _last_at(trades["ts_init"].to_numpy(), trades["price"].to_numpy(), times)
+        out = np.where(np.isnan(out), fallback, out)
     return out
 
 
@@ -188,78 +182,3 @@ def summary_block(book: bool) -> dict:
     """What the summary says about how the curve was made."""
     mark = "mid" if book else "last_trade"
     return {"grid": GRID_LABEL, "mark": mark, "fallback": "last_trade", "source": "fills + catalog"}
-
-
-# --- reading the catalog's columns -----------------------------------------------------------------
-
-
-def read_columns(
-    catalog_root, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]
-) -> pa.Table | None:
-    """``columns`` and ``ts_init`` of the catalog's ``cls`` rows with ``start_ns <= ts_init <= end_ns``
-    (the catalog's own file index picks the files; pyarrow reads only those columns)."""
-    from odum_pipeline.catalog.store import open_catalog
-
-    catalog = open_catalog(catalog_root)
-    files = catalog.filter_files(cls, catalog.get_file_list_from_data_cls(cls), [instrument_id], start_ns, end_ns)
-    tables = []
-    for path in sorted(files):
-        table = pq.read_table(
-            path, columns=[*columns, "ts_init"], filesystem=catalog.fs,
-            filters=[("ts_init", ">=", start_ns), ("ts_init", "<=", end_ns)],
-        )  # fmt: skip
-        ts = table.column("ts_init")
-        tables.append(table.filter(_in_range(ts, start_ns, end_ns)).replace_schema_metadata(table.schema.metadata))
-    if not tables:
-        return None
-    metadata = tables[0].schema.metadata
-    return pa.concat_tables(tables).combine_chunks().replace_schema_metadata(metadata)
-
-
-def iter_row_groups(catalog_root, cls, instrument_id: str, start_ns: int, end_ns: int, columns: list[str]):
-    """Like :func:`read_columns`, one Parquet row group at a time (memory bounded by a row group),
-    skipping the row groups whose ``ts_init`` statistics lie outside the range."""
-    from odum_pipeline.catalog.store import open_catalog
-
-    catalog = open_catalog(catalog_root)
-    files = catalog.filter_files(cls, catalog.get_file_list_from_data_cls(cls), [instrument_id], start_ns, end_ns)
-    for path in sorted(files):
-        with catalog.fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
-            ts_index = parquet.schema_arrow.get_field_index("ts_init")
-            for group in range(parquet.metadata.num_row_groups):
-                stats = parquet.metadata.row_group(group).column(ts_index).statistics
-                if stats is not None and stats.has_min_max and (stats.max < start_ns or stats.min > end_ns):
-                    continue
-                table = parquet.read_row_group(group, columns=[*columns, "ts_init"])
-                ts = table.column("ts_init")
-                table = table.filter(_in_range(ts, start_ns, end_ns)).combine_chunks()
-                table = table.replace_schema_metadata(parquet.schema_arrow.metadata)
-                if table.num_rows:
-                    yield table
-
-
-def _in_range(ts, start_ns: int, end_ns: int):
-    return pc.and_(pc.greater_equal(ts, pa.scalar(start_ns, ts.type)), pc.less_equal(ts, pa.scalar(end_ns, ts.type)))
-
-
-def raw_words(table: pa.Table, name: str) -> np.ndarray:
-    """A fixed-point column's raw words: shape (n, 2) (low, high) for 128-bit raws, (n, 1) for 64-bit."""
-    array = table.column(name).combine_chunks()
-    words_per = array.type.byte_width // 8
-    words = np.frombuffer(array.buffers()[1], dtype="<u8")[array.offset * words_per :][: len(array) * words_per]
-    return words.reshape(-1, words_per)
-
-
-def decode_fixed(table: pa.Table, name: str, kind: str) -> np.ndarray:
-    """NautilusTrader fixed-point raws -> floats rounded to the column's precision (schema metadata)."""
-    from nautilus_trader.model.objects import FIXED_PRECISION
-
-    words = raw_words(table, name)
-    if words.shape[1] == 2:
-        values = words[:, 1].view(np.int64).astype(np.float64) * 2.0**64 + words[:, 0].astype(np.float64)
-    else:
-        values = words[:, 0].view(np.int64).astype(np.float64)
-    values = values / 10.0**FIXED_PRECISION
-    precision = (table.schema.metadata or {}).get(f"{kind}_precision".encode())
-    return np.round(values, int(precision)) if precision is not None else values

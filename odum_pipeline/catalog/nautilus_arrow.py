@@ -4,7 +4,9 @@ NautilusTrader's own catalog writer builds one Python object per tick before ser
 for millions of rows that is the bottleneck, so the same Arrow tables are built here with
 numpy instead. Prices and sizes are NautilusTrader's fixed-point raws (high-precision mode:
 a 128-bit little-endian integer, value x 10**16), computed exactly from the decimal mantissa.
-The tests check every row against NautilusTrader's own decoding.
+The decoding back (raws -> floats at a column's precision, or exact ints) is here too, the one
+decoder every columnar reader of the catalog uses. The tests check every row against
+NautilusTrader's own decoding.
 """
 
 from __future__ import annotations
@@ -36,20 +38,47 @@ def fixed_point_raws(values: np.ndarray, precision: int) -> pa.FixedSizeBinaryAr
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(_RAW_BYTES), len(mantissa), [None, buffer])
 
 
+def raw_words(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A fixed-point column's raws as little-endian 64-bit words: shape (n, 2) (low, high) for
+    128-bit raws, (n, 1) for 64-bit (a view of the Arrow buffer, no copy for one chunk)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    per_raw = array.type.byte_width // 8
+    if len(array) == 0:
+        return np.empty((0, per_raw), dtype="<u8")
+    words = np.frombuffer(array.buffers()[1], dtype="<u8")[array.offset * per_raw :][: len(array) * per_raw]
+    return words.reshape(-1, per_raw)
+
+
+def raw_int(words: np.ndarray, row: int) -> int:
+    """The exact signed raw of ``row`` of :func:`raw_words` as a Python int (NautilusTrader's ``raw``)."""
+    value = int(words[row, 0])
+    if words.shape[1] == 2:
+        value |= int(words[row, 1]) << 64
+        if value >= 1 << 127:
+            value -= 1 << 128
+    elif value >= 1 << 63:
+        value -= 1 << 64
+    return value
+
+
 def decode_fixed_point(array: pa.Array | pa.ChunkedArray, precision: int | None = None) -> np.ndarray:
     """NautilusTrader raws (64- or 128-bit little endian, value x 10**FIXED_PRECISION) -> floats,
     rounded to ``precision`` decimals when given (the inverse of :func:`fixed_point_raws`)."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    width = array.type.byte_width
-    words = np.frombuffer(array.buffers()[1], dtype="<u8")[array.offset * (width // 8) :][: len(array) * (width // 8)]
-    if width == 16:
-        pairs = words.reshape(-1, 2)
-        values = pairs[:, 1].view(np.int64).astype(np.float64) * 2.0**64 + pairs[:, 0].astype(np.float64)
+    words = raw_words(array)
+    if words.shape[1] == 2:
+        values = words[:, 1].view(np.int64).astype(np.float64) * 2.0**64 + words[:, 0].astype(np.float64)
     else:
-        values = words.view(np.int64).astype(np.float64)
+        values = words[:, 0].view(np.int64).astype(np.float64)
     values = values / 10.0**FIXED_PRECISION
     return np.round(values, precision) if precision is not None else values
+
+
+def decode_column(table: pa.Table, name: str, kind: str) -> np.ndarray:
+    """A catalog table's fixed-point column ``name`` -> floats at the ``kind`` (``price``/``size``)
+    precision recorded in its schema metadata (:func:`_metadata`), unrounded when none is."""
+    precision = (table.schema.metadata or {}).get(f"{kind}_precision".encode())
+    return decode_fixed_point(table.column(name), int(precision) if precision is not None else None)
 
 
 def _multiply_u64_by(a: np.ndarray, multiplier: int, words: np.ndarray) -> None:

@@ -89,7 +89,7 @@ from pathlib import Path  # noqa: E402
 from odum_pipeline.backtests.config import parse_config  # noqa: E402
 from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest  # noqa: E402
 from odum_pipeline.reports.tca import run_tca  # noqa: E402
-from odum_pipeline_tests.conftest import BTC_PERP, REAL_DATA  # noqa: E402
+from odum_pipeline_tests.conftest import BTC_PERP, REAL_DATA, SHIPPED_ALGORITHMS  # noqa: E402
 
 TABLES = ("parents", "orders", "fills", "positions", "equity_curve", "timeline")
 RANDOM_IDS = ("init_id",)  # a fresh UUID4 per order initialisation event
@@ -133,7 +133,7 @@ def _plus(iso: str, seconds: int) -> str:
 def _run(config, algorithm: str, catalog: Path, results: Path, **kwargs):
     return run_backtest(
         config, algorithm=AlgorithmSpec(algorithm, ALGORITHMS[algorithm]), catalog_root=catalog,
-        results_root=results, mode="report", **kwargs,
+        results_root=results, algorithms_root=SHIPPED_ALGORITHMS, mode="report", **kwargs,
     )  # fmt: skip
 
 
@@ -376,7 +376,8 @@ def test_active_replay_of_a_synthetic_window_equals_full_with_far_fewer_events(t
         )
         outcomes[replay] = run_backtest(
             config, algorithm=AlgorithmSpec("TWAP", {"horizon_secs": 120, "interval_secs": 10}),
-            catalog_root=tmp_path / "catalog", results_root=tmp_path / replay, mode="report",
+            catalog_root=tmp_path / "catalog", results_root=tmp_path / replay, algorithms_root=SHIPPED_ALGORITHMS,
+            mode="report",
         )  # fmt: skip
     active, full = outcomes["active"], outcomes["full"]
     assert full.summary["summary"]["fills"] > 0

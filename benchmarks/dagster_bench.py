@@ -39,14 +39,14 @@ def environment(home: Path, *, limit: int | None = None, **roots: Path) -> dict:
 # --- worker side (imports Dagster) ---------------------------------------------------------------
 
 
-def stop_automation(instance) -> None:
-    """Stop every sensor and schedule of the workspace in ``instance`` (before its daemon starts)."""
+def stop_automation(instance, *, sensors: bool = True) -> None:
+    """Stop every schedule (and, unless ``sensors`` is False, every sensor) of the workspace in ``instance``."""
     from dagster._cli.workspace.cli_target import get_repository_from_cli_opts
     from dagster.version import __version__
     from dagster_shared.cli import WorkspaceOpts
 
     with get_repository_from_cli_opts(instance, __version__, WorkspaceOpts(workspace=(str(WORKSPACE),)), None) as repo:
-        for sensor in repo.get_sensors():
+        for sensor in repo.get_sensors() if sensors else ():
             instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
         for schedule in repo.get_schedules():
             instance.stop_schedule(schedule.get_remote_origin_id(), schedule.selector_id, schedule)
@@ -71,27 +71,40 @@ def daemon():
 
 def submit_backfill(instance, asset: str, partition_keys: list[str], label: str) -> str:
     """One backfill of ``partition_keys`` of ``asset`` (a run per partition, as the UI submits it)."""
-    from dagster import AssetKey
+    return submit_chain_backfill(instance, {asset: partition_keys}, label)
+
+
+def submit_chain_backfill(instance, partitions_by_asset: dict[str, list[str]], label: str) -> str:
+    """One backfill of the given partitions of several assets (the UI's "Materialize" of a selection
+    across partitionings, GraphQL ``partitionsByAssets``): the daemon launches a run per partition and
+    each downstream partition once the upstream partitions it depends on in the backfill are done."""
+    from dagster import AssetKey, partition_loading_context
+    from dagster._core.definitions.selector import PartitionRangeSelector, PartitionsByAssetSelector, PartitionsSelector
     from dagster._core.execution.backfill import PartitionBackfill
 
     from odum_pipeline.definitions import defs
 
     backfill_id = f"{label}{int(time.time() * 1000) % 10**9}"
-    instance.add_backfill(
-        PartitionBackfill.from_asset_partitions(
+    selectors = [
+        PartitionsByAssetSelector(
+            asset_key=AssetKey(asset),
+            partitions=PartitionsSelector(ranges=[PartitionRangeSelector(start=key, end=key) for key in keys]),
+        )
+        for asset, keys in partitions_by_asset.items()
+    ]
+    with partition_loading_context(dynamic_partitions_store=instance):
+        backfill = PartitionBackfill.from_partitions_by_assets(
             backfill_id=backfill_id,
             asset_graph=defs.resolve_asset_graph(),
-            partition_names=partition_keys,
-            asset_selection=[AssetKey(asset)],
             backfill_timestamp=time.time(),
             tags={},
             dynamic_partitions_store=instance,
-            all_partitions=False,
+            partitions_by_assets=selectors,
             title=None,
             description=None,
             run_config=None,
         )
-    )
+    instance.add_backfill(backfill)
     return backfill_id
 
 
@@ -109,6 +122,29 @@ def wait_for_backfill(instance, backfill_id: str, expected_runs: int, poll_secs:
             r.dagster_run.status in ended for r in runs
         ):
             return runs
+
+
+def wait_for_asset_run(instance, asset: str, partition: str, timeout_secs: float = 3600, poll_secs: float = 1.0) -> list:
+    """Every run record of the instance once a run of ``asset``'s ``partition`` ended and no run is left
+    queued or running (the sensors' path: the last stage's run ends the day)."""
+    from dagster import DagsterRunStatus
+
+    ended = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+    deadline = time.time() + timeout_secs
+    while time.time() < deadline:
+        time.sleep(poll_secs)
+        runs = instance.get_run_records()
+        last = [r for r in runs_of(runs, asset) if r.dagster_run.tags.get("dagster/partition") == partition]
+        if last and all(r.dagster_run.status in ended for r in runs):
+            return runs
+    raise TimeoutError(f"no run of {asset} {partition} ended within {timeout_secs:.0f} s")
+
+
+def runs_of(runs, asset: str) -> list:
+    """The records among ``runs`` that materialize ``asset``."""
+    from dagster import AssetKey
+
+    return [r for r in runs if AssetKey(asset) in (r.dagster_run.asset_selection or ())]
 
 
 def run_span(runs, instance=None, slots: int | None = None) -> dict:

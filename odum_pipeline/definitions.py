@@ -14,6 +14,7 @@ from odum_pipeline.catalog.assets import raw_ticks, tick_catalog
 from odum_pipeline.catalog.resources import CatalogResource, RawDataResource
 from odum_pipeline.catalog.sensors import raw_files_sensor
 from odum_pipeline.reports.assets import comparison_report
+from odum_pipeline.reports.automation import report_automation_sensor
 from odum_pipeline.reports.schedules import comparison_reports_job, daily_comparison_reports
 
 ALL_ASSETS = [raw_ticks, tick_catalog, backtest_configs, algorithm_registry, backtest_run, comparison_report]
@@ -43,7 +44,7 @@ def build_definitions(resources: dict | None = None) -> Definitions:
     return Definitions(
         assets=ALL_ASSETS,
         jobs=[publish_config_job, save_algorithm_job, adhoc_backtest_job, comparison_reports_job],
-        sensors=[raw_files_sensor, backtest_sources_sensor, backtest_automation_sensor],
+        sensors=[raw_files_sensor, backtest_sources_sensor, backtest_automation_sensor, report_automation_sensor],
         schedules=[daily_comparison_reports],
         resources=resources if resources is not None else storage_resources(),
         # Each run executes its steps in the run's own process. A backtest_run or conversion run is one

@@ -194,8 +194,12 @@ def _automation_requests(result) -> list[str]:
     return sorted(str(key) for key in result.get_requested_partitions(AssetKey("backtest_run")))
 
 
+def _report_requests(result) -> list[str]:
+    return sorted(str(key) for key in result.get_requested_partitions(AssetKey("comparison_report")))
+
+
 def test_automation_ignores_catalog_updates(defs, instance, materialized):
-    assert materialized.total_requested == 0
+    assert _automation_requests(materialized) == []
     _catalog_day(instance)  # a catalog day re-materialized
     _catalog_day(instance, "2023-04-06")  # and a new one
     result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=materialized.cursor)
@@ -225,6 +229,34 @@ def test_automation_does_not_request_never_materialized_partitions(defs, roots, 
     _observe_sources(instance, roots.resources)
     result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=materialized.cursor)
     assert result.total_requested == 0  # new configs are the sensor's (listed algorithms only)
+
+
+def test_reports_are_requested_once_their_configs_backtests_are_done(defs, roots, instance):
+    instance.add_dynamic_partitions(config_partitions.name, ["cfg_a", "cfg_b"])
+    instance.add_dynamic_partitions(algorithm_partitions.name, ["NORMAL", "TWAP"])
+    _catalog_day(instance)
+    _observe_sources(instance, roots.resources)
+    before = evaluate_automation_conditions(defs=defs, instance=instance)  # the sensor's earlier tick
+    assert _report_requests(before) == []
+    _materialize_backtests(instance, roots.resources, ALL_PAIRS[:3])  # cfg_a's two, cfg_b's NORMAL
+    after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
+    assert _report_requests(after) == ["cfg_a", "cfg_b"]
+    again = evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    assert _report_requests(again) == []  # requested once, not on every tick
+
+
+def test_a_report_waits_while_a_backtest_of_its_config_is_queued(defs, roots, instance, materialized):
+    _materialize_backtests(instance, roots.resources, [("cfg_a", "NORMAL")])  # cfg_a's NORMAL ran again
+    job = defs.resolve_implicit_job_def_def_for_assets([AssetKey("backtest_run")])
+    queued = instance.create_run_for_job(
+        job, asset_selection=frozenset({AssetKey("backtest_run")}),
+        tags={"dagster/partition": str(backtest_partition_key("cfg_a", "TWAP"))},
+    )  # fmt: skip
+    held = evaluate_automation_conditions(defs=defs, instance=instance, cursor=materialized.cursor)
+    assert _report_requests(held) == []  # cfg_a's TWAP has not run yet
+    instance.report_run_canceled(queued)
+    released = evaluate_automation_conditions(defs=defs, instance=instance, cursor=held.cursor)
+    assert _report_requests(released) == ["cfg_a"]  # the update was remembered; cfg_b had none
 
 
 # --- publish_config ------------------------------------------------------------------------------
@@ -334,7 +366,7 @@ def test_daily_comparison_reports_requests_every_config(defs, instance):
 def test_sensors_and_schedule_run_by_default(defs):
     from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
-    for name in ("backtest_sources_sensor", "backtest_automation_sensor", "raw_files_sensor"):
+    for name in ("backtest_sources_sensor", "backtest_automation_sensor", "report_automation_sensor", "raw_files_sensor"):
         assert defs.get_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
     assert defs.get_schedule_def("daily_comparison_reports").default_status == DefaultScheduleStatus.RUNNING
 

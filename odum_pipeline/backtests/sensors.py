@@ -238,7 +238,7 @@ def _not_covered(config: BacktestConfig, catalog_root: Path) -> str | None:
 
 
 @sensor(
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING,
     asset_selection=[backtest_run],
     description=(

@@ -34,7 +34,7 @@ def already_converted(instance, partition: str, source, files, signature: str) -
 
 
 @sensor(
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING,
     asset_selection=[tick_catalog],
     description=(

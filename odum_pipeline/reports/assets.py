@@ -39,6 +39,7 @@ from odum_pipeline.backtests.resources import ResultsResource
 from odum_pipeline.catalog.resources import CatalogResource
 from odum_pipeline.charts import png_markdown
 from odum_pipeline.reports import compare, rendering
+from odum_pipeline.reports.automation import report_refresh_condition
 from odum_pipeline.reports.compare_charts import comparison_charts
 from odum_pipeline.reports.frontier import frontier_markdown
 from odum_pipeline.reports.results_copy import working_copy
@@ -71,6 +72,7 @@ class ComparisonReportConfig(Config):
     group_name="reports",
     code_version=f"comparison-v1-{compare.tca.TCA_VERSION}",
     deps=[AssetDep(BACKTEST_RUN, partition_mapping=BY_CONFIG)],
+    automation_condition=report_refresh_condition(),
     description="Algorithms of one config ranked by total cost (implementation shortfall + fees), with TCA, PnL, risk, "
     "bootstrap confidence intervals, charts and a self-contained HTML report.",
 )

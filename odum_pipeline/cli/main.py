@@ -22,6 +22,7 @@ from odum_pipeline.cli import (  # noqa: E402
     pipeline_commands,
     venue_commands,
 )
+from odum_pipeline.cli.process_exit import exit_without_teardown  # noqa: E402
 
 COMMAND_GROUPS = (data_commands, venue_commands, algorithm_commands, compare_commands, pipeline_commands)
 
@@ -55,7 +56,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    exit_without_teardown(run())
 
 
 if __name__ == "__main__":

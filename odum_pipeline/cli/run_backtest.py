@@ -28,6 +28,7 @@ from odum_pipeline.catalog.convert import convert_day  # noqa: E402
 from odum_pipeline.catalog.raw_sources import RawSource  # noqa: E402
 from odum_pipeline.catalog.resources import raw_source_from_settings  # noqa: E402
 from odum_pipeline.cli.arguments import iso_datetime  # noqa: E402
+from odum_pipeline.cli.process_exit import exit_without_teardown  # noqa: E402
 from odum_pipeline.gcs import location  # noqa: E402
 from odum_pipeline.instruments.currencies import summary_money_line  # noqa: E402
 
@@ -220,4 +221,4 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    exit_without_teardown(run())

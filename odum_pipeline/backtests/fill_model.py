@@ -101,6 +101,8 @@ class ReplayFillModel(FillModel):
         return (math.ceil(ticks) if taking_asks else math.floor(ticks)) * tick  # against the order
 
     def _book_for(self, instrument, order, levels, shift: Decimal, taking_asks: bool) -> OrderBook:
+        if not shift and not self._session.own_consumption:
+            return self._visible_book(instrument, order, levels, taking_asks)
         side = OrderSide.SELL if taking_asks else OrderSide.BUY
         limit = order.price.as_decimal() if order.order_type != OrderType.MARKET else None
         out = OrderBook(instrument_id=instrument.id, book_type=BookType.L2_MBP)
@@ -120,6 +122,26 @@ class ReplayFillModel(FillModel):
             span = abs(worst - best) or instrument.price_increment.as_decimal()
             beyond = (worst + span if taking_asks else worst - span) + shift
             out.add(BookOrder(side, Price(beyond, price_prec), Quantity.from_raw(leaves, size_prec), 0), 0, 0)
+        return out
+
+    def _visible_book(self, instrument, order, levels, taking_asks: bool) -> OrderBook:
+        """``_book_for`` without a shift or own consumption (no impact overlay): the visible levels as
+        they are. The same book, built without a Decimal round trip per level: a level's ``Price`` is
+        reused when it has the instrument's precision (else rebuilt as ``_book_for`` does), and the
+        limit is compared as ``Price`` values (fixed-point raw: exact, like the Decimals)."""
+        side = OrderSide.SELL if taking_asks else OrderSide.BUY
+        limit = order.price if order.order_type != OrderType.MARKET else None
+        out = OrderBook(instrument_id=instrument.id, book_type=BookType.L2_MBP)
+        price_prec, size_prec = instrument.price_precision, instrument.size_precision
+        for index, level in enumerate(levels, start=1):
+            price = level.price
+            if limit is not None and (price > limit if taking_asks else price < limit):
+                break
+            if price.precision != price_prec:
+                price = Price(price.as_decimal(), price_prec)
+            available = sum(o.size.raw for o in level.orders())
+            if available > 0:
+                out.add(BookOrder(side, price, Quantity.from_raw(available, size_prec), index), 0, 0)
         return out
 
     def _consume(self, price_raw: int, taking_asks: bool, size_raw: int, leaves: int) -> tuple[int, int]:

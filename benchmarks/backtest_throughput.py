@@ -15,28 +15,39 @@ Steps:
    2023-04-05 of BINANCE-FUTURES:PERPETUAL:BTC-USDT (``../shared/data/real`` beside the repo, or
    ``$ODUM_REAL_DATA``) converted with ``convert_day``; and a synthetic window of the same
    instrument on 2023-05-23 from 19:00 UTC (``generate_day`` + ``convert_day``).
-2. For each dataset, in fresh subprocesses (this script with ``--worker``), alternating,
+2. Record ours' venue orders (not timed, ``--worker record``): ours runs once with its
+   ``on_order_submitted`` and data callbacks wrapped (monkeypatched in that worker only) and writes
+   every order it sent to the venue - side, quantity, type, time in force, reduce-only, time - with
+   what triggered it: a trade (its trade id: the per-trade parents), a book update (its ts_init:
+   NORMAL's re-sends of market remainders) or anything else (its time: the close-out at the
+   window end). That is the order plan the baseline replays: "the same orders".
+3. For each dataset, in fresh subprocesses (this script with ``--worker``), alternating,
    ``--repeat`` times each, best time counts:
 
    * ours: ``run_backtest(config)`` with submission_mode per_trade_tick, algorithm NORMAL,
      snapshot_mode both, mode fast - end to end: config validation, node build, catalog load,
-     run, metrics, summary JSON write, node dispose;
+     run, metrics, summary JSON write, node dispose. Every timed run must give the recorded run's
+     figures (orders, fills, rejected, denied, events), so the plan is this run's;
    * baseline: a bare ``BacktestEngine`` with the same engine/venue settings as
      ``engine._engine_config``/``engine._venue_config`` (NETTING, MARGIN, USDT 1,000,000,
      leverage 1, L2_MBP, trade_execution on, risk engine on with the same unthrottled submit
      rate) and the same market model (the config's preset, ``realistic`` by default: the same
      ``LatencyModel`` base latency, ``liquidity_consumption`` and ``queue_position`` flags), the
-     same instrument (registry fees), the same TradeTick + OrderBookDepth10 loaded from the same
-     catalog (``ParquetDataCatalog.trade_ticks``/``order_book_depth10``, loading timed) and, with
-     queue position, the depth turned into the same book deltas as ours (``book_deltas``, off the
-     clock: in ours that conversion is part of its own overhead), and a minimal strategy: one IOC
-     market order per trade with a known aggressor (side = aggressor, quantity = trade size),
-     nothing else. Ours' own fill model (the replay's visible-depth rules) is not given to the
-     baseline: it is part of what the ratio measures.
+     same instrument (registry fees), the same TradeTick + OrderBookDepth10 over the same range as
+     ours (the window plus the close-out grace, ``config.replay_end``) loaded from the same catalog
+     (``ParquetDataCatalog.trade_ticks``/``order_book_depth10``, loading timed), book before trades
+     at equal timestamps as ours' streams, and, with queue position, the depth turned into the same
+     book deltas as ours (``book_deltas``, off the clock: in ours that conversion is part of its own
+     overhead); its minimal strategy submits exactly the recorded orders, each at the data event
+     that triggered it in ours (the trade with that trade id, the book update at that ts_init, else
+     a time alert at its time), nothing else. The plan is parsed before the clock. Ours' own fill
+     model (the replay's visible-depth rules) and ours' per-command arrival alerts are not given
+     to the baseline: they are part of what the ratio measures; so the baseline's fills and
+     rejections differ from ours (printed).
 
    Imports happen before the clock. The driver imports only the standard library, so each
    worker's ``ru_maxrss`` is its own (see ``convert_full_day.py`` for why that matters).
-3. Prints a table per dataset (events, orders, seconds, events/s, ratio, peak RSS) and, if the
+4. Prints a table per dataset (events, orders, seconds, events/s, ratio, peak RSS) and, if the
    ratio target is missed (or with ``--profile``), profiles ours under cProfile (top functions by
    cumulative time and a stage breakdown) and measures, without the profiler, what ours costs
    with single features switched off by monkeypatching inside the worker (``--attribute``).
@@ -123,6 +134,7 @@ def _worker_prepare(dataset: dict) -> dict:
     depth = parquet.query(data_cls=OrderBookDepth10, identifiers=ids, start=window.start, end=window.end)
     known = sum(t.aggressor_side != AggressorSide.NO_AGGRESSOR for t in trades)
     venue = config.venue
+    from odum_pipeline.backtests.config import replay_end
     return {
         "prepare_seconds": prepare_seconds,
         "generated": generated,
@@ -132,6 +144,8 @@ def _worker_prepare(dataset: dict) -> dict:
         "known_aggressor_trades": known,
         "first_ts": min(t.ts_init for t in trades) if trades else None,
         "last_ts": max(t.ts_init for t in trades) if trades else None,
+        # Ours replays past the window end for the close-out (config.replay_end); so does the baseline.
+        "replay_end": replay_end(config).isoformat(),
         # What the bare baseline is given: plain values, so it imports nothing of the project.
         "baseline": {
             "instrument": type(instrument).to_dict(instrument),
@@ -168,24 +182,93 @@ def _worker_ours(dataset: dict, results_root: Path) -> dict:
         config, algorithm=AlgorithmSpec(), catalog_root=dataset["catalog"], results_root=results_root, mode="fast"
     )
     seconds = time.perf_counter() - started
-    summary = outcome.summary["summary"]
     return {
         "seconds": seconds,
+        **_ours_figures(outcome),
+        "peak_rss": harness.peak_rss_bytes(),
+        "rss_after_imports": rss_before,
+    }
+
+
+def _ours_figures(outcome) -> dict:
+    summary = outcome.summary["summary"]
+    return {
         "orders": summary["orders"],
         "close_orders": summary["close_orders"],
         "fills": summary["fills"],
         "rejected": summary["rejected"],
         "denied": summary["denied"],
         "skipped_rows": summary["skipped_rows"],
+        "events": outcome.summary["replay"]["events"],
         "equity_points": len(outcome.equity_curve),
         "result_path": str(outcome.result_path),
-        "peak_rss": harness.peak_rss_bytes(),
-        "rss_after_imports": rss_before,
     }
 
 
-def _worker_baseline(dataset: dict, settings: dict) -> dict:
-    """A bare BacktestEngine; imports NautilusTrader only (no project code)."""
+def _worker_record(dataset: dict, results_root: Path, orders_path: Path) -> dict:
+    """Ours, untimed, recording every order it sends to the venue (each ``OrderSubmitted``) with what
+    triggered it: a trade (its trade id), a book update (its ts_init) or anything else (a time alert,
+    an order event: its time). Monkeypatched here only; the timed runs of ours are unpatched."""
+    from odum_pipeline.algorithms.base import SlicingExecAlgorithm
+    from odum_pipeline.backtests.config import parse_config
+    from odum_pipeline.backtests.engine import AlgorithmSpec, run_backtest
+    from odum_pipeline.backtests.strategy import ExecutionBacktestStrategy
+
+    trigger: list = [None]  # the data callback being handled, if any
+    recorded: list[dict] = []
+
+    def during(method, of):
+        def wrapper(self, data):
+            outer, trigger[0] = trigger[0], of(data)
+            try:
+                return method(self, data)
+            finally:
+                trigger[0] = outer
+
+        return wrapper
+
+    by_trade = lambda tick: ("trade", tick.trade_id.value)  # noqa: E731
+    ExecutionBacktestStrategy.on_trade_tick = during(ExecutionBacktestStrategy.on_trade_tick, by_trade)
+    SlicingExecAlgorithm.on_trade_tick = during(SlicingExecAlgorithm.on_trade_tick, by_trade)
+    SlicingExecAlgorithm.on_order_book_depth = during(
+        SlicingExecAlgorithm.on_order_book_depth, lambda depth: ("book", depth.ts_init)
+    )
+    submitted = ExecutionBacktestStrategy.on_order_submitted
+
+    def on_order_submitted(self, event):
+        order = self.cache.order(event.client_order_id)
+        kind, key = trigger[0] or ("time", event.ts_event)
+        recorded.append(
+            {
+                "trigger": kind,
+                "key": key,
+                "ts": event.ts_event,
+                "side": order.side_string(),
+                "quantity": str(order.quantity),
+                "type": order.type_string(),
+                "price": str(order.price) if order.has_price else None,
+                "time_in_force": order.tif_string(),
+                "reduce_only": order.is_reduce_only,
+            }
+        )
+        submitted(self, event)
+
+    ExecutionBacktestStrategy.on_order_submitted = on_order_submitted
+    config = parse_config(_config_dict(dataset))
+    outcome = run_backtest(
+        config, algorithm=AlgorithmSpec(), catalog_root=dataset["catalog"], results_root=results_root, mode="fast"
+    )
+    orders_path.write_text(json.dumps(recorded))
+    counts: dict[str, int] = {}
+    for row in recorded:
+        counts[row["trigger"]] = counts.get(row["trigger"], 0) + 1
+    kinds = sorted({(r["type"], r["time_in_force"]) for r in recorded})
+    return {**_ours_figures(outcome), "venue_orders": len(recorded), "by_trigger": counts, "order_kinds": kinds}
+
+
+def _worker_baseline(dataset: dict, settings: dict, orders_path: Path) -> dict:
+    """A bare BacktestEngine; imports NautilusTrader only (no project code, except the delta
+    conversion, off the clock)."""
     from decimal import Decimal
 
     from nautilus_trader.backtest.config import BacktestEngineConfig
@@ -193,33 +276,68 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
     from nautilus_trader.config import LoggingConfig, RiskEngineConfig, StrategyConfig
     from nautilus_trader.model import instruments as nautilus_instruments
     from nautilus_trader.model.currencies import Currency
-    from nautilus_trader.model.data import TradeTick
-    from nautilus_trader.model.enums import AccountType, AggressorSide, BookType, OmsType, OrderSide, TimeInForce
+    from nautilus_trader.model.enums import AccountType, BookType, OmsType, OrderSide, OrderStatus, TimeInForce
     from nautilus_trader.model.identifiers import InstrumentId, Venue
-    from nautilus_trader.model.objects import Money
+    from nautilus_trader.model.objects import Money, Quantity
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
     from nautilus_trader.trading.strategy import Strategy
 
-    class PerTradeConfig(StrategyConfig, frozen=True):
+    class ReplayOrdersConfig(StrategyConfig, frozen=True):
         instrument_id: InstrumentId
+        book_deltas: bool
 
-    class PerTradeStrategy(Strategy):
-        """One IOC market order per trade with a known aggressor; nothing else."""
+    class ReplayOrdersStrategy(Strategy):
+        """Sends ours' recorded venue orders at the same data events; nothing else."""
 
-        def __init__(self, config: PerTradeConfig) -> None:
+        def __init__(self, config: ReplayOrdersConfig, by_trade: dict, by_book: dict, by_time: dict) -> None:
             super().__init__(config)
+            self.by_trade, self.by_book, self.by_time = by_trade, by_book, by_time
             self.submitted = 0
 
         def on_start(self) -> None:
-            self.subscribe_trade_ticks(self.config.instrument_id)
+            iid = self.config.instrument_id
+            self.subscribe_trade_ticks(iid)
+            if self.config.book_deltas:
+                self.subscribe_order_book_deltas(iid, managed=False)
+            else:
+                self.subscribe_order_book_depth(iid)
+            for ts in self.by_time:
+                self.clock.set_time_alert_ns(f"orders-{ts}", ts, self.on_time)
 
-        def on_trade_tick(self, tick: TradeTick) -> None:
-            if tick.aggressor_side == AggressorSide.NO_AGGRESSOR:
-                return
-            side = OrderSide.BUY if tick.aggressor_side == AggressorSide.BUYER else OrderSide.SELL
-            order = self.order_factory.market(self.config.instrument_id, side, tick.size, time_in_force=TimeInForce.IOC)
-            self.submit_order(order)
-            self.submitted += 1
+        def on_trade_tick(self, tick) -> None:
+            orders = self.by_trade.pop(tick.trade_id.value, None)
+            if orders:
+                self.send(orders)
+
+        def on_order_book_deltas(self, deltas) -> None:
+            orders = self.by_book.pop(deltas.ts_init, None)
+            if orders:
+                self.send(orders)
+
+        def on_order_book_depth(self, depth) -> None:
+            orders = self.by_book.pop(depth.ts_init, None)
+            if orders:
+                self.send(orders)
+
+        def on_time(self, event) -> None:
+            self.send(self.by_time.pop(event.ts_event))
+
+        def send(self, orders) -> None:
+            iid, factory = self.config.instrument_id, self.order_factory
+            for side, quantity, time_in_force, reduce_only in orders:
+                self.submit_order(factory.market(iid, side, quantity, time_in_force=time_in_force, reduce_only=reduce_only))
+            self.submitted += len(orders)
+
+    # Ours' recorded orders, keyed by what triggered them (off the clock: this is the order plan).
+    by_trigger: dict[str, dict] = {"trade": {}, "book": {}, "time": {}}
+    recorded = json.loads(Path(orders_path).read_text())
+    for row in recorded:
+        if row["type"] != "MARKET":
+            raise SystemExit(f"the baseline replays market orders only, ours sent a {row['type']}")
+        order = (OrderSide[row["side"]], Quantity.from_str(row["quantity"]), TimeInForce[row["time_in_force"]],
+                 row["reduce_only"])  # fmt: skip
+        by_trigger[row["trigger"]].setdefault(row["key"], []).append(order)
+    del recorded
 
     instrument_cls = getattr(nautilus_instruments, settings["instrument_class"])
     rss_before = harness.peak_rss_bytes()
@@ -256,9 +374,9 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
     engine.add_instrument(instrument)
     catalog = ParquetDataCatalog(dataset["catalog"])
     ids = [instrument.id.value]
-    trades = catalog.trade_ticks(instrument_ids=ids, start=dataset["start"], end=dataset["end"])
-    depth = catalog.order_book_depth10(instrument_ids=ids, start=dataset["start"], end=dataset["end"])
-    engine.add_data(trades, sort=False)
+    end = dataset["replay_end"]
+    trades = catalog.trade_ticks(instrument_ids=ids, start=dataset["start"], end=end)
+    depth = catalog.order_book_depth10(instrument_ids=ids, start=dataset["start"], end=end)
     off_clock = 0.0
     if settings["queue_position"]:
         # The same book deltas as ours (ours converts them inside its timed run: that is its overhead).
@@ -269,16 +387,22 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
         off_clock = time.perf_counter() - converting
     else:
         book = depth
-    engine.add_data(book, sort=False)
+    engine.add_data(book, sort=False)  # book first: ours' streams break timestamp ties that way
+    engine.add_data(trades, sort=False)
     engine.sort_data()
-    strategy = PerTradeStrategy(PerTradeConfig(instrument_id=instrument.id))
+    strategy = ReplayOrdersStrategy(
+        ReplayOrdersConfig(instrument_id=instrument.id, book_deltas=bool(settings["queue_position"])),
+        by_trigger["trade"], by_trigger["book"], by_trigger["time"],
+    )  # fmt: skip
     engine.add_strategy(strategy)
-    engine.run(start=dataset["start"], end=dataset["end"])
+    engine.run(start=dataset["start"], end=end)
     run_seconds = time.perf_counter() - started - off_clock
     # Counted off the clock (ours counts its orders in its metrics, which is part of its time).
-    n_trades, n_depth = len(trades), len(depth)
+    events = engine.iteration
     orders = engine.cache.orders(instrument_id=instrument.id)
-    filled = sum(o.is_closed and o.filled_qty.as_double() > 0 for o in orders)
+    filled = sum(o.filled_qty.as_double() > 0 for o in orders)
+    rejected = sum(o.status == OrderStatus.REJECTED for o in orders)
+    unsent = sum(len(v) for table in by_trigger.values() for v in table.values())
     del trades, depth, book, orders
     disposing = time.perf_counter()
     engine.dispose()  # ours disposes its node inside run_backtest
@@ -286,9 +410,10 @@ def _worker_baseline(dataset: dict, settings: dict) -> dict:
     return {
         "seconds": seconds,
         "orders": strategy.submitted,
+        "unsent": unsent,
         "filled_orders": filled,
-        "trades": n_trades,
-        "depth": n_depth,
+        "rejected": rejected,
+        "events": events,
         "peak_rss": harness.peak_rss_bytes(),
         "rss_after_imports": rss_before,
     }
@@ -409,8 +534,10 @@ def _run_worker(args: argparse.Namespace) -> None:
         report = _worker_prepare(dataset)
     elif args.worker == "ours":
         report = _worker_ours(dataset, out)
+    elif args.worker == "record":
+        report = _worker_record(dataset, out, Path(args.orders))
     elif args.worker == "baseline":
-        report = _worker_baseline(dataset, json.loads(args.settings))
+        report = _worker_baseline(dataset, json.loads(args.settings), Path(args.orders))
     elif args.worker == "profile":
         report = _worker_profile(dataset, out, args.top)
     else:
@@ -471,11 +598,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile ours even if the ratio target is met")
     parser.add_argument("--attribute", action="store_true", help="time ours with single features switched off even if the target is met")
     parser.add_argument("--attribute-repeat", type=int, default=1, help="runs of each variant (default 1, best counts)")
+    parser.add_argument("--no-diagnostics", action="store_true", help="no automatic profile/attribution on a miss")
     parser.add_argument("--top", type=int, default=20, help="profile lines to print (default 20)")
-    parser.add_argument("--worker", choices=("prepare", "ours", "baseline", "profile", "variant"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("prepare", "record", "ours", "baseline", "profile", "variant"), help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
+    parser.add_argument("--orders", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -505,58 +634,75 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
             print(f"  converted {day}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
         print(f"  window: {prepared['trades']:,} trades ({prepared['known_aggressor_trades']:,} with a known aggressor) "
               f"+ {prepared['depth']:,} depth rows; prepared in {prepared['prepare_seconds']:.1f} s", flush=True)
-        ok &= _measure(args, workdir, dataset, prepared)
+        dataset["replay_end"] = prepared["replay_end"]
+        print("recording the orders ours sends to the venue (not timed) ...", flush=True)
+        orders_path = workdir / f"orders-{dataset['name']}.json"
+        recorded = _spawn("record", dataset, workdir / f"results-record-{dataset['name']}", "--orders", str(orders_path))
+        print(f"  {recorded['venue_orders']:,} venue orders (by trigger: "
+              + ", ".join(f"{k} {v:,}" for k, v in sorted(recorded["by_trigger"].items()))
+              + f"; kinds {recorded['order_kinds']}) for {recorded['orders']:,} entry parents "
+              f"+ {recorded['close_orders']} close; {recorded['rejected']:,} rejected", flush=True)
+        ok &= _measure(args, workdir, dataset, prepared, recorded, orders_path)
     return 0 if ok else 1
 
 
-def _measure(args: argparse.Namespace, workdir: Path, dataset: dict, prepared: dict) -> bool:
+def _measure(
+    args: argparse.Namespace, workdir: Path, dataset: dict, prepared: dict, recorded: dict, orders_path: Path
+) -> bool:
     settings = json.dumps(prepared["baseline"])
     ours_runs, base_runs = [], []
     for run in range(1, args.repeat + 1):
-        base_runs.append(_spawn("baseline", dataset, None, "--settings", settings))
+        base_runs.append(_spawn("baseline", dataset, None, "--settings", settings, "--orders", str(orders_path)))
         print(f"  run {run}: baseline {base_runs[-1]['seconds']:8.2f} s, {base_runs[-1]['orders']:,} orders, "
               f"peak RSS {base_runs[-1]['peak_rss'] / MIB:,.0f} MiB", flush=True)
         ours_runs.append(_spawn("ours", dataset, workdir / f"results-{dataset['name']}"))
         print(f"  run {run}: ours     {ours_runs[-1]['seconds']:8.2f} s, {ours_runs[-1]['orders']:,} orders, "
               f"peak RSS {ours_runs[-1]['peak_rss'] / MIB:,.0f} MiB", flush=True)
 
-    events = prepared["trades"] + prepared["depth"]
-    base_events = base_runs[0]["trades"] + base_runs[0]["depth"]
+    events = recorded["events"]  # the engine's data events in ours' replay (window + close-out grace)
     ours_s = min(r["seconds"] for r in ours_runs)
     base_s = min(r["seconds"] for r in base_runs)
     ours_peak = max(r["peak_rss"] for r in ours_runs)
     base_peak = max(r["peak_rss"] for r in base_runs)
-    ours_orders = {r["orders"] for r in ours_runs}
-    base_orders = {r["orders"] for r in base_runs}
-    orders_ok = len(ours_orders) == 1 and ours_orders == base_orders == {prepared["known_aggressor_trades"]}
-    events_ok = base_events == events
+    figures = ("orders", "close_orders", "fills", "rejected", "denied", "events")
+    ours_same = all({r[k] for r in ours_runs} == {recorded[k]} for k in figures)
+    base_sent = {(r["orders"], r["unsent"]) for r in base_runs}
+    orders_ok = ours_same and base_sent == {(recorded["venue_orders"], 0)}
+    base_events = {r["events"] for r in base_runs}
+    events_ok = base_events == {events}
     ratio = ours_s / base_s
     ratio_ok = ratio <= RATIO_TARGET
-    last = ours_runs[-1]
+    last, base_last = ours_runs[-1], base_runs[-1]
 
-    width = 36
+    width = 40
     print()
     print(f"Backtest throughput: {dataset['label']}, per_trade_tick NORMAL, snapshot_mode both, best of {args.repeat}")
-    print("-" * 96)
-    print(f"{'events (trades + book rows)':<{width}} {events:>14,}   ({prepared['trades']:,} + {prepared['depth']:,})"
-          f"{'' if events_ok else f'   MISMATCH: baseline loaded {base_events:,}'}")
-    print(f"{'orders submitted (ours = baseline)':<{width}} {last['orders']:>14,}   "
-          f"{'same' if orders_ok else 'DIFFERENT: ours ' + str(sorted(ours_orders)) + ' baseline ' + str(sorted(base_orders))}"
-          f"   (+{last['close_orders']} close order(s) in ours)")
-    print(f"{'fills, ours (incl. close orders)':<{width}} {last['fills']:>14,}   "
-          f"(baseline: {base_runs[-1]['filled_orders']:,} orders filled)")
-    print(f"{'ours: run_backtest, seconds':<{width}} {ours_s:>14.2f}   ({events / ours_s:,.0f} events/s)")
-    print(f"{'baseline: bare BacktestEngine, seconds':<{width}} {base_s:>14.2f}   ({events / base_s:,.0f} events/s)")
-    print(f"{'ratio ours / baseline':<{width}} {ratio:>14.2f}   target <= {RATIO_TARGET:g}   {harness.verdict(ratio_ok)}")
-    print(f"{'peak RSS, ours':<{width}} {ours_peak / MIB:>10,.0f} MiB   (after imports {ours_runs[0]['rss_after_imports'] / MIB:,.0f} MiB)")
-    print(f"{'peak RSS, baseline':<{width}} {base_peak / MIB:>10,.0f} MiB   (after imports {base_runs[0]['rss_after_imports'] / MIB:,.0f} MiB)")
-    print("-" * 96)
+    print("-" * 100)
+    print(f"{'engine data events (ours = baseline)':<{width}} {events:>12,}   "
+          f"{'same' if events_ok else f'MISMATCH: baseline {sorted(base_events)}'}   "
+          f"(window: {prepared['trades']:,} trades + {prepared['depth']:,} book rows; + close-out grace)")
+    print(f"{'venue orders (ours = baseline)':<{width}} {recorded['venue_orders']:>12,}   "
+          f"{'same' if orders_ok else 'DIFFERENT: baseline (sent, unsent) ' + str(sorted(base_sent))}   "
+          f"(ours: {last['orders']:,} parents + {last['close_orders']} close, the rest NORMAL's re-sends)")
+    print(f"{'ours: every timed run = recorded run':<{width}} {'yes' if ours_same else 'NO':>12}   "
+          f"(orders, close orders, fills, rejected, denied, events)")
+    print(f"{'fills / rejected, ours':<{width}} {last['fills']:>12,}   / {last['rejected']:,}")
+    print(f"{'filled / rejected orders, baseline':<{width}} {base_last['filled_orders']:>12,}   / "
+          f"{base_last['rejected']:,}   (no visible-depth fill model: levels beyond the top 5 fill)")
+    print(f"{'ours: run_backtest, seconds':<{width}} {ours_s:>12.2f}   ({events / ours_s:,.0f} events/s)")
+    print(f"{'baseline: bare BacktestEngine, seconds':<{width}} {base_s:>12.2f}   ({events / base_s:,.0f} events/s)")
+    print(f"{'ratio ours / baseline':<{width}} {ratio:>12.2f}   target <= {RATIO_TARGET:g}   {harness.verdict(ratio_ok)}")
+    print(f"{'peak RSS, ours':<{width}} {ours_peak / MIB:>8,.0f} MiB   (after imports {ours_runs[0]['rss_after_imports'] / MIB:,.0f} MiB)")
+    print(f"{'peak RSS, baseline':<{width}} {base_peak / MIB:>8,.0f} MiB   (after imports {base_runs[0]['rss_after_imports'] / MIB:,.0f} MiB)")
+    print("-" * 100)
     print("all runs (s):  ours " + ", ".join(f"{r['seconds']:.2f}" for r in ours_runs)
           + "   baseline " + ", ".join(f"{r['seconds']:.2f}" for r in base_runs))
+    print(f"ours' summary JSON (last run): {last['result_path']}")
 
-    if not ratio_ok or args.profile:
+    diagnose = not ratio_ok and not args.no_diagnostics
+    if diagnose or args.profile:
         _profile(args, workdir, dataset, ratio_ok)
-    if not ratio_ok or args.attribute:
+    if diagnose or args.attribute:
         _attribute(args, workdir, dataset, base_s)
     return orders_ok and events_ok
 

@@ -70,6 +70,9 @@ class ReplayFillModel(FillModel):
         self._session = SESSIONS[config.session_key]
         self._session.fill_model = self
         self._consumed: dict[tuple[int, int], int] = {}  # (side, recorded price raw) -> size raw taken
+        # Without the overlay: the visible books built at one book state (book, update_count), by (side, limit).
+        self._unshifted_of, self._unshifted_state = None, -1
+        self._unshifted: dict[tuple[bool, int | None], OrderBook | None] = {}
 
     def reset_consumption(self) -> None:
         self._consumed.clear()
@@ -79,12 +82,13 @@ class ReplayFillModel(FillModel):
             return None  # a resting limit order: NautilusTrader's own matching (queue, recorded trades)
         book = self._session.exchange.get_book(instrument.id)
         taking_asks = order.side == OrderSide.BUY
+        if self._session.impact is None:  # no shift, no own consumption: the visible book as it is
+            return self._unshifted_book(instrument, order, book, taking_asks)
         levels = (book.asks() if taking_asks else book.bids())[:VISIBLE_LEVELS]
         if not levels:
             return None
         shift = self._shift(instrument, book, taking_asks)
-        if self._session.impact is not None:
-            self._session.shifts[order.client_order_id.value] = float(shift)
+        self._session.shifts[order.client_order_id.value] = float(shift)
         return self._book_for(instrument, order, levels, shift, taking_asks)
 
     def _shift(self, instrument, book, taking_asks: bool) -> Decimal:
@@ -99,6 +103,21 @@ class ReplayFillModel(FillModel):
         tick = instrument.price_increment.as_decimal()
         ticks = Decimal(repr(fraction * float(mid))) / tick
         return (math.ceil(ticks) if taking_asks else math.floor(ticks)) * tick  # against the order
+
+    def _unshifted_book(self, instrument, order, book, taking_asks: bool) -> OrderBook | None:
+        """The visible levels of the side the order takes (None when that side is empty), built once per
+        book state, side and limit: without the overlay the copy depends on nothing else, the engine
+        only reads it (``simulate_fills``), and every change of the book bumps its ``update_count``."""
+        state = book.update_count
+        if book is not self._unshifted_of or state != self._unshifted_state:
+            self._unshifted_of, self._unshifted_state = book, state
+            self._unshifted.clear()
+        limit = order.price if order.order_type != OrderType.MARKET else None
+        key = (taking_asks, None if limit is None else limit.raw)
+        if key not in self._unshifted:
+            levels = (book.asks() if taking_asks else book.bids())[:VISIBLE_LEVELS]
+            self._unshifted[key] = self._visible_book(instrument, limit, levels, taking_asks) if levels else None
+        return self._unshifted[key]
 
     def _book_for(self, instrument, order, levels, shift: Decimal, taking_asks: bool) -> OrderBook:
         side = OrderSide.SELL if taking_asks else OrderSide.BUY
@@ -120,6 +139,25 @@ class ReplayFillModel(FillModel):
             span = abs(worst - best) or instrument.price_increment.as_decimal()
             beyond = (worst + span if taking_asks else worst - span) + shift
             out.add(BookOrder(side, Price(beyond, price_prec), Quantity.from_raw(leaves, size_prec), 0), 0, 0)
+        return out
+
+    def _visible_book(self, instrument, limit: Price | None, levels, taking_asks: bool) -> OrderBook:
+        """``_book_for`` without a shift or own consumption (no impact overlay): the visible levels as
+        they are, up to ``limit``. The same book, built without a Decimal round trip per level: a level's
+        ``Price`` is reused when it has the instrument's precision (else rebuilt as ``_book_for`` does),
+        and the limit is compared as ``Price`` values (fixed-point raw: exact, like the Decimals)."""
+        side = OrderSide.SELL if taking_asks else OrderSide.BUY
+        out = OrderBook(instrument_id=instrument.id, book_type=BookType.L2_MBP)
+        price_prec, size_prec = instrument.price_precision, instrument.size_precision
+        for index, level in enumerate(levels, start=1):
+            price = level.price
+            if limit is not None and (price > limit if taking_asks else price < limit):
+                break
+            if price.precision != price_prec:
+                price = Price(price.as_decimal(), price_prec)
+            available = sum(o.size.raw for o in level.orders())
+            if available > 0:
+                out.add(BookOrder(side, price, Quantity.from_raw(available, size_prec), index), 0, 0)
         return out
 
     def _consume(self, price_raw: int, taking_asks: bool, size_raw: int, leaves: int) -> tuple[int, int]:

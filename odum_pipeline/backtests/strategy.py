@@ -104,6 +104,7 @@ class ExecutionBacktestStrategy(Strategy):
         self._progress = progress
         self._impact = impact_session  # backtests.impact.ImpactSession when the impact overlay is on
         self._latency_alerts = 0
+        self._last_arrival_ns = -1  # the latest arrival alert set (see _arrive_after_latency)
         self._exec_algorithm_id = ExecAlgorithmId(config.exec_algorithm_id) if config.exec_algorithm_id else None
         self.instrument = None
         self.skipped_rows = 0
@@ -304,13 +305,21 @@ class ExecutionBacktestStrategy(Strategy):
 
     def _arrive_after_latency(self, sent_ns: int) -> None:
         """A no-op alert at the command's arrival: the engine then processes the venue's in-flight
-        commands at exactly sent + latency, not at the next market data event after it."""
-        if self.config.order_latency_ns <= 0:
+        commands at exactly sent + latency, not at the next market data event after it.
+
+        One alert per distinct arrival time: the engine settles its venues once per alert timestamp
+        (after every alert due then), so a second no-op alert at the same time changes nothing but
+        costs a timer event. Commands are sent in time order with one fixed latency, so arrivals never
+        decrease, and the last one scheduled is still pending (it lies after now) when it repeats."""
+        latency = self.config.order_latency_ns
+        if latency <= 0:
             return
+        arrival = sent_ns + latency
+        if arrival == self._last_arrival_ns:
+            return
+        self._last_arrival_ns = arrival
         self._latency_alerts += 1
-        self.clock.set_time_alert_ns(
-            f"latency-{self._latency_alerts}", sent_ns + self.config.order_latency_ns, _no_op
-        )
+        self.clock.set_time_alert_ns(f"latency-{self._latency_alerts}", arrival, _no_op)
 
     def on_order_filled(self, event: OrderFilled) -> None:
         if self._impact is not None:

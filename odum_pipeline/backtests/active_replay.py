@@ -130,7 +130,7 @@ class _ChunkedRows:
     that are never replayed."""
 
     def __init__(self, catalog_root, data_cls: type, instrument_id: InstrumentId, end_ns: int, chunk_ns: int):
-        self.catalog = open_catalog(catalog_root)
+        self._catalog = open_catalog(catalog_root)
         self._cls, self._iid, self._end, self._chunk = data_cls, instrument_id.value, end_ns, chunk_ns
         self._rows: list = []
         self._ts: list[int] = []
@@ -151,7 +151,7 @@ class _ChunkedRows:
         going_on = self._hi is not None and first == self._hi + 1
         self._span = min(self._span * 2 if going_on else int(FIRST_READ_SECS * 1e9), self._chunk)
         self._lo, self._hi = first, min(first + self._span - 1, self._end)
-        self._rows = self.catalog.query(data_cls=self._cls, identifiers=[self._iid], start=self._lo, end=self._hi)
+        self._rows = self._catalog.query(data_cls=self._cls, identifiers=[self._iid], start=self._lo, end=self._hi)
         self._ts = [row.ts_init for row in self._rows]
 
 
@@ -193,7 +193,7 @@ class ActivePlanner:
         if index < 0 or self.trade_times[index] < first:
             return []
         ts = int(self.trade_times[index])
-        return self.trades.catalog.query(data_cls=TradeTick, identifiers=[self.instrument_id.value], start=ts, end=ts)
+        return self.trades.take(ts, ts)  # the read from there serves the replay from ``restart`` too
 
     def restart_at(self, needed_ns: int) -> int:
         """The last snapshot (trade) at or before ``needed_ns``, not before the window start."""

@@ -53,7 +53,7 @@ from odum_pipeline.catalog.store import open_catalog
 SLICE_SECS = 2.0
 #: The longest time span read from the catalog at once, per data type (as ``streaming.CHUNK_SECS``).
 CHUNK_SECS = 300
-#: The span of the first read after a jump (doubling from there while the replay goes on).
+#: The span of the first read after a jump (then ``CHUNK_SECS`` while the replay goes on).
 FIRST_READ_SECS = 30
 #: The strategy's own timers that never start work (see ``ExecutionBacktestStrategy``).
 IDLE_TIMER_PREFIXES = (EQUITY_TIMER, WINDOW_END_ALERT, "parent-", "deadline-")
@@ -124,10 +124,10 @@ class ReplayRecord:
 class _ChunkedRows:
     """One data type's catalog rows, read a time span at a time, handed out by time range.
 
-    A span starts at ``FIRST_READ_SECS`` after a jump and doubles while the replay goes on, up to
-    ``chunk_ns``: most working intervals last seconds (a market order) to minutes, and a catalog read
-    costs with the rows it decodes, so a 5-minute read per short interval would decode mostly rows
-    that are never replayed."""
+    The first read after a jump spans ``FIRST_READ_SECS``, the next ones ``chunk_ns``: a working
+    interval lasts seconds (a market order) to minutes, and a catalog read costs with the rows it
+    decodes, so a 5-minute read per short interval would decode mostly rows that are never replayed;
+    a long interval pays one extra read (each read has a fixed cost too, so no doubling steps)."""
 
     def __init__(self, catalog_root, data_cls: type, instrument_id: InstrumentId, end_ns: int, chunk_ns: int):
         self._catalog = open_catalog(catalog_root)
@@ -135,7 +135,6 @@ class _ChunkedRows:
         self._rows: list = []
         self._ts: list[int] = []
         self._lo = self._hi = None
-        self._span = 0
 
     def take(self, first: int, last: int) -> list:
         out: list = []
@@ -149,8 +148,8 @@ class _ChunkedRows:
 
     def _load(self, first: int) -> None:
         going_on = self._hi is not None and first == self._hi + 1
-        self._span = min(self._span * 2 if going_on else int(FIRST_READ_SECS * 1e9), self._chunk)
-        self._lo, self._hi = first, min(first + self._span - 1, self._end)
+        span = self._chunk if going_on else min(int(FIRST_READ_SECS * 1e9), self._chunk)
+        self._lo, self._hi = first, min(first + span - 1, self._end)
         self._rows = self._catalog.query(data_cls=self._cls, identifiers=[self._iid], start=self._lo, end=self._hi)
         self._ts = [row.ts_init for row in self._rows]
 

@@ -384,3 +384,52 @@ def test_active_replay_of_a_synthetic_window_equals_full_with_far_fewer_events(t
     assert active.summary["replay"]["replayed_share"] < 0.1
     assert active.summary["replay"]["events"] < 0.1 * full.summary["replay"]["events"]
     assert_identical(active, full, tmp_path / "catalog", "synthetic 2 h")
+
+
+# --- the restart state read row group by row group ----------------------------------------------------
+
+
+def test_restart_state_over_many_row_groups_equals_the_converters(real_raw_root, tmp_path, monkeypatch):
+    """Skips and replayed stretches alternating over a real day written in small row groups (a group
+    shared by several restarts, skips spanning groups): the state carried over each skip equals a
+    converter's that saw every snapshot."""
+    import datetime as dt
+
+    from odum_pipeline.backtests.active_replay import BookLevelGroups
+    from odum_pipeline.catalog import store
+    from odum_pipeline.catalog.convert import convert_day
+    from odum_pipeline.catalog.market_data import MarketData
+
+    monkeypatch.setitem(store.PARQUET_OPTIONS, "row_group_size", 700)
+    catalog = tmp_path / "catalog"
+    convert_day(real_raw_root, catalog, dt.date(2023, 4, 5), "BINANCE-FUTURES:PERPETUAL:BTC-USDT")
+    market = MarketData(catalog, INSTRUMENT)
+    start = int(pd.Timestamp("2023-04-05T00:00:00Z").value)
+    snapshots = store.open_catalog(catalog).query(
+        data_cls=OrderBookDepth10, identifiers=[INSTRUMENT], start=start, end=start + 240 * 10**9
+    )
+    groups = market.row_group_refs(OrderBookDepth10, start, start + 240 * 10**9)
+    assert len(snapshots) > 2_000 and len(groups) > 4
+    times = [s.ts_init for s in snapshots]
+    rng = np.random.default_rng(7)
+    cuts = sorted({0, len(snapshots), *rng.integers(1, len(snapshots), 24).tolist()})
+    levels, active, reference = BookLevelGroups(market), DepthToDeltas(), DepthToDeltas()
+    resume, deepest = False, 0
+    for number, (first, last) in enumerate(zip(cuts, cuts[1:])):
+        for depth in snapshots[first:last]:
+            reference.convert(depth)
+        if number % 2:  # skipped
+            for bid_side, ask_side in levels.sides(times[first], times[last - 1]):
+                bids, asks = active.state()
+                active.set_state(
+                    book_state_after(bids, bid_side, deeper_is_lower=True),
+                    book_state_after(asks, ask_side, deeper_is_lower=False),
+                )
+            resume = True
+            assert _state(active) == _state(reference)
+            deepest = max(deepest, *(len(side) for side in _state(reference)))
+        else:
+            for depth in snapshots[first:last]:
+                (active.resume if resume else active.convert)(depth)
+                resume = False
+    assert deepest > 5

@@ -51,8 +51,10 @@ from odum_pipeline.catalog.store import open_catalog
 
 #: The replay is decided slice by slice: a finished parent stops the replay within one slice.
 SLICE_SECS = 2.0
-#: The time span read from the catalog at once, per data type (as ``streaming.CHUNK_SECS``).
+#: The longest time span read from the catalog at once, per data type (as ``streaming.CHUNK_SECS``).
 CHUNK_SECS = 300
+#: The span of the first read after a jump (then ``CHUNK_SECS`` while the replay goes on).
+FIRST_READ_SECS = 30
 #: The strategy's own timers that never start work (see ``ExecutionBacktestStrategy``).
 IDLE_TIMER_PREFIXES = (EQUITY_TIMER, WINDOW_END_ALERT, "parent-", "deadline-")
 DEPTH_LEVELS = 10
@@ -120,7 +122,12 @@ class ReplayRecord:
 
 
 class _ChunkedRows:
-    """One data type's catalog rows, read ``chunk_ns`` at a time, handed out by time range."""
+    """One data type's catalog rows, read a time span at a time, handed out by time range.
+
+    The first read after a jump spans ``FIRST_READ_SECS``, the next ones ``chunk_ns``: a working
+    interval lasts seconds (a market order) to minutes, and a catalog read costs with the rows it
+    decodes, so a 5-minute read per short interval would decode mostly rows that are never replayed;
+    a long interval pays one extra read (each read has a fixed cost too, so no doubling steps)."""
 
     def __init__(self, catalog_root, data_cls: type, instrument_id: InstrumentId, end_ns: int, chunk_ns: int):
         self._catalog = open_catalog(catalog_root)
@@ -140,7 +147,9 @@ class _ChunkedRows:
         return out
 
     def _load(self, first: int) -> None:
-        self._lo, self._hi = first, min(first + self._chunk - 1, self._end)
+        going_on = self._hi is not None and first == self._hi + 1
+        span = self._chunk if going_on else min(int(FIRST_READ_SECS * 1e9), self._chunk)
+        self._lo, self._hi = first, min(first + span - 1, self._end)
         self._rows = self._catalog.query(data_cls=self._cls, identifiers=[self._iid], start=self._lo, end=self._hi)
         self._ts = [row.ts_init for row in self._rows]
 
@@ -183,8 +192,7 @@ class ActivePlanner:
         if index < 0 or self.trade_times[index] < first:
             return []
         ts = int(self.trade_times[index])
-        catalog = open_catalog(self.catalog_root)
-        return catalog.query(data_cls=TradeTick, identifiers=[self.instrument_id.value], start=ts, end=ts)
+        return self.trades.take(ts, ts)  # the read from there serves the replay from ``restart`` too
 
     def restart_at(self, needed_ns: int) -> int:
         """The last snapshot (trade) at or before ``needed_ns``, not before the window start."""
@@ -240,18 +248,18 @@ class DeltaFeed:
     would hold (:func:`book_state_after` over the skipped snapshots)."""
 
     def __init__(self, catalog_root, instrument_id: InstrumentId, converter, relay) -> None:
-        self.market = MarketData(catalog_root, instrument_id.value)
+        self.levels = BookLevelGroups(MarketData(catalog_root, instrument_id.value))
         self.converter, self.relay = converter, relay
         self._resume = False
 
     def skip(self, first: int, last: int) -> None:
         """The snapshots with ``first <= ts_init <= last`` are not replayed: carry the state over them."""
         # In time order (files and row groups are): the state carries over one row group after another.
-        for table in self.market.row_groups(OrderBookDepth10, first, last, _level_columns()):
+        for bid_side, ask_side in self.levels.sides(first, last):
             bids, asks = self.converter.state()
             self.converter.set_state(
-                book_state_after(bids, _side_arrays(table, "bid"), deeper_is_lower=True),
-                book_state_after(asks, _side_arrays(table, "ask"), deeper_is_lower=False),
+                book_state_after(bids, bid_side, deeper_is_lower=True),
+                book_state_after(asks, ask_side, deeper_is_lower=False),
             )
         self._resume = True
 
@@ -267,29 +275,96 @@ class DeltaFeed:
         return out
 
 
-def _level_columns() -> list[str]:
-    return [f"{side}_{kind}_{i}" for side in ("bid", "ask") for kind in ("price", "size") for i in range(DEPTH_LEVELS)]
+class BookLevelGroups:
+    """The catalog's book levels, one Parquet row group at a time, each read and decoded once per run.
+
+    The skips of a run move forward through the day, so together they read the day's book once: a row
+    group that two skips share (a replayed interval inside it) is kept, not read again. Rows are cut
+    out by ``ts_init`` (a slice: a row group is in time order), and a level no row of the group has
+    (the empty deeper levels of a five-level catalog) does not have its prices read at all."""
+
+    def __init__(self, market: MarketData) -> None:
+        self.market = market
+        self._ref = None
+        self._ts: np.ndarray = np.empty(0, np.int64)
+        self._sides: tuple[SideArrays, SideArrays] | None = None
+        self._in_order = True
+
+    def sides(self, first: int, last: int) -> Iterator[tuple[SideArrays, SideArrays]]:
+        """(bids, asks) of the snapshots with ``first <= ts_init <= last``, per row group, in time order."""
+        for ref in self.market.row_group_refs(OrderBookDepth10, first, last):
+            if ref != self._ref:
+                self._load(ref)
+            rows = self._rows(first, last)
+            if len(self._ts[rows]):
+                yield tuple(side.take(rows) for side in self._sides)
+
+    def _load(self, ref) -> None:
+        table = self.market.read_row_group(ref, _level_columns(kinds=("size",)))
+        sizes = {name: _sizes(table, name) for name in table.column_names if name != "ts_init"}
+        used = [name.replace("_size_", "_price_") for name, size in sizes.items() if (size > 0).any()]
+        if used:
+            prices = self.market.read_row_group(ref, used)
+            for name in used:
+                table = table.append_column(prices.schema.field(name), prices.column(name))
+        self._ref, self._ts = ref, table.column("ts_init").to_numpy().astype(np.int64)
+        self._sides = (_side_arrays(table, "bid", sizes), _side_arrays(table, "ask", sizes))
+        self._in_order = bool(np.all(self._ts[1:] >= self._ts[:-1]))
+
+    def _rows(self, first: int, last: int):
+        """The group's rows in the range: a slice (rows in time order), else their indices in file order."""
+        if self._in_order:
+            return slice(int(np.searchsorted(self._ts, first, "left")), int(np.searchsorted(self._ts, last, "right")))
+        return np.flatnonzero((self._ts >= first) & (self._ts <= last))
+
+
+def _sizes(table, name: str) -> np.ndarray:
+    """A size column decoded; an all-zero one (an empty level) without decoding it."""
+    if not raw_words(table.column(name)).any():
+        return np.zeros(table.num_rows)
+    return decode_column(table, name, "size")
+
+
+def _level_columns(kinds: tuple[str, ...] = ("price", "size")) -> list[str]:
+    return [f"{side}_{kind}_{i}" for side in ("bid", "ask") for kind in kinds for i in range(DEPTH_LEVELS)]
 
 
 @dataclass
 class SideArrays:
     """One side of many snapshots: price keys (floats on the price grid), raws (ints), present levels."""
 
-    keys: np.ndarray  # (n, levels) float
-    price_raw: list  # (n, levels) python ints, built lazily for the selected entries
+    keys: np.ndarray  # (n, levels read) float
+    price_raw: list  # per level read: the raws as 64-bit words (nautilus_arrow.raw_words); None: never present
     size_raw: list
-    present: np.ndarray  # (n, levels) bool
+    present: np.ndarray  # (n, levels read) bool
+
+    def take(self, rows) -> SideArrays:
+        """These rows only (a slice or indices)."""
+        def cut(words):
+            return None if words is None else words[rows]
+
+        return SideArrays(self.keys[rows], [cut(w) for w in self.price_raw], [cut(w) for w in self.size_raw], self.present[rows])
 
 
-def _side_arrays(table, side: str) -> SideArrays:
+def _side_arrays(table, side: str, sizes: dict[str, np.ndarray] | None = None) -> SideArrays:
+    """``side``'s levels of a table of depth rows (``sizes``: the size columns already decoded). A level
+    without its price column must have no size anywhere (:class:`BookLevelGroups` leaves such prices
+    unread): it is never present, so it is left out (the arrays' columns are the levels read)."""
     keys, present, price_words, size_words = [], [], [], []
     for i in range(DEPTH_LEVELS):
+        name = f"{side}_size_{i}"
+        size = sizes[name] if sizes is not None else decode_column(table, name, "size")
+        if f"{side}_price_{i}" not in table.column_names:
+            if (size > 0).any():
+                raise ValueError(f"{side}_price_{i}: level sizes without their prices")
+            continue
         price = decode_column(table, f"{side}_price_{i}", "price")
-        size = decode_column(table, f"{side}_size_{i}", "size")
         keys.append(price)
         present.append((size > 0) & (price != 0))
         price_words.append(raw_words(table.column(f"{side}_price_{i}")))
-        size_words.append(raw_words(table.column(f"{side}_size_{i}")))
+        size_words.append(raw_words(table.column(name)))
+    if not keys:  # no level anywhere: one that is never present
+        keys, present, price_words, size_words = [np.zeros(table.num_rows)], [np.zeros(table.num_rows, bool)], [None], [None]
     return SideArrays(np.column_stack(keys), price_words, size_words, np.column_stack(present))
 
 

@@ -24,11 +24,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
+import pyarrow as pa
+from nautilus_trader.model.data import OrderBookDepth10
 from nautilus_trader.model.enums import AccountType, OrderSide
 from nautilus_trader.model.events import OrderFilled
 
 from odum_pipeline.backtests.strategy import EquityPoint
 from odum_pipeline.catalog.market_data import MarketData
+from odum_pipeline.catalog.nautilus_arrow import decode_column
 
 GRID_NS = 1_000_000_000
 GRID_LABEL = "1s"
@@ -79,15 +82,35 @@ def marks_at(catalog_root, instrument_id: str, times: np.ndarray, *, book: bool)
     market = MarketData(catalog_root, instrument_id)
     out = np.full(times.shape, np.nan)
     if book:
-        quotes = market.book(start, end)
-        bid, ask = quotes["bid_price_0"].to_numpy(), quotes["ask_price_0"].to_numpy()
-        usable = (bid > 0) & (ask > 0)
-        out = _last_at(quotes["ts_init"].to_numpy()[usable], ((bid + ask) / 2)[usable], times)
+        out = _mids_at(market, start, end, times)
     if np.isnan(out).any():
         trades = market.trades(start, end, sizes=False)
         fallback = _last_at(trades["ts_init"].to_numpy(), trades["price"].to_numpy(), times)
         out = np.where(np.isnan(out), fallback, out)
     return out
+
+
+def _mids_at(market: MarketData, start: int, end: int, times: np.ndarray) -> np.ndarray:
+    """The mid of the last snapshot with both sides priced at or before each time. Only the snapshots
+    that can be a mark (the last one at or before a grid time) are decoded, not the day's millions;
+    when one of them lacks a side, every snapshot is (the mark is then an earlier one)."""
+    table = market.table(OrderBookDepth10, start, end, ["bid_price_0", "ask_price_0"], combine=False)
+    if table is None:
+        return np.full(times.shape, np.nan)
+    ts = table.column("ts_init").to_numpy().astype(np.int64)
+    if np.all(ts[1:] >= ts[:-1]):
+        index = np.searchsorted(ts, times, side="right") - 1
+        candidates, position = np.unique(index[index >= 0], return_inverse=True)
+        picked = table.take(pa.array(candidates))
+        bid, ask = decode_column(picked, "bid_price_0", "price"), decode_column(picked, "ask_price_0", "price")
+        if ((bid > 0) & (ask > 0)).all():
+            out = np.full(times.shape, np.nan)
+            out[index >= 0] = ((bid + ask) / 2)[position.ravel()]
+            return out
+    quotes = market.book(start, end)
+    bid, ask = quotes["bid_price_0"].to_numpy(), quotes["ask_price_0"].to_numpy()
+    usable = (bid > 0) & (ask > 0)
+    return _last_at(quotes["ts_init"].to_numpy()[usable], ((bid + ask) / 2)[usable], times)
 
 
 def _last_at(ts: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -162,20 +185,29 @@ def equity_curve(
         fill_steps(orders, instrument), times, marks, starting=float(starting), instrument=instrument,
         account_type=account_type,
     )  # fmt: skip
+    marked = [None if np.isnan(m) else d for m, d in zip(marks.tolist(), _decimals(marks))]
     return [
         EquityPoint(
-            ts=int(ts), balance=_decimal(b), unrealized_pnl=_decimal(u), equity=_decimal(e),
-            mark_price=None if np.isnan(m) else _decimal(m), position_qty=_decimal(p), reason="grid",
+            ts=ts, balance=b, unrealized_pnl=u, equity=e, mark_price=m, position_qty=p, reason="grid",
         )  # fmt: skip
         for ts, b, u, e, m, p in zip(
-            times.tolist(), values["balance"].tolist(), values["unrealized"].tolist(), values["equity"].tolist(),
-            marks.tolist(), values["position"].tolist(),
+            times.tolist(), _decimals(values["balance"]), _decimals(values["unrealized"]), _decimals(values["equity"]),
+            marked, _decimals(values["position"]),
         )  # fmt: skip
     ]
 
 
 def _decimal(value: float) -> Decimal:
     return Decimal(repr(round(value, 10)))
+
+
+def _decimals(values: np.ndarray) -> list[Decimal]:
+    """:func:`_decimal` of each value, computed once per distinct value (a day has 86,400 grid times,
+    few distinct balances and positions); distinct by bit pattern, so -0.0 stays -0.0."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    _, first, inverse = np.unique(values.view(np.int64), return_index=True, return_inverse=True)
+    distinct = [_decimal(v) for v in values[first].tolist()]
+    return [distinct[i] for i in inverse.ravel().tolist()]
 
 
 def summary_block(book: bool) -> dict:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -105,12 +105,20 @@ def _report_frames(run_data: RunData, ticks: list | None) -> dict[str, pd.DataFr
         ORDERS_FILE: run_data.orders,
         FILLS_FILE: run_data.fills,
         POSITIONS_FILE: run_data.positions,
-        EQUITY_CURVE_FILE: pd.DataFrame([asdict(p) for p in run_data.equity_curve]),
-        TIMELINE_FILE: pd.DataFrame([asdict(e) for e in run_data.timeline]),
+        EQUITY_CURVE_FILE: records_frame(run_data.equity_curve),
+        TIMELINE_FILE: records_frame(run_data.timeline),
     }
     if ticks is not None:
         frames[TICKS_FILE] = ticks_frame(ticks)
     return frames
+
+
+def records_frame(records: list) -> pd.DataFrame:
+    """Flat dataclass records (``EquityPoint``, ``TimelineEvent``) as a frame, built column by column:
+    the same frame as one ``asdict`` per record, which costs seconds on a day's 1-second equity curve."""
+    if not records:
+        return pd.DataFrame([])
+    return pd.DataFrame({f.name: [getattr(r, f.name) for r in records] for f in fields(records[0])})
 
 
 def ticks_frame(ticks: list) -> pd.DataFrame:
@@ -140,7 +148,8 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
     for name in frame.columns:
         values = list(frame[name])
         if values and all(isinstance(v, Decimal) for v in values):
-            scale = max(max(-v.as_tuple().exponent, 0) for v in values)
+            distinct = {id(v): v for v in values}.values()  # a day's curve shares its Decimal objects
+            scale = max(max(-v.as_tuple().exponent, 0) for v in distinct)
             columns[name] = pa.array(values, type=pa.decimal128(38, scale))
         else:
             columns[name] = pa.array(frame[name].tolist() if frame[name].dtype == object else frame[name])

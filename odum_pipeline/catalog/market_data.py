@@ -11,7 +11,6 @@ Prices and sizes are rounded to the precision recorded in the file's schema meta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +40,7 @@ class MarketData:
     def __init__(self, catalog_root: str | Path, instrument_id: str) -> None:
         self.catalog = open_catalog(catalog_root)
         self.instrument_id = str(instrument_id)
+        self._footers: dict[str, pq.FileMetaData] = {}  # path -> Parquet footer, read once
 
     def trade_spans(self) -> list[tuple[int, int]]:
         """``(first, last)`` ``ts_init`` of each trade file (what the catalog covers, gaps included)."""
@@ -61,14 +61,18 @@ class MarketData:
 
     def ts_init(self, cls: type, start_ns: int, end_ns: int) -> np.ndarray:
         """The sorted ``ts_init`` of the ``cls`` rows with ``start_ns <= ts_init <= end_ns``."""
-        table = self.table(cls, start_ns, end_ns, [])
+        table = self.table(cls, start_ns, end_ns, [], combine=False)
         if table is None:
             return np.empty(0, np.int64)
-        return np.sort(table.column("ts_init").to_numpy().astype(np.int64))
+        ts = table.column("ts_init").to_numpy().astype(np.int64)
+        return ts if np.all(ts[1:] >= ts[:-1]) else np.sort(ts)
 
-    def table(self, cls: type, start_ns: int, end_ns: int, columns: list[str]) -> pa.Table | None:
+    def table(
+        self, cls: type, start_ns: int, end_ns: int, columns: list[str], *, combine: bool = True
+    ) -> pa.Table | None:
         """``columns`` and ``ts_init`` of the ``cls`` rows with ``start_ns <= ts_init <= end_ns`` as stored
-        (fixed-point raws, the files' schema metadata), file by file; None when no file covers the range."""
+        (fixed-point raws, the files' schema metadata), file by file; None when no file covers the range.
+        ``combine=False`` leaves the columns in their chunks (no copy: for a caller that takes a few rows)."""
         inside = _in_range(start_ns, end_ns)
         tables = [
             pq.read_table(path, columns=[*columns, "ts_init"], filesystem=self.catalog.fs, filters=inside)
@@ -76,23 +80,37 @@ class MarketData:
         ]
         if not tables:
             return None
-        return pa.concat_tables(tables).combine_chunks().replace_schema_metadata(tables[0].schema.metadata)
+        table = pa.concat_tables(tables)
+        return (table.combine_chunks() if combine else table).replace_schema_metadata(tables[0].schema.metadata)
 
-    def row_groups(self, cls: type, start_ns: int, end_ns: int, columns: list[str]) -> Iterator[pa.Table]:
-        """Like :meth:`table`, one Parquet row group at a time (memory bounded by a row group), in file
-        order, skipping the row groups whose ``ts_init`` statistics lie outside the range."""
-        inside = _in_range(start_ns, end_ns)
+    def row_group_refs(self, cls: type, start_ns: int, end_ns: int) -> list[tuple[str, int]]:
+        """``(file, row group)`` of the ``cls`` rows that may lie in the range, in file order (time
+        order), skipping the row groups whose ``ts_init`` statistics lie outside it."""
+        refs = []
         for path in self._files(cls, start_ns, end_ns):
+            metadata = self._metadata(path)
+            ts_index = metadata.schema.to_arrow_schema().get_field_index("ts_init")
+            for group in range(metadata.num_row_groups):
+                stats = metadata.row_group(group).column(ts_index).statistics
+                if stats is not None and stats.has_min_max and (stats.max < start_ns or stats.min > end_ns):
+                    continue
+                refs.append((path, group))
+        return refs
+
+    def read_row_group(self, ref: tuple[str, int], columns: list[str]) -> pa.Table:
+        """``columns`` and ``ts_init`` of one row group (:meth:`row_group_refs`) as stored, all its rows."""
+        path, group = ref
+        with self.catalog.fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle, metadata=self._metadata(path))
+            table = parquet.read_row_group(group, columns=[*columns, "ts_init"])
+            return table.combine_chunks().replace_schema_metadata(parquet.schema_arrow.metadata)
+
+    def _metadata(self, path: str) -> pq.FileMetaData:
+        """A file's Parquet footer, read once (a run asks for the same file's row groups many times)."""
+        if path not in self._footers:
             with self.catalog.fs.open(path, "rb") as handle:
-                parquet = pq.ParquetFile(handle)
-                ts_index = parquet.schema_arrow.get_field_index("ts_init")
-                for group in range(parquet.metadata.num_row_groups):
-                    stats = parquet.metadata.row_group(group).column(ts_index).statistics
-                    if stats is not None and stats.has_min_max and (stats.max < start_ns or stats.min > end_ns):
-                        continue
-                    table = parquet.read_row_group(group, columns=[*columns, "ts_init"]).filter(inside)
-                    if table.num_rows:
-                        yield table.combine_chunks().replace_schema_metadata(parquet.schema_arrow.metadata)
+                self._footers[path] = pq.ParquetFile(handle).metadata
+        return self._footers[path]
 
     def _files(self, cls: type, start_ns: int, end_ns: int) -> list[str]:
         """The catalog's ``cls`` files of the instrument that overlap the range (its file index), sorted."""
@@ -115,8 +133,10 @@ def _frame(table: pa.Table | None, columns: dict[str, str]) -> pd.DataFrame:
     for name, kind in columns.items():
         data[name] = decode_column(table, name, kind)
     frame = pd.DataFrame(data)
-    order = np.argsort(data["ts_init"], kind="stable")
-    return frame.iloc[order].reset_index(drop=True)
+    ts = data["ts_init"]
+    if np.all(ts[1:] >= ts[:-1]):  # the catalog's files are in time order: nothing to sort
+        return frame
+    return frame.iloc[np.argsort(ts, kind="stable")].reset_index(drop=True)
 
 
 # --- market data ---------------------------------------------------------------------------------

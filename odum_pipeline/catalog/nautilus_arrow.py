@@ -42,7 +42,7 @@ def raw_words(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A fixed-point column's raws as little-endian 64-bit words: shape (n, 2) (low, high) for
     128-bit raws, (n, 1) for 64-bit (a view of the Arrow buffer, no copy for one chunk)."""
     if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()  # one chunk: no copy
     per_raw = array.type.byte_width // 8
     if len(array) == 0:
         return np.empty((0, per_raw), dtype="<u8")

@@ -45,7 +45,7 @@ from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 
 from odum_pipeline.backtests.strategy import EQUITY_TIMER, WINDOW_END_ALERT
-from odum_pipeline.catalog.market_data import MarketData
+from odum_pipeline.catalog.market_data import MarketData, in_time_order
 from odum_pipeline.catalog.nautilus_arrow import decode_column, raw_int, raw_words
 from odum_pipeline.catalog.store import open_catalog
 
@@ -309,7 +309,7 @@ class BookLevelGroups:
                 table = table.append_column(prices.schema.field(name), prices.column(name))
         self._ref, self._ts = ref, table.column("ts_init").to_numpy().astype(np.int64)
         self._sides = (_side_arrays(table, "bid", sizes), _side_arrays(table, "ask", sizes))
-        self._in_order = bool(np.all(self._ts[1:] >= self._ts[:-1]))
+        self._in_order = in_time_order(self._ts)
 
     def _rows(self, first: int, last: int):
         """The group's rows in the range: a slice (rows in time order), else their indices in file order."""

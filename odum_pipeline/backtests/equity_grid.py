@@ -30,7 +30,7 @@ from nautilus_trader.model.enums import AccountType, OrderSide
 from nautilus_trader.model.events import OrderFilled
 
 from odum_pipeline.backtests.strategy import EquityPoint
-from odum_pipeline.catalog.market_data import MarketData
+from odum_pipeline.catalog.market_data import MarketData, in_time_order
 from odum_pipeline.catalog.nautilus_arrow import decode_column
 
 GRID_NS = 1_000_000_000
@@ -93,12 +93,12 @@ def marks_at(catalog_root, instrument_id: str, times: np.ndarray, *, book: bool)
 def _mids_at(market: MarketData, start: int, end: int, times: np.ndarray) -> np.ndarray:
     """The mid of the last snapshot with both sides priced at or before each time. Only the snapshots
     that can be a mark (the last one at or before a grid time) are decoded, not the day's millions;
-    when one of them lacks a side, every snapshot is (the mark is then an earlier one)."""
+    when one of them lacks a side, every snapshot read is (the mark is then an earlier one)."""
     table = market.table(OrderBookDepth10, start, end, ["bid_price_0", "ask_price_0"], combine=False)
     if table is None:
         return np.full(times.shape, np.nan)
     ts = table.column("ts_init").to_numpy().astype(np.int64)
-    if np.all(ts[1:] >= ts[:-1]):
+    if in_time_order(ts):
         index = np.searchsorted(ts, times, side="right") - 1
         candidates, position = np.unique(index[index >= 0], return_inverse=True)
         picked = table.take(pa.array(candidates))
@@ -107,10 +107,9 @@ def _mids_at(market: MarketData, start: int, end: int, times: np.ndarray) -> np.
             out = np.full(times.shape, np.nan)
             out[index >= 0] = ((bid + ask) / 2)[position.ravel()]
             return out
-    quotes = market.book(start, end)
-    bid, ask = quotes["bid_price_0"].to_numpy(), quotes["ask_price_0"].to_numpy()
+    bid, ask = decode_column(table, "bid_price_0", "price"), decode_column(table, "ask_price_0", "price")
     usable = (bid > 0) & (ask > 0)
-    return _last_at(quotes["ts_init"].to_numpy()[usable], ((bid + ask) / 2)[usable], times)
+    return _last_at(ts[usable], ((bid + ask) / 2)[usable], times)
 
 
 def _last_at(ts: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:

@@ -65,7 +65,7 @@ class MarketData:
         if table is None:
             return np.empty(0, np.int64)
         ts = table.column("ts_init").to_numpy().astype(np.int64)
-        return ts if np.all(ts[1:] >= ts[:-1]) else np.sort(ts)
+        return ts if in_time_order(ts) else np.sort(ts)
 
     def table(
         self, cls: type, start_ns: int, end_ns: int, columns: list[str], *, combine: bool = True
@@ -119,6 +119,11 @@ class MarketData:
         return sorted(catalog.filter_files(cls, files, [self.instrument_id], start_ns, end_ns))
 
 
+def in_time_order(ts: np.ndarray) -> bool:
+    """Whether ``ts`` never decreases (the catalog's files and row groups are written in time order)."""
+    return bool(np.all(ts[1:] >= ts[:-1]))
+
+
 def _in_range(start_ns: int, end_ns: int) -> pc.Expression:
     """``start_ns <= ts_init <= end_ns``: Parquet's pushdown filter and a row group's filter alike."""
     ts = pc.field("ts_init")
@@ -134,7 +139,7 @@ def _frame(table: pa.Table | None, columns: dict[str, str]) -> pd.DataFrame:
         data[name] = decode_column(table, name, kind)
     frame = pd.DataFrame(data)
     ts = data["ts_init"]
-    if np.all(ts[1:] >= ts[:-1]):  # the catalog's files are in time order: nothing to sort
+    if in_time_order(ts):  # the catalog's files are: nothing to sort
         return frame
     return frame.iloc[np.argsort(ts, kind="stable")].reset_index(drop=True)
 

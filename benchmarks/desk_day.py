@@ -159,7 +159,7 @@ def desk(workdir: Path, minutes: int, full: bool, path: str) -> None:
     started = time.time()
     with dagster_bench.daemon():
         if path == "backfill":
-            runs = dagster_bench.wait_for_backfill(instance, backfill_id, 7)
+            runs = dagster_bench.wait_for_backfill(instance, backfill_id, sum(len(k) for k in keys.values()))
         else:
             runs = dagster_bench.wait_for_asset_run(instance, "comparison_report", CONFIG)
         previous_end = started

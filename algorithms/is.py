@@ -58,6 +58,8 @@ class ISConfig(ExecAlgorithmConfig, frozen=True):
 
 
 class IS(SlicingExecAlgorithm):
+    acts_only_at_alerts = True  # a timed schedule: nothing happens between slices
+
     def __init__(self, config: ISConfig | None = None) -> None:
         super().__init__(config or ISConfig())
 

@@ -38,6 +38,8 @@ class TWAPConfig(ExecAlgorithmConfig, frozen=True):
 
 
 class TWAP(SlicingExecAlgorithm):
+    acts_only_at_alerts = True  # a timed schedule: nothing happens between slices
+
     def __init__(self, config: TWAPConfig | None = None) -> None:
         super().__init__(config or TWAPConfig())
 

@@ -60,6 +60,8 @@ class VWAPConfig(ExecAlgorithmConfig, frozen=True):
 
 
 class VWAP(SlicingExecAlgorithm):
+    acts_only_at_alerts = True  # a timed schedule: nothing happens between slices
+
     def __init__(self, config: VWAPConfig | None = None) -> None:
         super().__init__(config or VWAPConfig())
 

@@ -430,7 +430,7 @@ _STAGES = [
     ("  of which _submit_market", "backtests/strategy.py", "_submit_market"),
     ("strategy.on_order_book_depth", "backtests/strategy.py", "on_order_book_depth"),
     ("strategy.on_order_filled", "backtests/strategy.py", "on_order_filled"),
-    ("strategy._on_mark_timer", "backtests/strategy.py", "_on_mark_timer"),
+    ("strategy._on_progress_timer", "backtests/strategy.py", "_on_progress_timer"),
     ("strategy._mark (all equity marks)", "backtests/strategy.py", "_mark"),
     ("strategy._record (timeline)", "backtests/strategy.py", "_record"),
     ("strategy._on_window_end", "backtests/strategy.py", "_on_window_end"),
@@ -462,7 +462,7 @@ def _worker_profile(dataset: dict, results_root: Path, top: int) -> dict:
 VARIANTS = {
     "full": "as shipped",
     "no-fill-marks": "on_order_filled does not record the timeline nor mark equity",
-    "no-timer-marks": "no 1 s equity-mark timer",
+    "no-timer-marks": "no progress timer",
     "no-book-callback": "strategy not subscribed to depth (no on_order_book_depth / last_mid)",
     "no-window-check": "on_trade_tick without the window/mode checks and last_trade_price",
     "no-metrics": "collect_run_data/summarize/write_fast replaced by stubs",
@@ -479,7 +479,7 @@ def _apply_variant(variant: str) -> None:
     if variant == "no-fill-marks" or bare:
         cls.on_order_filled = lambda self, event: None
     if variant == "no-timer-marks" or bare:
-        cls._schedule_marks = lambda self: None
+        cls._schedule_progress = lambda self: None
     if variant == "no-book-callback" or bare:
         original_config = engine_module._strategy_config
 

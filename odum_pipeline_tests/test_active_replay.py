@@ -186,6 +186,50 @@ def test_active_replay_equals_full_with_queue_position(real_catalog, tmp_path):
     assert_identical(active, full, real_catalog, "realistic NORMAL")
 
 
+def _intervals_holding(replayed: list, times) -> set[int]:
+    """The indices of the replayed intervals (ISO pairs) that hold each of ``times`` (ns)."""
+    bounds = [(pd.Timestamp(first).value, pd.Timestamp(last).value) for first, last in replayed]
+    held = set()
+    for ts in times:
+        matching = [i for i, (first, last) in enumerate(bounds) if first <= ts <= last]
+        assert matching, f"{pd.Timestamp(ts, tz='UTC')} was not replayed"
+        held.update(matching)
+    return held
+
+
+def test_a_schedule_is_replayed_around_its_slices_and_pov_from_arrival_to_done(real_catalog, tmp_path):
+    """TWAP acts only at its alerts (``acts_only_at_alerts``): between two slices nothing of it works,
+    so the replay jumps from the snapshot before one slice to the snapshot before the next. POV counts
+    the volume traded between its decisions: its parent is replayed without a gap until it is done.
+    Both equal a full replay, fills and TCA included."""
+    _, _, (first, _, third) = WINDOWS["2023-04-04/05"]
+    parents = [{"side": "BUY", "quantity": "2", "arrival": first}, {"side": "SELL", "quantity": "2", "arrival": third}]
+    algorithms = {
+        "TWAP": {"horizon_secs": 60, "interval_secs": 20},
+        "POV": {"participation_rate": 0.05, "interval_secs": 10, "horizon_secs": 60},
+    }
+    for name, params in algorithms.items():
+        outcomes = {}
+        for replay in ("active", "full"):
+            outcomes[replay] = run_backtest(
+                _config("2023-04-04/05", "realistic", replay, parents=parents), algorithm=AlgorithmSpec(name, params),
+                catalog_root=real_catalog, results_root=tmp_path / name / replay,
+                algorithms_root=SHIPPED_ALGORITHMS, mode="report",
+            )  # fmt: skip
+        active, full = outcomes["active"], outcomes["full"]
+        assert_identical(active, full, real_catalog, name)
+        fills = _table(active, "fills")
+        replayed = active.summary["replay"]["replayed"]
+        for parent in _table(active, "parents")["client_order_id"]:
+            parent_fills = fills.loc[fills["parent_order_id"].fillna(fills["client_order_id"]) == parent, "ts_event"]
+            held = _intervals_holding(replayed, parent_fills)
+            if name == "TWAP":  # three slices, 20 s apart, each in its own replayed interval
+                assert len(parent_fills.map(lambda ts: ts // 10**9).unique()) >= 3 and len(held) >= 3, parent
+            else:
+                assert len(parent_fills) >= 3 and len(held) == 1, parent  # decisions 10 s apart, no gap
+    assert active.summary["replay"]["events"] < 0.7 * full.summary["replay"]["events"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "window, preset, snapshot_mode",

@@ -51,6 +51,7 @@ PASSIVE_TAG = "PASSIVE"
 CROSS_TAG = "CROSS"
 MAX_RESENDS = 100_000
 UNTIL_TAG = "UNTIL:"
+NEVER_NS = 2**63 - 1
 
 
 @dataclass
@@ -70,6 +71,14 @@ class Working:
 
 class SlicingExecAlgorithm(ExecAlgorithm):
     """Base of the shipped algorithms (see the module docstring)."""
+
+    #: ``True`` declares that between its own clock alerts the algorithm neither reacts to market data
+    #: nor reads any but the current book and last trade (no tick history, no counters of ticks): what
+    #: it does at an alert depends only on the time, its own orders and the market *at* the alert. An
+    #: active replay may then skip the market data between two alerts of a parent while nothing of it
+    #: works at the venue (``idle_until_ns``). Leave it ``False`` in an algorithm that counts volume
+    #: or follows the book between alerts (POV, ICEBERG): it is then replayed from arrival to done.
+    acts_only_at_alerts: bool = False
 
     def __init__(self, config=None) -> None:
         super().__init__(config)
@@ -319,6 +328,18 @@ class SlicingExecAlgorithm(ExecAlgorithm):
 
     # --- timed schedules -------------------------------------------------------------------------
 
+    def idle_until_ns(self) -> int | None:
+        """When nothing of this algorithm works until its next alert: that alert's time (``NEVER_NS``
+        when none is pending); ``None`` when it may act on the next market data (it does not declare
+        ``acts_only_at_alerts``, a market remainder waits for the next book update, or a passive or
+        adaptive parent follows the book)."""
+        if not self.acts_only_at_alerts or self._shortfalls:
+            return None
+        if any(not working.finished for working in self._working.values()):
+            return None
+        clock = self.clock
+        return min((clock.next_time_ns(name) for name in clock.timer_names), default=NEVER_NS)
+
     def run_schedule(self, primary: Order, slices: list[Slice]) -> None:
         self._queues[primary.client_order_id.value] = deque(slices)
         self._process_due(primary.client_order_id.value)
@@ -454,7 +475,7 @@ def until_ns(order: Order) -> int:
     for tag in order.tags or []:
         if tag.startswith(UNTIL_TAG):
             return int(tag[len(UNTIL_TAG) :])
-    return 2**63 - 1
+    return NEVER_NS
 
 
 def slices_payload(slices: list[Slice]) -> list[dict[str, Any]]:

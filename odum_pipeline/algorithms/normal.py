@@ -21,6 +21,8 @@ class NormalConfig(ExecAlgorithmConfig, frozen=True):
 
 
 class Normal(SlicingExecAlgorithm):
+    acts_only_at_alerts = True  # the order goes out at once; remainders wait on the book (base class)
+
     def __init__(self, config: NormalConfig | None = None) -> None:
         super().__init__(config or NormalConfig())
 

@@ -5,14 +5,19 @@ almost all of the run and changes nothing. Here the window is fed to the engine 
 short slices (``SLICE_SECS``, cut out of ``CHUNK_SECS`` catalog reads). Each time the engine asks
 for the next slice, the planner asks the run whether anything is working (:class:`WorkProbe`):
 
-- an open, in-flight (submitted, pending update/cancel) or emulated order;
-- a submitted parent not finished: its family (the primary and every order spawned from it) has
-  filled less than requested and its deadline (else the window end) has not passed;
-- a pending timer of an execution algorithm (e.g. a TWAP's next slice), or an order latency alert;
+- an open, in-flight (submitted, pending update/cancel) or emulated order, or an order latency alert;
+- an execution algorithm that may act on market data (POV counts the traded volume, ICEBERG's clips
+  rest in the book, a market remainder waits for the next book update, a passive parent follows
+  the book) with a pending timer, or a submitted parent not finished: its family (the primary and
+  every order spawned from it) has filled less than requested and its deadline (else the window
+  end) has not passed;
 - a parent whose arrival has not been submitted yet, at or before the replayed time.
 
-If nothing is, the replay jumps to the next moment something is needed: the next parent's arrival,
-else the close-out at the window end (from the window end through ``config.replay_end``). It
+If nothing is, the replay jumps to the next moment something is needed: the next alert of an
+algorithm that acts only at its alerts (``SlicingExecAlgorithm.acts_only_at_alerts``: a TWAP's,
+VWAP's or IS's next slice; their parents are replayed around each slice, not over the whole
+horizon), the next parent's arrival, else the close-out at the window end (from the window end
+through ``config.replay_end``). It
 restarts there from the last book snapshot at or before that moment (in ``trades`` mode the last
 trade, which is the whole L1 book): a Depth10 snapshot replaces the whole visible book, so the
 matching engine's book is exactly the one a full replay holds. The last skipped trade(s) before it
@@ -26,9 +31,12 @@ Why the decision is safe: NautilusTrader's ``BacktestDataIterator`` asks a singl
 generator for its next list when it hands out the last item of the current one, so the engine
 has processed every earlier event; what is not processed yet (that last market data item and the
 timers due up to it) cannot start work unless a parent arrives (checked against the plan) or an
-algorithm timer or latency alert is pending (checked). Timers that fall inside a skipped gap
-(the strategy's progress timer, a finished parent's deadline alert) fire when data resumes, each
-at its own time, as they would have with nothing working. Timestamp ties keep the one-shot order:
+algorithm timer or latency alert is pending (checked; an alert at or before that item restarts no
+later than it, so nothing is skipped before it). The engine fires a timer due before a data event
+before it, and one due at its time after every event of that time: an alert at ``T`` sees the book
+of the last snapshot at or before ``T``, the restart point. Timers that fall inside a skipped gap
+(the strategy's progress timer, a finished parent's deadline alert) fire when data resumes, each at
+its own time, as they would have with nothing working. Timestamp ties keep the one-shot order:
 delta batches, then trades, then depth snapshots (``streaming``).
 """
 
@@ -44,7 +52,8 @@ import numpy as np
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 
-from odum_pipeline.backtests.strategy import EQUITY_TIMER, WINDOW_END_ALERT
+from odum_pipeline.algorithms.base import NEVER_NS
+from odum_pipeline.backtests.strategy import PROGRESS_TIMER, WINDOW_END_ALERT
 from odum_pipeline.catalog.market_data import MarketData, in_time_order
 from odum_pipeline.catalog.nautilus_arrow import decode_column, raw_int, raw_words
 from odum_pipeline.catalog.store import open_catalog
@@ -56,7 +65,7 @@ CHUNK_SECS = 300
 #: The span of the first read after a jump (then ``CHUNK_SECS`` while the replay goes on).
 FIRST_READ_SECS = 30
 #: The strategy's own timers that never start work (see ``ExecutionBacktestStrategy``).
-IDLE_TIMER_PREFIXES = (EQUITY_TIMER, WINDOW_END_ALERT, "parent-", "deadline-")
+IDLE_TIMER_PREFIXES = (PROGRESS_TIMER, WINDOW_END_ALERT, "parent-", "deadline-")
 DEPTH_LEVELS = 10
 
 
@@ -65,25 +74,33 @@ DEPTH_LEVELS = 10
 
 @dataclass
 class WorkProbe:
-    """Asks the run's strategy and execution algorithms whether anything is working (module docstring).
+    """Asks the run's strategy and execution algorithms when data must be replayed (module docstring).
     ``strategy``/``algorithms`` are set once built (the engine asks for the first slice before that)."""
 
     strategy: object = None
     algorithms: list = field(default_factory=list)
 
-    def working(self) -> bool:
+    def needed_from(self) -> int | None:
+        """``None`` while something works now; else the earliest time an algorithm's alert needs the
+        market (``NEVER_NS``: nothing pending; the plan's arrivals and the window end are the planner's)."""
         strategy = self.strategy
         if strategy is None or strategy.instrument is None:  # not started: nothing submitted yet
-            return False
+            return NEVER_NS
         cache = strategy.cache
         if cache.orders_open() or cache.orders_inflight() or cache.orders_emulated():
-            return True
+            return None
         if any(not name.startswith(IDLE_TIMER_PREFIXES) for name in strategy.clock.timer_names):
-            return True  # an order latency alert
-        if any(algorithm.clock.timer_count for algorithm in self.algorithms):
-            return True
-        now = strategy.clock.timestamp_ns()
-        return any(self._parent_working(strategy, parent, now) for parent in strategy.submitted_parents.values())
+            return None  # an order latency alert
+        alerts = [_idle_until_ns(algorithm) for algorithm in self.algorithms]
+        if None in alerts:  # an algorithm that may act on market data: replayed while it has a timer or a parent
+            if any(algorithm.clock.timer_count for algorithm in self.algorithms):
+                return None
+            now = strategy.clock.timestamp_ns()
+            if any(self._parent_working(strategy, parent, now) for parent in strategy.submitted_parents.values()):
+                return None
+            return NEVER_NS
+        # Every algorithm acts only at its alerts and nothing of it works: a parent waits for the next one.
+        return min(alerts, default=NEVER_NS)
 
     @staticmethod
     def _parent_working(strategy, parent, now: int) -> bool:
@@ -97,6 +114,12 @@ class WorkProbe:
 
     def submitted(self) -> set[int]:
         return set(self.strategy.submitted_parents) if self.strategy is not None else set()
+
+
+def _idle_until_ns(algorithm) -> int | None:
+    """An algorithm's next alert when it acts only at its alerts and nothing of it works, else ``None``."""
+    idle_until_ns = getattr(algorithm, "idle_until_ns", None)
+    return idle_until_ns() if idle_until_ns is not None else None
 
 
 # --- the plan -------------------------------------------------------------------------------------
@@ -199,18 +222,20 @@ class ActivePlanner:
         index = np.searchsorted(self.anchors, needed_ns, side="right") - 1
         return int(self.anchors[index]) if index >= 0 else self.start_ns
 
-    def next_needed(self, now_ns: int) -> int:
-        """The next moment something must be replayed: a parent not yet submitted, else the window end."""
+    def next_needed(self, alert_ns: int = NEVER_NS) -> int:
+        """The next moment something must be replayed: an algorithm's alert (``alert_ns``), a parent not
+        yet submitted, else the window end."""
         submitted = self.probe.submitted()
         pending = [ns for ns, index in self.arrivals if index not in submitted]
-        return min([*pending, self.window_end_ns])
+        return min([alert_ns, *pending, self.window_end_ns])
 
     def stream(self) -> Iterator[list]:
         at = self.start_ns
         while at <= self.end_ns:
             carried: list = []
-            if not self.probe.working():
-                restart = self.restart_at(self.next_needed(at))
+            alert_ns = self.probe.needed_from()
+            if alert_ns is not None:
+                restart = self.restart_at(self.next_needed(alert_ns))
                 if restart > at:
                     if self.deltas is not None:
                         self.deltas.skip(at, restart - 1)

@@ -20,7 +20,8 @@ alert at its arrival, so the engine hands it to the venue at exactly sent + late
 
 The equity curve is not marked here: it is computed after the run on a fixed 1-second grid from
 the fills and the catalog (``equity_grid``), so that it does not depend on which events the engine
-saw (an active-interval replay skips the hours in which nothing works). A 1 s timer reports progress.
+saw (an active-interval replay skips the hours in which nothing works). A timer reports progress
+about ``PROGRESS_STEPS`` times over the window (at most once a second).
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ from odum_pipeline.algorithms.base import UNTIL_TAG
 
 ENTRY_TAG = "ENTRY"
 CLOSE_TAG = "CLOSE"
-EQUITY_TIMER = "equity-mark"
+PROGRESS_TIMER = "progress"
+#: The progress timer fires about this many times over the window, at most once a second: a timer
+#: event costs the engine as much as a data event, and a day at one per second is 86,400 of them.
+PROGRESS_STEPS = 1000
 WINDOW_END_ALERT = "window-end"
 MAX_CLOSE_ATTEMPTS = 1000
 
@@ -68,7 +72,6 @@ class ExecutionBacktestConfig(StrategyConfig, frozen=True):
     exec_algorithm_id: str | None = None  # the ExecAlgorithm every entry order goes through (NORMAL is one too)
     exec_algorithm_params: dict | None = None
     close_positions: bool = True
-    mark_interval_secs: int = 1
     subscribe_trades: bool = True
     subscribe_book: bool = True
     record_tables: bool = True  # report mode only: the parents and timeline rows cost time on big replays
@@ -137,18 +140,13 @@ class ExecutionBacktestStrategy(Strategy):
             self.subscribe_trade_ticks(self.config.instrument_id)
         if self.config.subscribe_book:
             self.subscribe_order_book_depth(self.config.instrument_id)
-        self._schedule_marks()
+        self._schedule_progress()
         self._schedule_parent_orders()
         self.clock.set_time_alert_ns(WINDOW_END_ALERT, self.config.window_end_ns, self._on_window_end)
 
-    def _schedule_marks(self) -> None:
-        self.clock.set_timer_ns(
-            EQUITY_TIMER,
-            self.config.mark_interval_secs * 1_000_000_000,
-            self.config.window_start_ns,
-            self.config.window_end_ns,
-            self._on_mark_timer,
-        )
+    def _schedule_progress(self) -> None:
+        start, end = self.config.window_start_ns, self.config.window_end_ns
+        self.clock.set_timer_ns(PROGRESS_TIMER, progress_interval_ns(start, end), start, end, self._on_progress_timer)
 
     def _schedule_parent_orders(self) -> None:
         if self.config.submission_mode != "parent_orders":
@@ -285,9 +283,9 @@ class ExecutionBacktestStrategy(Strategy):
         if self.window_closed and self.config.close_positions and CLOSE_TAG in (order.tags or []):
             self._close_remaining_position()
 
-    # --- equity marks ----------------------------------------------------------------------------
+    # --- progress --------------------------------------------------------------------------------
 
-    def _on_mark_timer(self, event) -> None:
+    def _on_progress_timer(self, event) -> None:
         if self.window_closed:
             return
         self._report_progress(event.ts_event)
@@ -380,6 +378,13 @@ class ExecutionBacktestStrategy(Strategy):
 
     def on_stop(self) -> None:
         self.clock.cancel_timers()
+
+
+def progress_interval_ns(start_ns: int, end_ns: int) -> int:
+    """Whole seconds between progress reports: one a second, fewer on a window of over
+    ``PROGRESS_STEPS`` seconds."""
+    seconds = max(1, -(-(end_ns - start_ns) // (PROGRESS_STEPS * 1_000_000_000)))
+    return seconds * 1_000_000_000
 
 
 def _until(order) -> int:

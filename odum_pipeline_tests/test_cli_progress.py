@@ -67,3 +67,14 @@ def test_run_backtest_in_a_pipe_writes_plain_lines(real_catalog, tmp_path):
     # A line per 10 % step or per 5 s of the run, whichever comes first (never one per event).
     most = 11 + (time.monotonic() - started) / 5
     assert 2 <= len(progress) <= most and progress[-1].startswith("NORMAL: 100% of the window replayed")
+
+
+def test_the_progress_timer_fires_once_a_second_on_short_windows_and_about_a_thousand_times_on_a_day():
+    from odum_pipeline.backtests.strategy import progress_interval_ns
+
+    second = 1_000_000_000
+    assert progress_interval_ns(0, 6 * 60 * second) == second
+    assert progress_interval_ns(0, 1000 * second) == second
+    assert progress_interval_ns(0, 1001 * second) == 2 * second
+    day = 86_400 * second
+    assert 950 <= day // progress_interval_ns(0, day) <= 1000  # not 86,400 timer events

@@ -58,8 +58,9 @@ from odum_pipeline.catalog.market_data import MarketData, in_time_order
 from odum_pipeline.catalog.nautilus_arrow import decode_column, raw_int, raw_words
 from odum_pipeline.catalog.store import open_catalog
 
-#: The replay is decided slice by slice: a finished parent stops the replay within one slice.
-SLICE_SECS = 2.0
+#: The replay is decided slice by slice: a finished parent, or a slice that filled at once, stops the
+#: replay within one slice (a TWAP slice is replayed for about this long; slices are cheap to cut).
+SLICE_SECS = 0.5
 #: The longest time span read from the catalog at once, per data type (as ``streaming.CHUNK_SECS``).
 CHUNK_SECS = 300
 #: The span of the first read after a jump (then ``CHUNK_SECS`` while the replay goes on).

@@ -126,6 +126,12 @@ def test_snapshot_modes_map_to_venue_and_data(mode, book_type, trade_execution, 
     assert all(d.start_time == "2023-04-05T00:00:00+00:00" and d.end_time == "2023-04-05T00:07:00+00:00" for d in data_configs)
 
 
+def test_venue_without_contingent_order_support() -> None:
+    """No run sends contingent or passive reduce-only orders; with the switch on, NautilusTrader would list
+    every order indexed under the position on each fill (all ExecAlgorithm orders: O(orders) per fill)."""
+    assert _venue_config(parse_config(config_for())).support_contingent_orders is False
+
+
 def test_missing_catalog_instrument_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(BacktestSetupError, match="no instrument BTCUSDT-PERP.BINANCE in the catalog"):
         run_backtest(parse_config(config_for()), catalog_root=tmp_path, results_root=tmp_path / "results")

@@ -38,7 +38,6 @@ from typing import Any
 
 from nautilus_trader.execution.algorithm import ExecAlgorithm
 from nautilus_trader.model.enums import OrderSide, OrderStatus, OrderType, TimeInForce
-from nautilus_trader.model.events import OrderSubmitted
 from nautilus_trader.model.orders import Order
 
 from odum_pipeline.algorithms.placement import AGGRESSIVE, catch_up_quantity, moved_away, passive_price
@@ -90,6 +89,7 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         self._book_seen = False
         self._working: dict[str, Working] = {}
         self._cancels_requested: set[str] = set()
+        self._until: dict[str, int] = {}  # primary key -> until_ns(primary), read once per parent
 
     # --- parameters and instrument ---------------------------------------------------------------
 
@@ -377,7 +377,7 @@ class SlicingExecAlgorithm(ExecAlgorithm):
             return
         if order.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK):
             return
-        if not any(isinstance(e, OrderSubmitted) for e in order.events):
+        if order.account_id is None:  # set by OrderSubmitted only (which always carries one), so:
             return  # an unsent primary cancelled by its owner (deadline, window end): not a shortfall
         key = (order.exec_spawn_id or order.client_order_id).value
         self._shortfalls[key] = self._shortfalls.get(key, Decimal(0)) + order.leaves_qty.as_decimal()
@@ -391,11 +391,12 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         self.subscribe_trade_ticks(instrument_id)
 
     def _flush_shortfalls(self) -> None:
+        now = self.clock.timestamp_ns()
         for key in list(self._shortfalls):
             quantity = self._shortfalls.pop(key)
             primary = self._order(key)
             count = self._resends.get(key, 0)
-            if primary is not None and self.clock.timestamp_ns() >= until_ns(primary):
+            if primary is not None and now >= self._until_of(key, primary):
                 self.log.info(f"{self.id}: {quantity} of {key} left unexecuted at its deadline / the window end")
                 continue
             if primary is None or count >= MAX_RESENDS:
@@ -412,6 +413,13 @@ class SlicingExecAlgorithm(ExecAlgorithm):
                 reduce_primary=False,
             )
             self.submit_order(child)
+
+    def _until_of(self, key: str, primary: Order) -> int:
+        """``until_ns(primary)``, parsed once per parent (its tags do not change)."""
+        until = self._until.get(key)
+        if until is None:
+            until = self._until[key] = until_ns(primary)
+        return until
 
     def on_order_book_depth(self, depth) -> None:
         self._book_seen = True
@@ -468,6 +476,7 @@ class SlicingExecAlgorithm(ExecAlgorithm):
         self._book_seen = False
         self._working.clear()
         self._cancels_requested.clear()
+        self._until.clear()
 
 
 def until_ns(order: Order) -> int:

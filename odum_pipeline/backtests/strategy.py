@@ -107,6 +107,7 @@ class ExecutionBacktestStrategy(Strategy):
         self._progress = progress
         self._impact = impact_session  # backtests.impact.ImpactSession when the impact overlay is on
         self._latency_alerts = 0
+        self._latency_ns = config.order_latency_ns  # read per order event (see _arrive_after_latency)
         self._last_arrival_ns = -1  # the latest arrival alert set (see _arrive_after_latency)
         self._exec_algorithm_id = ExecAlgorithmId(config.exec_algorithm_id) if config.exec_algorithm_id else None
         self.instrument = None
@@ -279,8 +280,10 @@ class ExecutionBacktestStrategy(Strategy):
             self.close_all_positions(self.config.instrument_id, tags=[CLOSE_TAG], time_in_force=TimeInForce.IOC)
 
     def on_order_canceled(self, event) -> None:
+        if not (self.window_closed and self.config.close_positions):
+            return
         order = self.cache.order(event.client_order_id)
-        if self.window_closed and self.config.close_positions and CLOSE_TAG in (order.tags or []):
+        if CLOSE_TAG in (order.tags or []):
             self._close_remaining_position()
 
     # --- progress --------------------------------------------------------------------------------
@@ -309,7 +312,7 @@ class ExecutionBacktestStrategy(Strategy):
         (after every alert due then), so a second no-op alert at the same time changes nothing but
         costs a timer event. Commands are sent in time order with one fixed latency, so arrivals never
         decrease, and the last one scheduled is still pending (it lies after now) when it repeats."""
-        latency = self.config.order_latency_ns
+        latency = self._latency_ns
         if latency <= 0:
             return
         arrival = sent_ns + latency

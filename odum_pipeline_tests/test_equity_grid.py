@@ -36,13 +36,14 @@ def _expected_marks(catalog_root, times: np.ndarray, *, book: bool) -> list[floa
             if bid > 0 and ask > 0:
                 quotes.append((depth.ts_init, (bid + ask) / 2))
     trades = [(t.ts_init, t.price.as_double()) for t in catalog.trade_ticks(instrument_ids=[INSTRUMENT], start=start, end=end)]
+    series = [([ts for ts, _ in rows], rows) for rows in (quotes, trades)]
     out = []
     for time in times.tolist():
         mark = math.nan
-        for series in (quotes, trades):
-            index = bisect.bisect_right([ts for ts, _ in series], time) - 1
+        for stamps, rows in series:
+            index = bisect.bisect_right(stamps, time) - 1
             if index >= 0:
-                mark = series[index][1]
+                mark = rows[index][1]
                 break
         out.append(mark)
     return out

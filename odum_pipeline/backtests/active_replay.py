@@ -223,7 +223,7 @@ class ActivePlanner:
         index = np.searchsorted(self.anchors, needed_ns, side="right") - 1
         return int(self.anchors[index]) if index >= 0 else self.start_ns
 
-    def next_needed(self, alert_ns: int = NEVER_NS) -> int:
+    def next_needed(self, alert_ns: int) -> int:
         """The next moment something must be replayed: an algorithm's alert (``alert_ns``), a parent not
         yet submitted, else the window end."""
         submitted = self.probe.submitted()

@@ -107,7 +107,6 @@ class ExecutionBacktestStrategy(Strategy):
         self._progress = progress
         self._impact = impact_session  # backtests.impact.ImpactSession when the impact overlay is on
         self._latency_alerts = 0
-        self._latency_ns = config.order_latency_ns  # read per order event (see _arrive_after_latency)
         self._last_arrival_ns = -1  # the latest arrival alert set (see _arrive_after_latency)
         self._exec_algorithm_id = ExecAlgorithmId(config.exec_algorithm_id) if config.exec_algorithm_id else None
         self.instrument = None
@@ -312,7 +311,7 @@ class ExecutionBacktestStrategy(Strategy):
         (after every alert due then), so a second no-op alert at the same time changes nothing but
         costs a timer event. Commands are sent in time order with one fixed latency, so arrivals never
         decrease, and the last one scheduled is still pending (it lies after now) when it repeats."""
-        latency = self._latency_ns
+        latency = self.config.order_latency_ns
         if latency <= 0:
             return
         arrival = sent_ns + latency

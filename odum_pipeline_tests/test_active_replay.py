@@ -21,7 +21,7 @@ import pytest
 from nautilus_trader.model.data import OrderBookDepth10
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
-from odum_pipeline.backtests.active_replay import _side_arrays, book_state_after
+from odum_pipeline.catalog.depth_levels import book_state_after, side_arrays
 from odum_pipeline.backtests.book_deltas import DepthToDeltas
 from odum_pipeline.catalog.nautilus_arrow import depth10_table
 
@@ -62,8 +62,8 @@ def test_state_carried_over_skipped_snapshots_equals_the_converters(seed):
         skipped = table.slice(first, last - first)
         bids, asks = replayed.state()
         carried = (
-            book_state_after(bids, _side_arrays(skipped, "bid"), deeper_is_lower=True),
-            book_state_after(asks, _side_arrays(skipped, "ask"), deeper_is_lower=False),
+            book_state_after(bids, side_arrays(skipped, "bid"), deeper_is_lower=True),
+            book_state_after(asks, side_arrays(skipped, "ask"), deeper_is_lower=False),
         )
         reference = DepthToDeltas()
         for depth in books[:last]:
@@ -433,10 +433,12 @@ def test_active_replay_of_a_synthetic_window_equals_full_with_far_fewer_events(t
 # --- the restart state read row group by row group ----------------------------------------------------
 
 
-def test_restart_state_over_many_row_groups_equals_the_converters(real_raw_root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("indexed", [True, False], ids=["level-index", "no-index"])
+def test_restart_state_over_many_row_groups_equals_the_converters(real_raw_root, tmp_path, monkeypatch, indexed):
     """Skips and replayed stretches alternating over a real day written in small row groups (a group
     shared by several restarts, skips spanning groups): the state carried over each skip equals a
-    converter's that saw every snapshot."""
+    converter's that saw every snapshot, from the day file's level index (only the groups a skip
+    starts or ends in are read) or, without one, from every group."""
     import datetime as dt
 
     from odum_pipeline.backtests.active_replay import BookLevelGroups
@@ -444,7 +446,7 @@ def test_restart_state_over_many_row_groups_equals_the_converters(real_raw_root,
     from odum_pipeline.catalog.convert import convert_day
     from odum_pipeline.catalog.market_data import MarketData
 
-    monkeypatch.setitem(store.PARQUET_OPTIONS, "row_group_size", 700)
+    monkeypatch.setitem(store.PARQUET_OPTIONS, "row_group_size", 200)
     catalog = tmp_path / "catalog"
     convert_day(real_raw_root, catalog, dt.date(2023, 4, 5), "BINANCE-FUTURES:PERPETUAL:BTC-USDT")
     market = MarketData(catalog, INSTRUMENT)
@@ -454,26 +456,31 @@ def test_restart_state_over_many_row_groups_equals_the_converters(real_raw_root,
     )
     groups = market.row_group_refs(OrderBookDepth10, start, start + 240 * 10**9)
     assert len(snapshots) > 2_000 and len(groups) > 4
+    (depth_file,) = {path for path, _ in groups}
+    index_file = Path(store.index_path(depth_file))
+    assert index_file.is_file()
+    if not indexed:
+        index_file.unlink()
     times = [s.ts_init for s in snapshots]
     rng = np.random.default_rng(7)
     cuts = sorted({0, len(snapshots), *rng.integers(1, len(snapshots), 24).tolist()})
     levels, active, reference = BookLevelGroups(market), DepthToDeltas(), DepthToDeltas()
-    resume, deepest = False, 0
+    resume, deepest, covered = False, 0, set()
     for number, (first, last) in enumerate(zip(cuts, cuts[1:])):
         for depth in snapshots[first:last]:
             reference.convert(depth)
         if number % 2:  # skipped
-            for bid_side, ask_side in levels.sides(times[first], times[last - 1]):
-                bids, asks = active.state()
-                active.set_state(
-                    book_state_after(bids, bid_side, deeper_is_lower=True),
-                    book_state_after(asks, ask_side, deeper_is_lower=False),
-                )
+            active.set_state(*levels.state_after(active.state(), times[first], times[last - 1]))
             resume = True
             assert _state(active) == _state(reference)
             deepest = max(deepest, *(len(side) for side in _state(reference)))
+            covered.update(market.row_group_refs(OrderBookDepth10, times[first], times[last - 1]))
         else:
             for depth in snapshots[first:last]:
                 (active.resume if resume else active.convert)(depth)
                 resume = False
     assert deepest > 5
+    if indexed:  # at most the groups a skip starts or ends in
+        assert levels.groups_read <= 2 * (len(cuts) // 2) and levels.groups_read < len(covered)
+    else:  # each group a skip touches, once
+        assert levels.groups_read == len(covered)

@@ -253,7 +253,8 @@ def test_kill_after_journal_before_apply_then_recover(roots, monkeypatch):
     # Killed: the journal and its temporaries are on disk, nothing visible has changed yet.
     assert len(journals) == 1 and catalog.exists(journals[0])
     plan = json.loads(catalog.read(journals[0]))
-    assert len(plan["moves"]) == 4 and len(plan["removals"]) == 2
+    # A data file and a manifest per directory, the depth file's level index; the old files and index.
+    assert len(plan["moves"]) == 5 and len(plan["removals"]) == 3
     assert all(catalog.exists(temporary) for temporary, _ in plan["moves"])
     for data_type, directory in _dirs(catalog).items():
         assert _visible(catalog, directory) == old["visible"][data_type]
@@ -282,7 +283,7 @@ def test_next_conversion_rolls_an_interrupted_swap_forward(roots, monkeypatch):
 @BOTH_BACKENDS
 @pytest.mark.parametrize(
     "moves_done, removals_done",
-    [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (4, 1), (4, 2)],
+    [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (5, 1), (5, 2), (5, 3)],
     ids=lambda v: str(v),
 )
 def test_kill_halfway_through_apply_then_recover(roots, monkeypatch, moves_done, removals_done):
@@ -344,7 +345,7 @@ def test_kill_before_journal_leaves_orphans_that_recover_removes(roots, monkeypa
     monkeypatch.undo()
 
     orphans = [p for p in catalog.find("data") if store._TMP_MARKER in posixpath.basename(p)]
-    assert len(orphans) == 4  # a data file and a manifest per directory
+    assert len(orphans) == 5  # a data file and a manifest per directory, the depth file's level index
     assert all(posixpath.basename(p).startswith(".") for p in orphans)
     for data_type, directory in _dirs(catalog).items():
         assert _visible(catalog, directory) == old["visible"][data_type]
@@ -446,8 +447,8 @@ def test_interleaved_conversions_of_two_days_keep_both(roots, monkeypatch):
     _write_day(raw, OTHER_DAY, OTHER_ROWS - 30)  # a new version of the other day as well
     real_write_tables, interleaved = store._write_tables_in_parallel, []
 
-    def other_conversion_after_writing(files, tables):
-        written = real_write_tables(files, tables)
+    def other_conversion_after_writing(files, tables, indexes):
+        written = real_write_tables(files, tables, indexes)
         if not interleaved:  # the DAY conversion, temporaries written: now the OTHER_DAY run goes through
             interleaved.append(True)
             convert_day(raw, catalog, OTHER_DAY, KEY)
@@ -631,15 +632,15 @@ def test_a_kill_while_writing_a_first_day_leaves_orphans_that_recover_removes(tm
     _write_day(raw, DAY, OLD_ROWS)
     real_write_tables = store._write_tables_in_parallel
 
-    def write_then_die(files, tables):
-        real_write_tables(files, tables)
+    def write_then_die(files, tables, indexes):
+        real_write_tables(files, tables, indexes)
         raise SimulatedKill("killed after writing the temporaries")
 
     monkeypatch.setattr(store, "_write_tables_in_parallel", write_then_die)
     with pytest.raises(SimulatedKill):
         convert_day(raw, catalog, DAY, KEY)
     monkeypatch.undo()
-    assert len(_leftovers(catalog)) == 2
+    assert len(_leftovers(catalog)) == 3  # the data files and the depth file's level index
 
     store.recover(catalog, orphan_grace_secs=0)
     assert _leftovers(catalog) == []

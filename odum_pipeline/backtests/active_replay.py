@@ -55,7 +55,18 @@ from nautilus_trader.model.identifiers import InstrumentId
 from odum_pipeline.algorithms.base import NEVER_NS
 from odum_pipeline.backtests.strategy import PROGRESS_TIMER, WINDOW_END_ALERT
 from odum_pipeline.catalog.market_data import MarketData, in_time_order
-from odum_pipeline.catalog.nautilus_arrow import decode_column, raw_int, raw_words
+from odum_pipeline.catalog.depth_index import Index, read_index
+from odum_pipeline.catalog.depth_levels import (
+    SIDES,
+    LevelSummary,
+    SideArrays,
+    State,
+    apply_summary,
+    level_columns,
+    side_arrays,
+    summarize,
+)
+from odum_pipeline.catalog.nautilus_arrow import decode_column, raw_words
 from odum_pipeline.catalog.store import open_catalog
 
 #: The replay is decided slice by slice: a finished parent, or a slice that filled at once, stops the
@@ -67,7 +78,6 @@ CHUNK_SECS = 300
 FIRST_READ_SECS = 30
 #: The strategy's own timers that never start work (see ``ExecutionBacktestStrategy``).
 IDLE_TIMER_PREFIXES = (PROGRESS_TIMER, WINDOW_END_ALERT, "parent-", "deadline-")
-DEPTH_LEVELS = 10
 
 
 # --- is anything working? --------------------------------------------------------------------------
@@ -281,12 +291,7 @@ class DeltaFeed:
     def skip(self, first: int, last: int) -> None:
         """The snapshots with ``first <= ts_init <= last`` are not replayed: carry the state over them."""
         # In time order (files and row groups are): the state carries over one row group after another.
-        for bid_side, ask_side in self.levels.sides(first, last):
-            bids, asks = self.converter.state()
-            self.converter.set_state(
-                book_state_after(bids, bid_side, deeper_is_lower=True),
-                book_state_after(asks, ask_side, deeper_is_lower=False),
-            )
+        self.converter.set_state(*self.levels.state_after(self.converter.state(), first, last))
         self._resume = True
 
     def convert(self, snapshots: list) -> list:
@@ -302,31 +307,56 @@ class DeltaFeed:
 
 
 class BookLevelGroups:
-    """The catalog's book levels, one Parquet row group at a time, each read and decoded once per run.
+    """The state a delta converter holds after skipped snapshots, row group by row group.
 
-    The skips of a run move forward through the day, so together they read the day's book once: a row
-    group that two skips share (a replayed interval inside it) is kept, not read again. Rows are cut
-    out by ``ts_init`` (a slice: a row group is in time order), and a level no row of the group has
-    (the empty deeper levels of a five-level catalog) does not have its prices read at all."""
+    A row group the skip covers whole costs its summary in the day file's level index
+    (``catalog.depth_index``, written by the conversion). Only a group the skip starts or ends in
+    (or every group, for a day file without a matching index) is read and decoded, once per run: the
+    skips of a run move forward through the day, and the group a skip ends in is often where the next
+    one starts. Rows are cut out by ``ts_init`` (a slice: a row group is in time order), and a level no
+    row of the group has (the empty deeper levels of a five-level catalog) does not have its prices read."""
 
     def __init__(self, market: MarketData) -> None:
         self.market = market
+        self._indexes: dict[str, Index | None] = {}
         self._ref = None
         self._ts: np.ndarray = np.empty(0, np.int64)
         self._sides: tuple[SideArrays, SideArrays] | None = None
         self._in_order = True
+        self.groups_read = 0
 
-    def sides(self, first: int, last: int) -> Iterator[tuple[SideArrays, SideArrays]]:
-        """(bids, asks) of the snapshots with ``first <= ts_init <= last``, per row group, in time order."""
+    def state_after(self, state: tuple[State, State], first: int, last: int) -> tuple[State, State]:
+        """(bids, asks) after the snapshots with ``first <= ts_init <= last``, starting from ``state``."""
         for ref in self.market.row_group_refs(OrderBookDepth10, first, last):
-            if ref != self._ref:
-                self._load(ref)
-            rows = self._rows(first, last)
-            if len(self._ts[rows]):
-                yield tuple(side.take(rows) for side in self._sides)
+            summaries = self._indexed(ref, first, last) or self._summaries_read(ref, first, last)
+            if summaries:
+                state = tuple(
+                    apply_summary(previous, summary, deeper_is_lower=side == "bid")
+                    for previous, summary, side in zip(state, summaries, SIDES)
+                )
+        return state
+
+    def _indexed(self, ref, first: int, last: int) -> tuple[LevelSummary, LevelSummary] | None:
+        """The group's summaries from the level index, when the range covers the whole group."""
+        path, group = ref
+        low, high = self.market.row_group_span(ref)
+        if low is None or low < first or high > last:
+            return None
+        if path not in self._indexes:
+            self._indexes[path] = read_index(self.market.catalog.fs, path, self.market.footer(path))
+        index = self._indexes[path]
+        return index.get(group) if index is not None else None
+
+    def _summaries_read(self, ref, first: int, last: int) -> tuple[LevelSummary, LevelSummary] | None:
+        if ref != self._ref:
+            self._load(ref)
+        rows = self._rows(first, last)
+        if not len(self._ts[rows]):
+            return None
+        return tuple(summarize(side.take(rows), deeper_is_lower=name == "bid") for side, name in zip(self._sides, SIDES))
 
     def _load(self, ref) -> None:
-        table = self.market.read_row_group(ref, _level_columns(kinds=("size",)))
+        table = self.market.read_row_group(ref, level_columns(kinds=("size",)))
         sizes = {name: _sizes(table, name) for name in table.column_names if name != "ts_init"}
         used = [name.replace("_size_", "_price_") for name, size in sizes.items() if (size > 0).any()]
         if used:
@@ -334,8 +364,9 @@ class BookLevelGroups:
             for name in used:
                 table = table.append_column(prices.schema.field(name), prices.column(name))
         self._ref, self._ts = ref, table.column("ts_init").to_numpy().astype(np.int64)
-        self._sides = (_side_arrays(table, "bid", sizes), _side_arrays(table, "ask", sizes))
+        self._sides = (side_arrays(table, "bid", sizes), side_arrays(table, "ask", sizes))
         self._in_order = in_time_order(self._ts)
+        self.groups_read += 1
 
     def _rows(self, first: int, last: int):
         """The group's rows in the range: a slice (rows in time order), else their indices in file order."""
@@ -349,84 +380,6 @@ def _sizes(table, name: str) -> np.ndarray:
     if not raw_words(table.column(name)).any():
         return np.zeros(table.num_rows)
     return decode_column(table, name, "size")
-
-
-def _level_columns(kinds: tuple[str, ...] = ("price", "size")) -> list[str]:
-    return [f"{side}_{kind}_{i}" for side in ("bid", "ask") for kind in kinds for i in range(DEPTH_LEVELS)]
-
-
-@dataclass
-class SideArrays:
-    """One side of many snapshots: price keys (floats on the price grid), raws (ints), present levels."""
-
-    keys: np.ndarray  # (n, levels read) float
-    price_raw: list  # per level read: the raws as 64-bit words (nautilus_arrow.raw_words); None: never present
-    size_raw: list
-    present: np.ndarray  # (n, levels read) bool
-
-    def take(self, rows) -> SideArrays:
-        """These rows only (a slice or indices)."""
-        def cut(words):
-            return None if words is None else words[rows]
-
-        return SideArrays(self.keys[rows], [cut(w) for w in self.price_raw], [cut(w) for w in self.size_raw], self.present[rows])
-
-
-def _side_arrays(table, side: str, sizes: dict[str, np.ndarray] | None = None) -> SideArrays:
-    """``side``'s levels of a table of depth rows (``sizes``: the size columns already decoded). A level
-    without its price column must have no size anywhere (:class:`BookLevelGroups` leaves such prices
-    unread): it is never present, so it is left out (the arrays' columns are the levels read)."""
-    keys, present, price_words, size_words = [], [], [], []
-    for i in range(DEPTH_LEVELS):
-        name = f"{side}_size_{i}"
-        size = sizes[name] if sizes is not None else decode_column(table, name, "size")
-        if f"{side}_price_{i}" not in table.column_names:
-            if (size > 0).any():
-                raise ValueError(f"{side}_price_{i}: level sizes without their prices")
-            continue
-        price = decode_column(table, f"{side}_price_{i}", "price")
-        keys.append(price)
-        present.append((size > 0) & (price != 0))
-        price_words.append(raw_words(table.column(f"{side}_price_{i}")))
-        size_words.append(raw_words(table.column(name)))
-    if not keys:  # no level anywhere: one that is never present
-        keys, present, price_words, size_words = [np.zeros(table.num_rows)], [np.zeros(table.num_rows, bool)], [None], [None]
-    return SideArrays(np.column_stack(keys), price_words, size_words, np.column_stack(present))
-
-
-def book_state_after(previous: dict[int, tuple[float, int]], side: SideArrays, *, deeper_is_lower: bool) -> dict:
-    """The converter's side state (price raw -> (price key, size raw)) after the snapshots of ``side``,
-    starting from ``previous``, computed without replaying them (``book_deltas.DepthToDeltas``):
-
-    each snapshot keeps its visible levels and, of the earlier state, the levels deeper than its worst
-    visible level (an empty side clears everything). So after the last snapshot the state holds its
-    levels, plus each earlier snapshot's levels deeper than every later snapshot's worst level, plus
-    the starting state's levels deeper than every snapshot's worst (when no side was empty)."""
-    keys = side.keys if deeper_is_lower else -side.keys  # "lower" is deeper on both sides now
-    present = side.present
-    n = keys.shape[0]
-    worst = np.where(present, keys, np.inf).min(axis=1)  # +inf: an empty side
-    empty = ~present.any(axis=1)
-    first = int(np.flatnonzero(empty)[-1]) + 1 if empty.any() else 0
-    if first >= n:
-        return {}
-    # The smallest worst level of every later snapshot (+inf after the last one).
-    later = np.minimum.accumulate(worst[first:][::-1])[::-1]
-    bound = np.append(later[1:], np.inf)  # for row j: min worst over rows j+1..n-1
-    selected = present[first:] & (keys[first:] < bound[:, None])
-    state: dict[int, tuple[float, int]] = {}
-    if first == 0:
-        floor = later[0]
-        floor_key = floor if deeper_is_lower else -floor
-        for raw, (key, size) in previous.items():
-            if (key < floor_key) if deeper_is_lower else (key > floor_key):
-                state[raw] = (key, size)
-    rows, levels = np.nonzero(selected)
-    for row, level in zip(rows.tolist(), levels.tolist()):
-        index = first + row
-        price = raw_int(side.price_raw[level], index)
-        state[price] = (float(side.keys[index, level]), raw_int(side.size_raw[level], index))
-    return state
 
 
 def add_active_stream(engine, planner: ActivePlanner) -> None:

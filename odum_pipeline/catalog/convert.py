@@ -17,6 +17,7 @@ import pyarrow as pa
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 
 from odum_pipeline.catalog import store
+from odum_pipeline.catalog.depth_index import build_index
 from odum_pipeline.catalog.checks import DEFAULT_MAX_GAP_SECS, Problem, QualityReport, Severity, check_ticks
 from odum_pipeline.catalog.layout import BOOK, RAW_DIR, TRADES, relative_name
 from odum_pipeline.catalog.nautilus_arrow import depth10_table, trades_table
@@ -82,13 +83,15 @@ def convert_day(
     if blocking:
         raise ConversionError(day, instrument_key, blocking)
     _write_instrument(catalog_root, spec)
-    replacements = {}
+    replacements, indexes = {}, {}
     for data_type in CATALOG_CLASSES:
         info = {"source": result.sources.get(data_type), "source_sha256": result.source_sha256.get(data_type)}
         table = _encode(data_type, tables[data_type], spec) if data_type in tables else None
         directory = store.data_directory(catalog_root, CATALOG_CLASSES[data_type], spec.instrument_id)
         replacements[directory] = (table, info)
-    written = store.replace_day(catalog_root, day, replacements)
+        if data_type == BOOK:  # the active replay's restart state (catalog.depth_index)
+            indexes[directory] = build_index
+    written = store.replace_day(catalog_root, day, replacements, indexes)
     for data_type, cls in CATALOG_CLASSES.items():
         directory = store.data_directory(catalog_root, cls, spec.instrument_id)
         if written.get(directory):

@@ -41,6 +41,7 @@ class MarketData:
         self.catalog = open_catalog(catalog_root)
         self.instrument_id = str(instrument_id)
         self._footers: dict[str, pq.FileMetaData] = {}  # path -> Parquet footer, read once
+        self._ts_columns: dict[str, int] = {}  # path -> the footer's ts_init column
 
     def trade_spans(self) -> list[tuple[int, int]]:
         """``(first, last)`` ``ts_init`` of each trade file (what the catalog covers, gaps included)."""
@@ -88,8 +89,8 @@ class MarketData:
         order), skipping the row groups whose ``ts_init`` statistics lie outside it."""
         refs = []
         for path in self._files(cls, start_ns, end_ns):
-            metadata = self._metadata(path)
-            ts_index = metadata.schema.to_arrow_schema().get_field_index("ts_init")
+            metadata = self.footer(path)
+            ts_index = self._ts_column(path)
             for group in range(metadata.num_row_groups):
                 stats = metadata.row_group(group).column(ts_index).statistics
                 if stats is not None and stats.has_min_max and (stats.max < start_ns or stats.min > end_ns):
@@ -101,11 +102,22 @@ class MarketData:
         """``columns`` and ``ts_init`` of one row group (:meth:`row_group_refs`) as stored, all its rows."""
         path, group = ref
         with self.catalog.fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle, metadata=self._metadata(path))
+            parquet = pq.ParquetFile(handle, metadata=self.footer(path))
             table = parquet.read_row_group(group, columns=[*columns, "ts_init"])
             return table.combine_chunks().replace_schema_metadata(parquet.schema_arrow.metadata)
 
-    def _metadata(self, path: str) -> pq.FileMetaData:
+    def row_group_span(self, ref: tuple[str, int]) -> tuple[int | None, int | None]:
+        """The least and greatest ``ts_init`` of a row group (its statistics; None, None without them)."""
+        path, group = ref
+        stats = self.footer(path).row_group(group).column(self._ts_column(path)).statistics
+        return (stats.min, stats.max) if stats is not None and stats.has_min_max else (None, None)
+
+    def _ts_column(self, path: str) -> int:
+        if path not in self._ts_columns:
+            self._ts_columns[path] = self.footer(path).schema.to_arrow_schema().get_field_index("ts_init")
+        return self._ts_columns[path]
+
+    def footer(self, path: str) -> pq.FileMetaData:
         """A file's Parquet footer, read once (a run asks for the same file's row groups many times)."""
         if path not in self._footers:
             with self.catalog.fs.open(path, "rb") as handle:

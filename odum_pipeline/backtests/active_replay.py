@@ -2,8 +2,9 @@
 
 A desk's day has parents spread over 24 hours; replaying the hours in which no order works costs
 almost all of the run and changes nothing. Here the window is fed to the engine as one stream of
-short slices (``SLICE_SECS``, cut out of ``CHUNK_SECS`` catalog reads). Each time the engine asks
-for the next slice, the planner asks the run whether anything is working (:class:`WorkProbe`):
+short slices (``SLICE_SECS``, cut out of the catalog's row groups: ``catalog.row_groups``). Each
+time the engine asks for the next slice, the planner asks the run whether anything is working
+(:class:`WorkProbe`):
 
 - an open, in-flight (submitted, pending update/cancel) or emulated order, or an order latency alert;
 - an execution algorithm that may act on market data (POV counts the traded volume, ICEBERG's clips
@@ -42,7 +43,6 @@ delta batches, then trades, then depth snapshots (``streaming``).
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -67,15 +67,11 @@ from odum_pipeline.catalog.depth_levels import (
     summarize,
 )
 from odum_pipeline.catalog.nautilus_arrow import decode_column, raw_words
-from odum_pipeline.catalog.store import open_catalog
+from odum_pipeline.catalog.row_groups import CatalogRows
 
 #: The replay is decided slice by slice: a finished parent, or a slice that filled at once, stops the
 #: replay within one slice (a TWAP slice is replayed for about this long; slices are cheap to cut).
 SLICE_SECS = 0.5
-#: The longest time span read from the catalog at once, per data type (as ``streaming.CHUNK_SECS``).
-CHUNK_SECS = 300
-#: The span of the first read after a jump (then ``CHUNK_SECS`` while the replay goes on).
-FIRST_READ_SECS = 30
 #: The strategy's own timers that never start work (see ``ExecutionBacktestStrategy``).
 IDLE_TIMER_PREFIXES = (PROGRESS_TIMER, WINDOW_END_ALERT, "parent-", "deadline-")
 
@@ -155,39 +151,6 @@ class ReplayRecord:
         return sum(last - first + 1 for first, last in self.intervals) / span if span > 0 else 1.0
 
 
-class _ChunkedRows:
-    """One data type's catalog rows, read a time span at a time, handed out by time range.
-
-    The first read after a jump spans ``FIRST_READ_SECS``, the next ones ``chunk_ns``: a working
-    interval lasts seconds (a market order) to minutes, and a catalog read costs with the rows it
-    decodes, so a 5-minute read per short interval would decode mostly rows that are never replayed;
-    a long interval pays one extra read (each read has a fixed cost too, so no doubling steps)."""
-
-    def __init__(self, catalog_root, data_cls: type, instrument_id: InstrumentId, end_ns: int, chunk_ns: int):
-        self._catalog = open_catalog(catalog_root)
-        self._cls, self._iid, self._end, self._chunk = data_cls, instrument_id.value, end_ns, chunk_ns
-        self._rows: list = []
-        self._ts: list[int] = []
-        self._lo = self._hi = None
-
-    def take(self, first: int, last: int) -> list:
-        out: list = []
-        while first <= last:
-            if self._lo is None or not self._lo <= first <= self._hi:
-                self._load(first)
-            end = min(last, self._hi)
-            out.extend(self._rows[bisect.bisect_left(self._ts, first) : bisect.bisect_right(self._ts, end)])
-            first = end + 1
-        return out
-
-    def _load(self, first: int) -> None:
-        going_on = self._hi is not None and first == self._hi + 1
-        span = self._chunk if going_on else min(int(FIRST_READ_SECS * 1e9), self._chunk)
-        self._lo, self._hi = first, min(first + span - 1, self._end)
-        self._rows = self._catalog.query(data_cls=self._cls, identifiers=[self._iid], start=self._lo, end=self._hi)
-        self._ts = [row.ts_init for row in self._rows]
-
-
 class ActivePlanner:
     """The single merged stream of an active-interval replay (module docstring)."""
 
@@ -204,17 +167,15 @@ class ActivePlanner:
         probe: WorkProbe,
         deltas=None,
         slice_secs: float | None = None,
-        chunk_secs: float | None = None,
     ) -> None:
         self.catalog_root, self.instrument_id = catalog_root, instrument_id
         self.start_ns, self.window_end_ns, self.end_ns = start_ns, window_end_ns, end_ns
         self.arrivals = sorted((max(ns, start_ns), index) for index, ns in enumerate(arrivals) if ns <= window_end_ns)
         self.depth, self.probe, self.deltas = depth, probe, deltas  # deltas: a DeltaFeed with queue position
         self.slice_ns = int((slice_secs or SLICE_SECS) * 1e9)
-        chunk_ns = int((chunk_secs or CHUNK_SECS) * 1e9)
-        self.trades = _ChunkedRows(catalog_root, TradeTick, instrument_id, end_ns, chunk_ns)
-        self.book = _ChunkedRows(catalog_root, OrderBookDepth10, instrument_id, end_ns, chunk_ns) if depth else None
         market = MarketData(catalog_root, instrument_id.value)
+        self.trades = CatalogRows(market, TradeTick, start_ns, end_ns)
+        self.book = CatalogRows(market, OrderBookDepth10, start_ns, end_ns) if depth else None
         self.trade_times = market.ts_init(TradeTick, start_ns, end_ns)
         self.anchors = market.ts_init(OrderBookDepth10, start_ns, end_ns) if depth else self.trade_times
         self.record = ReplayRecord(start_ns, end_ns)

@@ -41,7 +41,7 @@ class MarketData:
         self.catalog = open_catalog(catalog_root)
         self.instrument_id = str(instrument_id)
         self._footers: dict[str, pq.FileMetaData] = {}  # path -> Parquet footer, read once
-        self._ts_columns: dict[str, int] = {}  # path -> the footer's ts_init column
+        self._schemas: dict[str, pa.Schema] = {}  # path -> the footer's Arrow schema
 
     def trade_spans(self) -> list[tuple[int, int]]:
         """``(first, last)`` ``ts_init`` of each trade file (what the catalog covers, gaps included)."""
@@ -87,16 +87,26 @@ class MarketData:
     def row_group_refs(self, cls: type, start_ns: int, end_ns: int) -> list[tuple[str, int]]:
         """``(file, row group)`` of the ``cls`` rows that may lie in the range, in file order (time
         order), skipping the row groups whose ``ts_init`` statistics lie outside it."""
-        refs = []
+        return [ref for ref, _, _ in self.row_group_spans(cls, start_ns, end_ns)]
+
+    def row_group_spans(self, cls: type, start_ns: int, end_ns: int) -> list[tuple[tuple[str, int], int, int]]:
+        """:meth:`row_group_refs` with each row group's ``ts_init`` (min, max) from its statistics
+        (unbounded without them)."""
+        spans = []
         for path in self._files(cls, start_ns, end_ns):
-            metadata = self.footer(path)
-            ts_index = self._ts_column(path)
-            for group in range(metadata.num_row_groups):
-                stats = metadata.row_group(group).column(ts_index).statistics
-                if stats is not None and stats.has_min_max and (stats.max < start_ns or stats.min > end_ns):
-                    continue
-                refs.append((path, group))
-        return refs
+            for group in range(self.footer(path).num_row_groups):
+                low, high = self.row_group_span((path, group))
+                if low is None:
+                    spans.append(((path, group), -(2**63), 2**64))
+                elif not (high < start_ns or low > end_ns):
+                    spans.append(((path, group), low, high))
+        return spans
+
+    def schema(self, path: str) -> pa.Schema:
+        """A file's Arrow schema with its metadata (from the footer, read once)."""
+        if path not in self._schemas:
+            self._schemas[path] = self.footer(path).schema.to_arrow_schema()
+        return self._schemas[path]
 
     def read_row_group(self, ref: tuple[str, int], columns: list[str]) -> pa.Table:
         """``columns`` and ``ts_init`` of one row group (:meth:`row_group_refs`) as stored, all its rows."""
@@ -113,9 +123,7 @@ class MarketData:
         return (stats.min, stats.max) if stats is not None and stats.has_min_max else (None, None)
 
     def _ts_column(self, path: str) -> int:
-        if path not in self._ts_columns:
-            self._ts_columns[path] = self.footer(path).schema.to_arrow_schema().get_field_index("ts_init")
-        return self._ts_columns[path]
+        return self.schema(path).get_field_index("ts_init")
 
     def footer(self, path: str) -> pq.FileMetaData:
         """A file's Parquet footer, read once (a run asks for the same file's row groups many times)."""

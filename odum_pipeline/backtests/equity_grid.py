@@ -83,10 +83,13 @@ def marks_at(catalog_root, instrument_id: str, times: np.ndarray, *, book: bool)
     out = np.full(times.shape, np.nan)
     if book:
         out = _mids_at(market, start, end, times)
-    if np.isnan(out).any():
-        trades = market.trades(start, end, sizes=False)
+    missing = np.isnan(out)
+    if missing.any():
+        # A fallback mark at t is the last trade at or before t: only the trades up to the last
+        # unmarked time are read (with a book: the seconds before its first usable snapshot, not the day).
+        trades = market.trades(start, int(times[missing].max()), sizes=False)
         fallback = _last_at(trades["ts_init"].to_numpy(), trades["price"].to_numpy(), times)
-        out = np.where(np.isnan(out), fallback, out)
+        out = np.where(missing, fallback, out)
     return out
 
 
@@ -97,11 +100,11 @@ def _mids_at(market: MarketData, start: int, end: int, times: np.ndarray) -> np.
     table = market.table(OrderBookDepth10, start, end, ["bid_price_0", "ask_price_0"], combine=False)
     if table is None:
         return np.full(times.shape, np.nan)
-    ts = table.column("ts_init").to_numpy().astype(np.int64)
+    ts = table.column("ts_init").to_numpy().view(np.int64)  # uint64 ns: the same bits, no copy
     if in_time_order(ts):
         index = np.searchsorted(ts, times, side="right") - 1
         candidates, position = np.unique(index[index >= 0], return_inverse=True)
-        picked = table.take(pa.array(candidates))
+        picked = table.select(["bid_price_0", "ask_price_0"]).take(pa.array(candidates))
         bid, ask = decode_column(picked, "bid_price_0", "price"), decode_column(picked, "ask_price_0", "price")
         if ((bid > 0) & (ask > 0)).all():
             out = np.full(times.shape, np.nan)

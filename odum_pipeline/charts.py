@@ -1,15 +1,27 @@
-"""Small PNG charts for Dagster metadata (rendered from Markdown as data: URIs)."""
+"""Small PNG charts for Dagster metadata (rendered from Markdown as data: URIs).
+
+Matplotlib is imported when a chart is first drawn (:func:`pyplot`), not with this module: its
+import costs about half a second, and every Dagster run worker imports the definitions, most of
+them never drawing."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+@functools.cache
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (no display), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def png_markdown(png: bytes, alt: str) -> str:
@@ -24,14 +36,15 @@ def figure_png(figure) -> bytes:
         figure.savefig(buffer, format="png")
         return buffer.getvalue()
     finally:
-        plt.close(figure)
+        pyplot().close(figure)
 
 
-def equity_curve_png(points, *, title: str = "Equity", width: float = 5.0, height: float = 2.2) -> bytes:
-    """A line of equity (balance + unrealized PnL) over time from the run's EquityPoint marks."""
-    times = np.array([p.ts for p in points], dtype="datetime64[ns]")
-    equity = np.array([float(p.equity) for p in points])
-    figure, axis = plt.subplots(figsize=(width, height), dpi=90)
+def equity_curve_png(curve, *, title: str = "Equity", width: float = 5.0, height: float = 2.2) -> bytes:
+    """A line of equity (balance + unrealized PnL) over time from the run's
+    :class:`~odum_pipeline.backtests.equity_grid.EquityCurve` (the report's values)."""
+    times = np.asarray(curve.ts, dtype=np.int64).astype("datetime64[ns]")
+    equity = curve.exact("equity")
+    figure, axis = pyplot().subplots(figsize=(width, height), dpi=90)
     axis.plot(times, equity, linewidth=1.0, color="#1f6feb")
     axis.set_title(title, fontsize=9)
     axis.tick_params(labelsize=7)

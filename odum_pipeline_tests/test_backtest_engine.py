@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -26,10 +27,10 @@ from odum_pipeline.backtests.engine import (
     effective_book_type,
     run_backtest,
 )
+from odum_pipeline.backtests.equity_grid import EquityCurve
 from odum_pipeline.backtests.metrics import max_drawdown, round_trip_stats
 from odum_pipeline.backtests.run_folder import read_summary
 from odum_pipeline.backtests.run_id import is_run_id, make_run_id
-from odum_pipeline.backtests.strategy import EquityPoint
 from odum_pipeline.instruments.registry import resolve
 from odum_pipeline_tests.conftest import REAL_DATA, SHIPPED_ALGORITHMS
 
@@ -100,8 +101,9 @@ def test_run_id_format() -> None:
 
 
 def test_max_drawdown_and_round_trips() -> None:
-    equities = [100, 110, 90, 95, 120, 60]
-    curve = [EquityPoint(i, Decimal(e), Decimal(0), Decimal(e), None, Decimal(0), "timer") for i, e in enumerate(equities)]
+    equities = np.array([100, 110, 90, 95, 120, 60], dtype=float)
+    zeros = np.zeros(len(equities))
+    curve = EquityCurve(np.arange(len(equities)), equities, zeros, equities, np.full(len(equities), np.nan), zeros)
     assert max_drawdown(curve) == (Decimal(60), Decimal("0.5"))
     assert round_trip_stats([Decimal(1), Decimal(-2), Decimal(3), Decimal(0)]) == (4, 0.5)
     assert round_trip_stats([]) == (0, None)

@@ -90,7 +90,7 @@ WRITE_WITH_A_FILE_SIZE_LIMIT = textwrap.dedent('''
 
     small = pd.DataFrame({"client_order_id": ["O-1"], "qty": [1.0]})
     big = pd.DataFrame({"client_order_id": [f"O-{i}" for i in range(50_000)], "px": [float(i) for i in range(50_000)]})
-    data = RunData(orders=small, fills=big, positions=small, equity_curve=[], parents=small, timeline=[])
+    data = RunData(orders=small, fills=big, positions=small, parents=small, timeline=[])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG ("disk full" stand-in)
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
     try:
@@ -119,7 +119,7 @@ def test_a_report_write_that_succeeds_is_complete(tmp_path):
     from odum_pipeline.backtests.results import write_report
 
     small = pd.DataFrame({"client_order_id": ["O-1"], "qty": [1.0]})
-    data = RunData(orders=small, fills=small, positions=small, equity_curve=[], parents=small, timeline=[])
+    data = RunData(orders=small, fills=small, positions=small, parents=small, timeline=[])
     directory = write_report(tmp_path, "RUN_2", {"run_id": "RUN_2"}, data)
     assert directory == tmp_path / "report" / "RUN_2"
     assert {p.name for p in directory.iterdir()} >= {"summary.json", "orders.parquet", "fills.parquet"}
@@ -140,7 +140,7 @@ def test_results_are_written_and_read_back_the_same_way_in_a_folder_and_a_bucket
 
     root = f"gs://{request.getfixturevalue('gcs_bucket')}/results" if backend == "gs" else tmp_path / "results"
     small = pd.DataFrame({"client_order_id": ["O-1"], "qty": [1.0]})
-    data = RunData(orders=small, fills=small, positions=small, equity_curve=[], parents=small, timeline=[])
+    data = RunData(orders=small, fills=small, positions=small, parents=small, timeline=[])
     summary = {"run_id": "RUN_3", "net_pnl": "1.25"}
 
     directory = write_report(root, "RUN_3", summary, data)

@@ -50,6 +50,7 @@ from odum_pipeline.backtests.config import (
     config_sha256,
     replay_end,
 )
+from odum_pipeline.backtests.equity_grid import EquityCurve
 from odum_pipeline.backtests.equity_grid import equity_curve as grid_equity_curve
 from odum_pipeline.backtests.equity_grid import summary_block as equity_summary_block
 from odum_pipeline.backtests.look_ahead import look_ahead_of
@@ -92,7 +93,7 @@ class BacktestOutcome:
     run_id: str
     result_path: Path
     summary: dict[str, Any]
-    equity_curve: list = field(default_factory=list, repr=False)  # EquityPoint marks, for charts
+    equity_curve: EquityCurve = field(default_factory=EquityCurve.empty, repr=False)  # the 1-second grid, for charts
 
 
 def run_backtest(
@@ -255,7 +256,7 @@ def _iso_ns(ns: int) -> str:
     return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "Z")
 
 
-def _equity_curve(config: BacktestConfig, engine, instrument: Instrument, catalog_root, run_data) -> list:
+def _equity_curve(config: BacktestConfig, engine, instrument: Instrument, catalog_root, run_data) -> EquityCurve:
     """The equity curve on the 1-second grid from the fills and the catalog (``equity_grid``)."""
     account = engine.portfolio.account(instrument.id.venue)
     return grid_equity_curve(

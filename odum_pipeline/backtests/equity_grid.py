@@ -20,7 +20,8 @@ mark, as ``ExecutionBacktestStrategy.holdings_value``). The max drawdown is read
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
@@ -29,7 +30,6 @@ from nautilus_trader.model.data import OrderBookDepth10
 from nautilus_trader.model.enums import AccountType, OrderSide
 from nautilus_trader.model.events import OrderFilled
 
-from odum_pipeline.backtests.strategy import EquityPoint
 from odum_pipeline.catalog.market_data import MarketData, in_time_order
 from odum_pipeline.catalog.nautilus_arrow import decode_column
 
@@ -83,10 +83,13 @@ def marks_at(catalog_root, instrument_id: str, times: np.ndarray, *, book: bool)
     out = np.full(times.shape, np.nan)
     if book:
         out = _mids_at(market, start, end, times)
-    if np.isnan(out).any():
-        trades = market.trades(start, end, sizes=False)
+    missing = np.isnan(out)
+    if missing.any():
+        # A fallback mark at t is the last trade at or before t: only the trades up to the last
+        # unmarked time are read (with a book: the seconds before its first usable snapshot, not the day).
+        trades = market.trades(start, int(times[missing].max()), sizes=False)
         fallback = _last_at(trades["ts_init"].to_numpy(), trades["price"].to_numpy(), times)
-        out = np.where(np.isnan(out), fallback, out)
+        out = np.where(missing, fallback, out)
     return out
 
 
@@ -97,11 +100,11 @@ def _mids_at(market: MarketData, start: int, end: int, times: np.ndarray) -> np.
     table = market.table(OrderBookDepth10, start, end, ["bid_price_0", "ask_price_0"], combine=False)
     if table is None:
         return np.full(times.shape, np.nan)
-    ts = table.column("ts_init").to_numpy().astype(np.int64)
+    ts = table.column("ts_init").to_numpy().view(np.int64)  # uint64 ns: the same bits, no copy
     if in_time_order(ts):
         index = np.searchsorted(ts, times, side="right") - 1
         candidates, position = np.unique(index[index >= 0], return_inverse=True)
-        picked = table.take(pa.array(candidates))
+        picked = table.select(["bid_price_0", "ask_price_0"]).take(pa.array(candidates))
         bid, ask = decode_column(picked, "bid_price_0", "price"), decode_column(picked, "ask_price_0", "price")
         if ((bid > 0) & (ask > 0)).all():
             out = np.full(times.shape, np.nan)
@@ -174,9 +177,77 @@ def _realized(position: float, average: float, step: FillStep, multiplier: float
     return closed * multiplier * (step.price - average)
 
 
+@dataclass(frozen=True, eq=False)
+class EquityCurve:
+    """The equity curve as columns, one row per grid time: what ``equity_curve.parquet`` holds, the
+    max drawdown reads and the chart draws, never a Python object per row (a day is 86,400+ rows).
+
+    The numbers are the grid's floats; the report's Decimal columns are :func:`_decimal` of each
+    (:meth:`decimals`: once per distinct value), so the file, the drawdown and the chart all see the
+    same exact values."""
+
+    ts: np.ndarray  # int64 ns
+    balance: np.ndarray  # float64, like every column below
+    unrealized_pnl: np.ndarray
+    equity: np.ndarray
+    mark_price: np.ndarray  # NaN: no mark yet (the row's unrealized PnL counts zero)
+    position_qty: np.ndarray
+    reason: str = "grid"  # every row's (the column is kept in the file)
+    _decimal_cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def empty(cls) -> EquityCurve:
+        nothing = np.empty(0)
+        return cls(np.empty(0, np.int64), nothing, nothing, nothing, nothing, nothing)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def decimals(self, name: str) -> tuple[list[Decimal | None], np.ndarray]:
+        """Column ``name`` as Decimals: the distinct values (:func:`_decimal`; None for NaN, last) and
+        each row's index into them. Distinct by bit pattern, so -0.0 stays -0.0."""
+        if name not in self._decimal_cache:
+            values = np.ascontiguousarray(getattr(self, name), dtype=np.float64)
+            missing = np.isnan(values)
+            present = values[~missing]
+            _, first, inverse = np.unique(present.view(np.int64), return_index=True, return_inverse=True)
+            distinct = [_decimal(v) for v in present[first].tolist()]
+            index = np.full(len(values), len(distinct), dtype=np.int64)  # NaN: the trailing None
+            index[~missing] = inverse.ravel()
+            self._decimal_cache[name] = (distinct + [None] if missing.any() else distinct, index)
+        return self._decimal_cache[name]
+
+    def exact(self, name: str) -> np.ndarray:
+        """Column ``name`` as the floats of its Decimals (what the report holds; NaN for none)."""
+        distinct, index = self.decimals(name)
+        return np.array([math.nan if d is None else float(d) for d in distinct], dtype=np.float64)[index]
+
+    def to_arrow(self) -> pa.Table:
+        """The report's table: ``ts`` int64, the money and quantity columns decimal128 at the column's
+        own scale (``mark_price`` with its missing marks as nulls, the type Arrow infers from the
+        Decimals then), ``reason`` string; no rows: no columns."""
+        if not len(self):
+            return pa.table({})
+        columns = {"ts": pa.array(np.asarray(self.ts, dtype=np.int64))}
+        for name in DECIMAL_COLUMNS:
+            distinct, index = self.decimals(name)
+            if distinct[-1] is None:  # missing marks: the type Arrow infers (largest precision and scale)
+                values = pa.array(distinct)
+            else:
+                scale = max(max(-d.as_tuple().exponent, 0) for d in distinct)
+                values = pa.array(distinct, type=pa.decimal128(38, scale))
+            columns[name] = values.take(pa.array(index))
+        columns["reason"] = pa.array(np.full(len(self), self.reason, dtype=object), type=pa.string())
+        return pa.table(columns)
+
+
+#: The report's Decimal columns, in the file's order (after ``ts``, before ``reason``).
+DECIMAL_COLUMNS = ("balance", "unrealized_pnl", "equity", "mark_price", "position_qty")
+
+
 def equity_curve(
     orders, instrument, catalog_root, *, start_ns: int, end_ns: int, book: bool, starting: Decimal, account_type
-) -> list[EquityPoint]:
+) -> EquityCurve:
     """The run's equity curve on the 1-second grid (see the module docstring)."""
     times = grid_times(start_ns, end_ns)
     marks = marks_at(catalog_root, instrument.id.value, times, book=book)
@@ -184,29 +255,14 @@ def equity_curve(
         fill_steps(orders, instrument), times, marks, starting=float(starting), instrument=instrument,
         account_type=account_type,
     )  # fmt: skip
-    marked = [None if np.isnan(m) else d for m, d in zip(marks.tolist(), _decimals(marks))]
-    return [
-        EquityPoint(
-            ts=ts, balance=b, unrealized_pnl=u, equity=e, mark_price=m, position_qty=p, reason="grid",
-        )  # fmt: skip
-        for ts, b, u, e, m, p in zip(
-            times.tolist(), _decimals(values["balance"]), _decimals(values["unrealized"]), _decimals(values["equity"]),
-            marked, _decimals(values["position"]),
-        )  # fmt: skip
-    ]
+    return EquityCurve(
+        ts=times, balance=values["balance"], unrealized_pnl=values["unrealized"], equity=values["equity"],
+        mark_price=marks, position_qty=values["position"],
+    )  # fmt: skip
 
 
 def _decimal(value: float) -> Decimal:
     return Decimal(repr(round(value, 10)))
-
-
-def _decimals(values: np.ndarray) -> list[Decimal]:
-    """:func:`_decimal` of each value, computed once per distinct value (a day has 86,400 grid times,
-    few distinct balances and positions); distinct by bit pattern, so -0.0 stays -0.0."""
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    _, first, inverse = np.unique(values.view(np.int64), return_index=True, return_inverse=True)
-    distinct = [_decimal(v) for v in values[first].tolist()]
-    return [distinct[i] for i in inverse.ravel().tolist()]
 
 
 def summary_block(book: bool) -> dict:

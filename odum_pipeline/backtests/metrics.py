@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from nautilus_trader.model.enums import AccountType, OrderSide, OrderStatus
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.instruments import Instrument
 
 from odum_pipeline.backtests.config import setup_sha256
-from odum_pipeline.backtests.strategy import CLOSE_TAG, EquityPoint, ExecutionBacktestStrategy, TimelineEvent
+from odum_pipeline.backtests.equity_grid import EquityCurve
+from odum_pipeline.backtests.strategy import CLOSE_TAG, ExecutionBacktestStrategy, TimelineEvent
 
 
 @dataclass
@@ -32,9 +34,9 @@ class RunData:
     orders: pd.DataFrame
     fills: pd.DataFrame
     positions: pd.DataFrame
-    equity_curve: list[EquityPoint]
     parents: pd.DataFrame
     timeline: list[TimelineEvent]
+    equity_curve: EquityCurve = field(default_factory=EquityCurve.empty)  # the 1-second grid, after the run
     counts: dict[str, int] = field(default_factory=dict)
     money: dict[str, Decimal] = field(default_factory=dict)
     closed_position_pnls: list[Decimal] = field(default_factory=list)
@@ -69,7 +71,6 @@ def collect_run_data(
         if tables
         else pd.DataFrame(columns=FILL_COLUMNS),
         positions=_positions_table(trader.generate_positions_report()) if tables else empty,
-        equity_curve=list(strategy.equity_curve),
         parents=pd.DataFrame(strategy.parents, columns=PARENT_COLUMNS),
         timeline=list(strategy.timeline),
         counts=_order_counts(orders, strategy),
@@ -304,15 +305,36 @@ def currency_block(currencies: AccountCurrencies, unrealized: Decimal) -> dict[s
 # --- equity and round trips ----------------------------------------------------------------------
 
 
-def max_drawdown(curve: list[EquityPoint]) -> tuple[Decimal, Decimal]:
-    """Largest peak-to-trough fall of the equity curve, absolute and as a share of the peak."""
-    peak: Decimal | None = None
+def max_drawdown(curve: EquityCurve) -> tuple[Decimal, Decimal]:
+    """Largest peak-to-trough fall of the equity curve, absolute and as a share of the peak, in the
+    curve's exact Decimals (those of the report): at the first row where the fall is largest.
+
+    Vectorised, exactly as a walk over the rows: the running peak is taken over the Decimals' floats
+    (the float <-> Decimal mapping keeps the order), the deepest row under each peak is the first
+    with that peak's lowest equity, and the Decimal falls are computed for the peaks whose float fall
+    comes within rounding (a few ulps) of the largest."""
+    if not len(curve):
+        return Decimal(0), Decimal(0)
+    decimals, index = curve.decimals("equity")
+    equity = curve.exact("equity")
+    peak = np.maximum.accumulate(equity)
+    starts = np.flatnonzero(np.r_[True, peak[1:] != peak[:-1]])  # each new peak (its row holds it)
+    segment = np.cumsum(np.r_[True, peak[1:] != peak[:-1]]) - 1
+    lowest = np.minimum.reduceat(equity, starts)
+    at_lowest = np.flatnonzero(equity == lowest[segment])
+    _, first = np.unique(segment[at_lowest], return_index=True)
+    deepest = at_lowest[first]  # per peak: the first row at its lowest equity
+    fall = peak[starts] - equity[deepest]
+    if not fall.max() > 0:  # distinct floats never differ by 0: no fall at all
+        return Decimal(0), Decimal(0)
+    # |Decimal fall - float fall| <= 1.5 ulp of the largest magnitude: 4 ulps keep every candidate.
+    near = np.flatnonzero(fall >= fall.max() - 4 * np.spacing(np.abs(equity).max()))
     worst, worst_pct = Decimal(0), Decimal(0)
-    for point in curve:
-        peak = point.equity if peak is None else max(peak, point.equity)
-        drawdown = peak - point.equity
+    for k in near.tolist():  # in time order: the first largest fall wins, as in a walk
+        top, bottom = decimals[index[starts[k]]], decimals[index[deepest[k]]]
+        drawdown = top - bottom
         if drawdown > worst:
-            worst, worst_pct = drawdown, (drawdown / peak if peak else Decimal(0))
+            worst, worst_pct = drawdown, (drawdown / top if top else Decimal(0))
     return worst, worst_pct
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from odum_pipeline.backtests.equity_grid import EquityCurve
 from odum_pipeline.backtests.metrics import RunData
 from odum_pipeline.backtests.run_folder import (
     EQUITY_CURVE_FILE,
@@ -79,8 +81,7 @@ def write_report(
     staging = join(results_root, PARTIAL_DIR, f"{run_id}.{os.getpid()}")
     try:
         with files.assembled(str(directory), str(staging)) as folder:
-            for name, frame in _report_frames(run_data, ticks).items():
-                table = _to_arrow(frame)
+            for name, table in _report_tables(run_data, ticks):
                 files.put(f"{folder}/{name}", lambda sink, table=table: pq.write_table(table, sink))
             files.put(f"{folder}/{SUMMARY_FILE}", _json_bytes(summary))  # last: its presence marks a complete report
     except OSError as error:
@@ -98,24 +99,25 @@ def _checked_files(results_root: Path | str) -> Files:
     return files
 
 
-def _report_frames(run_data: RunData, ticks: list | None) -> dict[str, pd.DataFrame]:
-    """The Parquet files of a report-mode run, by file name."""
+def _report_tables(run_data: RunData, ticks: list | None) -> Iterator[tuple[str, pa.Table]]:
+    """The Parquet files of a report-mode run, by file name, one table at a time."""
     frames = {
         PARENTS_FILE: run_data.parents,
         ORDERS_FILE: run_data.orders,
         FILLS_FILE: run_data.fills,
         POSITIONS_FILE: run_data.positions,
-        EQUITY_CURVE_FILE: records_frame(run_data.equity_curve),
+        EQUITY_CURVE_FILE: run_data.equity_curve,  # columns already (``EquityCurve``): no frame
         TIMELINE_FILE: records_frame(run_data.timeline),
     }
     if ticks is not None:
         frames[TICKS_FILE] = ticks_frame(ticks)
-    return frames
+    for name, frame in frames.items():
+        yield name, frame.to_arrow() if isinstance(frame, EquityCurve) else _to_arrow(frame)
 
 
 def records_frame(records: list) -> pd.DataFrame:
-    """Flat dataclass records (``EquityPoint``, ``TimelineEvent``) as a frame, built column by column:
-    the same frame as one ``asdict`` per record, which costs seconds on a day's 1-second equity curve."""
+    """Flat dataclass records (``TimelineEvent``) as a frame, built column by column: the same frame
+    as one ``asdict`` per record, which costs seconds on a long run's records."""
     if not records:
         return pd.DataFrame([])
     return pd.DataFrame({f.name: [getattr(r, f.name) for r in records] for f in fields(records[0])})

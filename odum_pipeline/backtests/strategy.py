@@ -1,4 +1,4 @@
-"""The NautilusTrader strategy that submits a backtest's orders and records its equity curve.
+"""The NautilusTrader strategy that submits a backtest's orders (its equity curve is computed after the run).
 
 Two submission modes:
 
@@ -79,17 +79,6 @@ class ExecutionBacktestConfig(StrategyConfig, frozen=True):
 
 
 @dataclass(frozen=True)
-class EquityPoint:
-    ts: int
-    balance: Decimal
-    unrealized_pnl: Decimal
-    equity: Decimal
-    mark_price: Decimal | None
-    position_qty: Decimal
-    reason: str  # "grid" (see equity_grid)
-
-
-@dataclass(frozen=True)
 class TimelineEvent:
     ts: int
     event: str
@@ -115,7 +104,6 @@ class ExecutionBacktestStrategy(Strategy):
         self._close_attempts = 0
         self.last_mid: Decimal | None = None
         self.last_trade_price: Decimal | None = None
-        self.equity_curve: list[EquityPoint] = []  # filled after the run (equity_grid)
         self.timeline: list[TimelineEvent] = []
         self.fill_count = 0
         self.fees = Decimal(0)  # commissions of every fill, from the OrderFilled events

@@ -7,16 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from odum_pipeline.catalog.market_data import load_market  # noqa: E402
-from odum_pipeline.charts import figure_png  # noqa: E402
-from odum_pipeline.reports.frontier import frontier_charts  # noqa: E402
+from odum_pipeline.catalog.market_data import load_market
+from odum_pipeline.charts import figure_png, pyplot
+from odum_pipeline.reports.frontier import frontier_charts
 
 MAX_LINE_POINTS = 4000
 COLORS = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df", "#bf8700", "#0a3069", "#cf222e", "#6e7781")
@@ -33,7 +29,7 @@ def price_with_fills_png(
     (▲ buy, ▼ sell, marker size by quantity)."""
     market_ts, market_mid = np.asarray(market_ts), np.asarray(market_mid, dtype=float)
     step = max(1, len(market_ts) // MAX_LINE_POINTS)
-    figure, axis = plt.subplots(figsize=(8, 3.4), dpi=90)
+    figure, axis = pyplot().subplots(figsize=(8, 3.4), dpi=90)
     axis.plot(_times(market_ts[::step]), market_mid[::step], color="#6e7781", linewidth=0.8, label="mid")
     for index, (label, fills) in enumerate(fills_by_label.items()):
         if fills.empty:
@@ -59,7 +55,7 @@ def price_with_fills_png(
 
 
 def cumulative_filled_png(fills_by_label: Mapping[str, pd.DataFrame], *, title: str = "Cumulative filled quantity") -> bytes:
-    figure, axis = plt.subplots(figsize=(8, 3.0), dpi=90)
+    figure, axis = pyplot().subplots(figsize=(8, 3.0), dpi=90)
     for index, (label, fills) in enumerate(fills_by_label.items()):
         if fills.empty:
             continue
@@ -81,7 +77,7 @@ def cost_distribution_png(
     """A box per algorithm with every parent's total cost as a (jittered) point on it."""
     labels = list(per_order_by_label)
     samples = [per_order_by_label[k]["total_cost_bps"].dropna().astype(float).to_numpy() for k in labels]
-    figure, axis = plt.subplots(figsize=(8, 0.6 + 0.55 * max(len(labels), 1) + 1.2), dpi=90)
+    figure, axis = pyplot().subplots(figsize=(8, 0.6 + 0.55 * max(len(labels), 1) + 1.2), dpi=90)
     if any(len(s) for s in samples):
         axis.boxplot([s if len(s) else [np.nan] for s in samples], vert=False, widths=0.5, showfliers=False)
         rng = np.random.default_rng(0)

@@ -14,14 +14,10 @@ import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from odum_pipeline.charts import figure_png  # noqa: E402
+from odum_pipeline.charts import figure_png, pyplot
 
 TITLE = "Cost/risk frontier"
 COST_COLUMN = "total_cost_bps"  # the ranking metric: Perold implementation shortfall plus fees
@@ -67,7 +63,7 @@ def _efficient(points: pd.DataFrame, index: int) -> bool:
 def frontier_png(result: Frontier, *, title: str = TITLE) -> bytes:
     """Each variant at (spread, mean cost); the efficient ones starred and joined."""
     points = result.points
-    figure, axis = plt.subplots(figsize=(8, 4.2), dpi=90)
+    figure, axis = pyplot().subplots(figsize=(8, 4.2), dpi=90)
     dominated = points[~points["efficient"]]
     efficient = points[points["efficient"]].sort_values("std_cost_bps")
     axis.scatter(dominated["std_cost_bps"], dominated["mean_cost_bps"], s=30, color="#6e7781", label="dominated")

@@ -3,7 +3,7 @@
 A one-shot replay loads every trade and snapshot of the window (and, with queue position, every
 delta batch and every snapshot again for the relay) before the first event is processed: a 4-hour
 synthetic window took 1.8 GB. Here each data type is a stream of NautilusTrader's engine
-(``BacktestEngine.add_data_iterator``): a generator querying the catalog one time chunk at a time
+(``BacktestEngine.add_data_iterator``): a generator reading the catalog one time chunk at a time
 (``CHUNK_SECS``), so the engine holds one chunk per stream.
 
 The replay is the same event for event: the streams are added in the order the one-shot path adds
@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from nautilus_trader.model.data import OrderBookDepth10, TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 
-from odum_pipeline.catalog.store import open_catalog
+from odum_pipeline.catalog.market_data import MarketData
+from odum_pipeline.catalog.row_groups import CatalogRows
 
 #: The time span read from the catalog at once, per data type.
 CHUNK_SECS = 300
@@ -39,12 +40,13 @@ def time_chunks(start_ns: int, end_ns: int, chunk_ns: int) -> Iterator[tuple[int
 def catalog_chunks(
     catalog_root, data_cls: type, instrument_id: InstrumentId, start_ns: int, end_ns: int, chunk_ns: int
 ) -> Iterator[list]:
-    """The catalog's ``data_cls`` rows of the instrument in [start_ns, end_ns], one time chunk at a time."""
-    catalog = open_catalog(catalog_root)
+    """The catalog's ``data_cls`` rows of the instrument in [start_ns, end_ns], one time chunk at a time
+    (read a row group at a time: ``catalog.row_groups``, the rows ``ParquetDataCatalog.query`` returns)."""
+    rows = CatalogRows(MarketData(catalog_root, instrument_id.value), data_cls, start_ns, end_ns)
     for first, last in time_chunks(start_ns, end_ns, chunk_ns):
-        rows = catalog.query(data_cls=data_cls, identifiers=[instrument_id.value], start=first, end=last)
-        if rows:
-            yield rows
+        chunk = rows.take(first, last)
+        if chunk:
+            yield chunk
 
 
 def _mapped(chunks: Iterator[list], convert: Callable[[list], list]) -> Iterator[list]:

@@ -36,9 +36,8 @@ DECODE_ROWS = 256
 
 class RowGroupCache:
     """Columns of one data type's row groups (``MarketData.read_row_group`` tables), each column of a
-    row group read once while it is kept; the last ``keep`` row groups asked for are kept. Readers of
-    different columns of the same row groups (the active replay's book rows and its book-state carry
-    over skipped snapshots) share one."""
+    row group read once while it is kept; the last ``keep`` row groups asked for are kept (readers of
+    different columns of the same row groups may share one)."""
 
     def __init__(self, market: MarketData, keep: int = 2) -> None:
         self.market, self.keep = market, keep
@@ -152,7 +151,6 @@ class CatalogRows:
         if key not in self._wranglers:
             self._wranglers[key] = _WRANGLERS[self.cls].from_schema(schema)
         return self._wranglers[key]
-
 
 
 def _ts_init(data) -> int:

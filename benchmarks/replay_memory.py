@@ -47,6 +47,9 @@ def _config(hours: float) -> dict:
             ],
         },
         "market": {"preset": "realistic"},
+        # A full replay on both sides: active replay (the default for parents) reads only the
+        # parents' intervals, and the one-shot path is always full.
+        "environment": {"replay": "full"},
     }
 
 

@@ -521,7 +521,8 @@ def _apply_variant(variant: str) -> None:
 
         engine_module.collect_run_data = collect_run_data
         engine_module._equity_curve = lambda *args, **kwargs: None  # it reads the metrics' balances
-        engine_module.summarize = lambda **kwargs: {"summary": {}}
+        # run_backtest reads the market block back (the look-ahead statement)
+        engine_module.summarize = lambda **kwargs: {"market": kwargs["market"]}
         engine_module.write_fast = lambda root, run_id, summary: Path(root) / "stub.json"
 
 
